@@ -1,0 +1,86 @@
+//! The one mapping from library errors to HTTP: a status and `{"error": "<one line>"}`, plus
+//! `Retry-After` when the client should come back.
+
+use crate::ingest::IngestError;
+use crate::ingest::decode::DecompressError;
+use crate::store::StoreError;
+use axum::Json;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+
+/// An error answer.
+#[derive(Debug)]
+pub struct ApiError {
+    /// HTTP status.
+    pub status: StatusCode,
+    /// One line for the client.
+    pub message: String,
+    /// Seconds for `Retry-After`.
+    pub retry_after: Option<u32>,
+}
+
+impl ApiError {
+    /// 404 with a message.
+    pub fn not_found(message: impl Into<String>) -> ApiError {
+        ApiError {
+            status: StatusCode::NOT_FOUND,
+            message: message.into(),
+            retry_after: None,
+        }
+    }
+
+    /// 503 with a message and a retry hint.
+    pub fn unavailable(message: impl Into<String>, retry_after: u32) -> ApiError {
+        ApiError {
+            status: StatusCode::SERVICE_UNAVAILABLE,
+            message: message.into(),
+            retry_after: Some(retry_after),
+        }
+    }
+}
+
+impl From<IngestError> for ApiError {
+    fn from(error: IngestError) -> ApiError {
+        let status = match &error {
+            IngestError::UnsupportedMediaType(_) | IngestError::UnsupportedEncoding(_) => {
+                StatusCode::UNSUPPORTED_MEDIA_TYPE
+            }
+            IngestError::BodyTooLarge { .. }
+            | IngestError::Decompress(DecompressError::TooLarge { .. }) => {
+                StatusCode::PAYLOAD_TOO_LARGE
+            }
+            IngestError::Decompress(DecompressError::Corrupt { .. }) | IngestError::Decode(_) => {
+                StatusCode::BAD_REQUEST
+            }
+            IngestError::Invalid(_) | IngestError::ReservedName(_) => {
+                StatusCode::UNPROCESSABLE_ENTITY
+            }
+            IngestError::Store(store) => {
+                let retry_after = match **store {
+                    StoreError::Overloaded => 1,
+                    _ => 5,
+                };
+                return ApiError::unavailable(error.to_string(), retry_after);
+            }
+        };
+        ApiError {
+            status,
+            message: error.to_string(),
+            retry_after: None,
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let message = self.message.replace(['\n', '\r'], " ");
+        let mut response =
+            (self.status, Json(serde_json::json!({ "error": message }))).into_response();
+        if let Some(seconds) = self.retry_after {
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(seconds));
+        }
+        response
+    }
+}

@@ -1,0 +1,64 @@
+//! `POST /v1/ingest`: reads the body up to the size limit and hands it to [`crate::ingest`].
+
+use super::AppState;
+use super::dto::IngestResponse;
+use super::error::ApiError;
+use crate::export::RejectReason;
+use crate::ingest::IngestError;
+use axum::Json;
+use axum::body::Body;
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode, header};
+use std::time::Instant;
+
+/// Handles one agent batch.
+pub async fn ingest(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Json<IngestResponse>, ApiError> {
+    let started = Instant::now();
+    let limit = state.ingest.limits().max_body_bytes;
+    let body = match axum::body::to_bytes(body, limit).await {
+        Ok(body) => body,
+        Err(error) => {
+            let too_large = std::error::Error::source(&error)
+                .is_some_and(|source| source.is::<http_body_util::LengthLimitError>());
+            if too_large {
+                state.metrics.reject(RejectReason::TooLarge);
+                return Err(IngestError::BodyTooLarge { limit }.into());
+            }
+            state.metrics.reject(RejectReason::Malformed);
+            return Err(ApiError {
+                status: StatusCode::BAD_REQUEST,
+                message: format!("could not read the request body: {error}"),
+                retry_after: None,
+            });
+        }
+    };
+    let text = |name| headers.get(name).and_then(|value| value.to_str().ok());
+    let result = state
+        .ingest
+        .accept(
+            text(header::CONTENT_TYPE),
+            text(header::CONTENT_ENCODING),
+            &body,
+        )
+        .await;
+    state
+        .metrics
+        .ingest_duration
+        .observe(started.elapsed().as_secs_f64());
+    match result {
+        Ok(ack) => Ok(Json(IngestResponse {
+            accepted: true,
+            duplicate: ack.duplicate,
+            seq: ack.seq,
+            samples: ack.n_samples,
+        })),
+        Err(error) => {
+            tracing::debug!(error = %error, reason = error.reason().as_str(), "ingest refused");
+            Err(error.into())
+        }
+    }
+}

@@ -1,0 +1,356 @@
+//! The collector's configuration in two stages: [`Args`] (flags and `VIGIL_*` environment, through
+//! clap) and [`RawFile`] (the TOML file) are merged into a [`Config`] with real types. Precedence:
+//! flag > environment > file > default. Every problem is collected and reported on one line that
+//! names the key (exit status 2).
+
+use crate::ingest::limits::IngestLimits;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+/// Default listen address (loopback only).
+pub const DEFAULT_LISTEN: &str = "127.0.0.1:9470";
+/// Default data directory.
+pub const DEFAULT_DATA_DIR: &str = "./vigil-data";
+/// Default heartbeat timeout.
+pub const DEFAULT_HOST_DOWN_AFTER: Duration = Duration::from_secs(60);
+
+/// Command-line flags; each also reads `VIGIL_<NAME>` from the environment.
+#[derive(Debug, Default, clap::Args)]
+pub struct Args {
+    /// TOML config file.
+    #[arg(long, env = "VIGIL_CONFIG", value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// Address to serve the API and /metrics on.
+    #[arg(long, env = "VIGIL_LISTEN", value_name = "ADDR")]
+    pub listen: Option<String>,
+    /// Directory of the embedded store.
+    #[arg(long, env = "VIGIL_DATA_DIR", value_name = "DIR")]
+    pub data_dir: Option<PathBuf>,
+    /// Store URL: a SQLite file path (`sqlite:PATH` or a plain path). Default: vigil.db in the data dir.
+    #[arg(long, env = "VIGIL_STORE", value_name = "URL")]
+    pub store: Option<String>,
+    /// A host silent for this long is down (e.g. 60s).
+    #[arg(long, env = "VIGIL_HOST_DOWN_AFTER", value_name = "DURATION")]
+    pub host_down_after: Option<String>,
+    /// Log format: text or json.
+    #[arg(long, env = "VIGIL_LOG_FORMAT", value_name = "FORMAT")]
+    pub log_format: Option<String>,
+    /// Serve a non-loopback address without tokens.
+    #[arg(long, env = "VIGIL_INSECURE")]
+    pub insecure: bool,
+}
+
+/// The TOML config file; keys equal the flags with `-` → `_`.
+#[derive(Debug, Default, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawFile {
+    listen: Option<String>,
+    data_dir: Option<PathBuf>,
+    store: Option<String>,
+    host_down_after: Option<String>,
+    log_format: Option<String>,
+    insecure: Option<bool>,
+    max_body_bytes: Option<usize>,
+    max_decompressed_bytes: Option<usize>,
+    max_samples_per_batch: Option<usize>,
+    max_events_per_batch: Option<usize>,
+    max_pending_writes: Option<usize>,
+}
+
+/// How logs are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogFormat {
+    /// Human-readable lines.
+    Text,
+    /// One JSON object per line.
+    Json,
+}
+
+/// Where the shared state lives.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StoreLocation {
+    /// An SQLite database file.
+    Sqlite(PathBuf),
+}
+
+/// The validated configuration.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Listen address.
+    pub listen: SocketAddr,
+    /// Data directory.
+    pub data_dir: PathBuf,
+    /// The store.
+    pub store: StoreLocation,
+    /// Heartbeat timeout.
+    pub host_down_after: Duration,
+    /// Log format.
+    pub log_format: LogFormat,
+    /// Allow a non-loopback listen address without tokens.
+    pub insecure: bool,
+    /// Ingest limits.
+    pub limits: IngestLimits,
+    /// Most store writes queued before ingest answers 503.
+    pub max_pending_writes: usize,
+}
+
+/// Every problem found in the configuration, reported together on one line.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{}", .0.join("; "))]
+pub struct ConfigErrors(pub Vec<String>);
+
+impl Config {
+    /// Merges flags, environment (already in `args`), the config file and defaults.
+    pub fn load(args: &Args) -> Result<Config, ConfigErrors> {
+        let file = match &args.config {
+            Some(path) => read_file(path).map_err(|error| ConfigErrors(vec![error]))?,
+            None => RawFile::default(),
+        };
+        Config::from_parts(args, file)
+    }
+
+    /// Validates the merged view; collects every problem.
+    pub fn from_parts(args: &Args, file: RawFile) -> Result<Config, ConfigErrors> {
+        let mut errors = Vec::new();
+        let listen_text = args
+            .listen
+            .clone()
+            .or(file.listen)
+            .unwrap_or_else(|| DEFAULT_LISTEN.to_owned());
+        let listen = listen_text.parse::<SocketAddr>().map_err(|_| {
+            errors.push(format!(
+                "config key listen: invalid address {listen_text:?}: use IP:PORT, e.g. 127.0.0.1:9470"
+            ))
+        });
+        let data_dir = args
+            .data_dir
+            .clone()
+            .or(file.data_dir)
+            .unwrap_or_else(|| PathBuf::from(DEFAULT_DATA_DIR));
+        let store = match args.store.clone().or(file.store) {
+            None => Ok(StoreLocation::Sqlite(data_dir.join("vigil.db"))),
+            Some(url) => parse_store(&url).map_err(|error| errors.push(error)),
+        };
+        let host_down_after = match args.host_down_after.clone().or(file.host_down_after) {
+            None => Ok(DEFAULT_HOST_DOWN_AFTER),
+            Some(text) => match vigil_shared::parse_duration(&text) {
+                Ok(duration) if duration >= Duration::from_secs(1) => Ok(duration),
+                Ok(_) => Err(errors.push(format!(
+                    "config key host_down_after: {text:?} is too short: use at least 1s"
+                ))),
+                Err(error) => Err(errors.push(format!("config key host_down_after: {error}"))),
+            },
+        };
+        let log_format = match args.log_format.clone().or(file.log_format).as_deref() {
+            None | Some("text") => Ok(LogFormat::Text),
+            Some("json") => Ok(LogFormat::Json),
+            Some(other) => Err(errors.push(format!(
+                "config key log_format: unknown format {other:?}: use text or json"
+            ))),
+        };
+        let insecure = args.insecure || file.insecure.unwrap_or(false);
+        let defaults = IngestLimits::default();
+        let limits = IngestLimits {
+            max_body_bytes: file.max_body_bytes.unwrap_or(defaults.max_body_bytes),
+            max_decompressed_bytes: file
+                .max_decompressed_bytes
+                .unwrap_or(defaults.max_decompressed_bytes),
+            wire: vigil_shared::wire::Limits {
+                max_samples: file
+                    .max_samples_per_batch
+                    .unwrap_or(defaults.wire.max_samples),
+                max_events: file
+                    .max_events_per_batch
+                    .unwrap_or(defaults.wire.max_events),
+                ..defaults.wire
+            },
+        };
+        for (key, value) in [
+            ("max_body_bytes", limits.max_body_bytes),
+            ("max_decompressed_bytes", limits.max_decompressed_bytes),
+            ("max_samples_per_batch", limits.wire.max_samples),
+        ] {
+            if value == 0 {
+                errors.push(format!("config key {key}: must be greater than 0"));
+            }
+        }
+        let max_pending_writes = file.max_pending_writes.unwrap_or(4_096);
+        if max_pending_writes == 0 {
+            errors.push("config key max_pending_writes: must be greater than 0".to_owned());
+        }
+        if let Ok(address) = listen
+            && !address.ip().is_loopback()
+            && !insecure
+        {
+            errors.push(format!(
+                "config key listen: {address} is not a loopback address and no tokens are configured: \
+                 listen on 127.0.0.1, or pass --insecure to serve the network without authentication"
+            ));
+        }
+        match (listen, store, host_down_after, log_format) {
+            (Ok(listen), Ok(store), Ok(host_down_after), Ok(log_format)) if errors.is_empty() => {
+                Ok(Config {
+                    listen,
+                    data_dir,
+                    store,
+                    host_down_after,
+                    log_format,
+                    insecure,
+                    limits,
+                    max_pending_writes,
+                })
+            }
+            _ => Err(ConfigErrors(errors)),
+        }
+    }
+}
+
+fn parse_store(url: &str) -> Result<StoreLocation, String> {
+    if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+        return Err(
+            "config key store: PostgreSQL is not supported by this build yet: use a SQLite path \
+             (sqlite:PATH) or leave store unset"
+                .to_owned(),
+        );
+    }
+    let path = url
+        .strip_prefix("sqlite://")
+        .or(url.strip_prefix("sqlite:"))
+        .unwrap_or(url);
+    if path.is_empty() || url.contains("://") && !url.starts_with("sqlite://") {
+        return Err(format!(
+            "config key store: unsupported store URL {url:?}: use a SQLite path (sqlite:PATH)"
+        ));
+    }
+    Ok(StoreLocation::Sqlite(PathBuf::from(path)))
+}
+
+fn read_file(path: &Path) -> Result<RawFile, String> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|error| format!("config file {}: cannot read it: {error}", path.display()))?;
+    toml::from_str(&text).map_err(|error| {
+        let line = error.span().map(|span| {
+            text.as_bytes()[..span.start.min(text.len())]
+                .iter()
+                .filter(|b| **b == b'\n')
+                .count()
+                + 1
+        });
+        let message = error.message().replace('\n', " ");
+        match line {
+            Some(line) => format!("config file {} line {line}: {message}", path.display()),
+            None => format!("config file {}: {message}", path.display()),
+        }
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn file(text: &str) -> RawFile {
+        toml::from_str(text).unwrap()
+    }
+
+    #[test]
+    fn defaults_apply_when_nothing_is_set() {
+        let config = Config::from_parts(&Args::default(), RawFile::default()).unwrap();
+        assert_eq!(config.listen, DEFAULT_LISTEN.parse().unwrap());
+        assert_eq!(config.host_down_after, Duration::from_secs(60));
+        assert_eq!(
+            config.store,
+            StoreLocation::Sqlite(PathBuf::from("./vigil-data/vigil.db"))
+        );
+        assert_eq!(config.log_format, LogFormat::Text);
+    }
+
+    #[test]
+    fn flags_override_the_file() {
+        let args = Args {
+            host_down_after: Some("5s".into()),
+            ..Args::default()
+        };
+        let config = Config::from_parts(
+            &args,
+            file("host_down_after = \"2m\"\nlisten = \"127.0.0.1:1\""),
+        )
+        .unwrap();
+        assert_eq!(config.host_down_after, Duration::from_secs(5));
+        assert_eq!(config.listen, "127.0.0.1:1".parse().unwrap());
+    }
+
+    #[test]
+    fn every_problem_is_reported_on_one_line_with_its_key() {
+        let args = Args {
+            listen: Some("nowhere".into()),
+            host_down_after: Some("10x".into()),
+            log_format: Some("xml".into()),
+            ..Args::default()
+        };
+        let error = Config::from_parts(&args, RawFile::default()).unwrap_err();
+        assert_eq!(error.0.len(), 3, "{error}");
+        let line = error.to_string();
+        assert!(!line.contains('\n'));
+        assert!(
+            line.contains("config key listen: invalid address \"nowhere\""),
+            "{line}"
+        );
+        assert!(
+            line.contains("config key host_down_after: invalid duration \"10x\""),
+            "{line}"
+        );
+        assert!(
+            line.contains("config key log_format: unknown format \"xml\""),
+            "{line}"
+        );
+    }
+
+    #[test]
+    fn non_loopback_listen_needs_insecure() {
+        let args = Args {
+            listen: Some("0.0.0.0:9470".into()),
+            ..Args::default()
+        };
+        let error = Config::from_parts(&args, RawFile::default()).unwrap_err();
+        assert!(error.to_string().contains("--insecure"), "{error}");
+        let args = Args {
+            insecure: true,
+            ..args
+        };
+        assert!(Config::from_parts(&args, RawFile::default()).is_ok());
+    }
+
+    #[test]
+    fn store_urls_are_checked() {
+        assert_eq!(
+            parse_store("sqlite:/tmp/x.db"),
+            Ok(StoreLocation::Sqlite("/tmp/x.db".into()))
+        );
+        assert_eq!(
+            parse_store("/var/lib/vigil/v.db"),
+            Ok(StoreLocation::Sqlite("/var/lib/vigil/v.db".into()))
+        );
+        assert!(
+            parse_store("postgres://u@h/db")
+                .unwrap_err()
+                .contains("PostgreSQL")
+        );
+        assert!(
+            parse_store("redis://x")
+                .unwrap_err()
+                .contains("unsupported store URL")
+        );
+    }
+
+    #[test]
+    fn unknown_file_keys_are_named_with_their_line() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("c.toml");
+        std::fs::write(&path, "listen = \"127.0.0.1:1\"\nlisen = 3\n").unwrap();
+        let error = read_file(&path).unwrap_err();
+        assert!(error.contains("line 2"), "{error}");
+        assert!(error.contains("lisen"), "{error}");
+        assert!(!error.contains('\n'));
+    }
+}

@@ -1,0 +1,343 @@
+//! The Prometheus exposition: the collector's own counters live in a `prometheus::Registry`; the
+//! per-host families (`vigil_host_*`) are built from [`Hosts`] at scrape time, so no series can go
+//! stale and a silent host's samples disappear while its `vigil_host_up` turns 0.
+//!
+//! Every agent sample `name` is exported as `vigil_host_<name>` with a `host` label plus the
+//! sample's own labels; names ending in `_total` are counters, all others gauges.
+
+pub mod metrics;
+
+use crate::hosts::{Hosts, SeriesKey, SeriesValue};
+use prometheus::proto::{Counter, Gauge, LabelPair, Metric, MetricFamily, MetricType};
+use prometheus::{
+    Encoder, Histogram, HistogramOpts, IntCounter, IntCounterVec, IntGauge, Opts, Registry,
+    TextEncoder,
+};
+use std::collections::BTreeMap;
+
+/// Why a rejected batch was rejected: the closed set of `reason` label values.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RejectReason {
+    /// Body over the size limit.
+    TooLarge,
+    /// Content-Type or Content-Encoding not supported.
+    UnsupportedMedia,
+    /// Bytes that do not decode.
+    Malformed,
+    /// Decoded but invalid.
+    Invalid,
+    /// The store refused or was overloaded.
+    Unavailable,
+}
+
+impl RejectReason {
+    /// The label value.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RejectReason::TooLarge => "too_large",
+            RejectReason::UnsupportedMedia => "unsupported_media",
+            RejectReason::Malformed => "malformed",
+            RejectReason::Invalid => "invalid",
+            RejectReason::Unavailable => "unavailable",
+        }
+    }
+
+    const ALL: [RejectReason; 5] = [
+        RejectReason::TooLarge,
+        RejectReason::UnsupportedMedia,
+        RejectReason::Malformed,
+        RejectReason::Invalid,
+        RejectReason::Unavailable,
+    ];
+}
+
+/// The collector's own metrics.
+pub struct Metrics {
+    registry: Registry,
+    /// Samples accepted.
+    pub samples: IntCounter,
+    /// Batches accepted.
+    pub batches: IntCounter,
+    /// Events accepted.
+    pub events: IntCounter,
+    /// Duplicate batches.
+    pub duplicates: IntCounter,
+    /// Bytes received.
+    pub bytes: IntCounter,
+    rejected: IntCounterVec,
+    /// Ingest latency.
+    pub ingest_duration: Histogram,
+    hosts: IntGauge,
+}
+
+impl Metrics {
+    /// Registers every metric.
+    pub fn new() -> Metrics {
+        let registry = Registry::new();
+        let counter = |name: &str, help: &str| {
+            let counter = IntCounter::new(name, help).expect("metric names are valid constants");
+            registry
+                .register(Box::new(counter.clone()))
+                .expect("metric names are unique constants");
+            counter
+        };
+        let samples = counter(metrics::INGEST_SAMPLES, "Samples accepted on ingest.");
+        let batches = counter(
+            metrics::INGEST_BATCHES,
+            "Agent batches accepted (duplicates excluded).",
+        );
+        let events = counter(metrics::INGEST_EVENTS, "Events accepted in agent batches.");
+        let duplicates = counter(
+            metrics::INGEST_DUPLICATES,
+            "Batches acknowledged without effect because their seq was already accepted.",
+        );
+        let bytes = counter(
+            metrics::INGEST_BYTES,
+            "Ingest request body bytes as received.",
+        );
+        let rejected = IntCounterVec::new(
+            Opts::new(
+                metrics::INGEST_REJECTED,
+                "Ingest requests refused, by reason.",
+            ),
+            &["reason"],
+        )
+        .expect("valid metric");
+        registry
+            .register(Box::new(rejected.clone()))
+            .expect("unique metric");
+        for reason in RejectReason::ALL {
+            rejected.with_label_values(&[reason.as_str()]);
+        }
+        let ingest_duration = Histogram::with_opts(
+            HistogramOpts::new(
+                metrics::INGEST_DURATION,
+                "Time from request to durable answer on ingest.",
+            )
+            .buckets(vec![
+                0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0,
+            ]),
+        )
+        .expect("valid metric");
+        registry
+            .register(Box::new(ingest_duration.clone()))
+            .expect("unique metric");
+        let hosts =
+            IntGauge::new(metrics::HOSTS, "Hosts known to the collector.").expect("valid metric");
+        registry
+            .register(Box::new(hosts.clone()))
+            .expect("unique metric");
+        Metrics {
+            registry,
+            samples,
+            batches,
+            events,
+            duplicates,
+            bytes,
+            rejected,
+            ingest_duration,
+            hosts,
+        }
+    }
+
+    /// Counts one refused request.
+    pub fn reject(&self, reason: RejectReason) {
+        self.rejected.with_label_values(&[reason.as_str()]).inc();
+    }
+
+    /// Renders the whole exposition (own metrics plus host families) at `now_ms`.
+    pub fn render(&self, hosts: &Hosts, now_ms: i64) -> String {
+        self.hosts.set(hosts.len() as i64);
+        let mut families = self.registry.gather();
+        families.extend(host_families(hosts, now_ms));
+        families.sort_by(|a, b| a.name().cmp(b.name()));
+        let mut out = Vec::with_capacity(64 * 1024);
+        if let Err(error) = TextEncoder::new().encode(&families, &mut out) {
+            tracing::error!(error = %error, "encoding /metrics failed");
+        }
+        String::from_utf8(out).unwrap_or_default()
+    }
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Metrics::new()
+    }
+}
+
+fn label(name: &str, value: &str) -> LabelPair {
+    let mut pair = LabelPair::default();
+    pair.set_name(name.to_owned());
+    pair.set_value(value.to_owned());
+    pair
+}
+
+fn gauge(labels: Vec<LabelPair>, value: f64) -> Metric {
+    let mut gauge = Gauge::default();
+    gauge.set_value(value);
+    let mut metric = Metric::from_label(labels);
+    metric.set_gauge(gauge);
+    metric
+}
+
+fn family(name: String, help: &str, kind: MetricType, metrics: Vec<Metric>) -> MetricFamily {
+    let mut family = MetricFamily::default();
+    family.set_name(name);
+    family.set_help(help.to_owned());
+    family.set_field_type(kind);
+    family.set_metric(metrics);
+    family
+}
+
+/// Builds the `vigil_host_*` families from the hosts' current state.
+fn host_families(hosts: &Hosts, now_ms: i64) -> Vec<MetricFamily> {
+    let down_after_ms = hosts.down_after_ms();
+    let horizon = now_ms - down_after_ms;
+    hosts.read(|all| {
+        let mut ids: Vec<&String> = all.keys().collect();
+        ids.sort();
+        let mut up = Vec::with_capacity(ids.len());
+        let mut info = Vec::with_capacity(ids.len());
+        let mut last_seen = Vec::with_capacity(ids.len());
+        let mut samples: BTreeMap<&str, Vec<Metric>> = BTreeMap::new();
+        for id in ids {
+            let host = &all[id];
+            let host_label = || label("host", id);
+            let is_up = host.is_up(now_ms, down_after_ms);
+            up.push(gauge(vec![host_label()], if is_up { 1.0 } else { 0.0 }));
+            let mut info_labels = vec![
+                label("agent_version", &host.agent_version),
+                host_label(),
+                label("hostname", &host.hostname),
+            ];
+            info_labels.extend(host.labels.iter().map(|(name, value)| label(name, value)));
+            info.push(gauge(info_labels, 1.0));
+            last_seen.push(gauge(
+                vec![host_label()],
+                host.last_seen_ms as f64 / 1_000.0,
+            ));
+            if !is_up {
+                continue;
+            }
+            let mut series: Vec<(&SeriesKey, &SeriesValue)> = host
+                .series
+                .iter()
+                .filter(|(_, value)| value.received_ms >= horizon)
+                .collect();
+            series.sort_by(|a, b| a.0.cmp(b.0));
+            for (key, value) in series {
+                let mut labels = Vec::with_capacity(key.labels.len() + 1);
+                labels.push(host_label());
+                labels.extend(key.labels.iter().map(|(name, value)| label(name, value)));
+                let metric = if key.name.ends_with("_total") {
+                    let mut counter = Counter::default();
+                    counter.set_value(value.value);
+                    let mut metric = Metric::from_label(labels);
+                    metric.set_counter(counter);
+                    metric
+                } else {
+                    gauge(labels, value.value)
+                };
+                samples.entry(key.name.as_str()).or_default().push(metric);
+            }
+        }
+        let mut families = Vec::with_capacity(samples.len() + 3);
+        if !up.is_empty() {
+            families.push(family(
+                metrics::HOST_UP.into(),
+                "1 while the host's agent reports, 0 once it is overdue.",
+                MetricType::GAUGE,
+                up,
+            ));
+            families.push(family(
+                metrics::HOST_INFO.into(),
+                "Host identity and labels (value 1).",
+                MetricType::GAUGE,
+                info,
+            ));
+            families.push(family(
+                metrics::HOST_LAST_SEEN.into(),
+                "When the collector last accepted a batch from the host, Unix seconds.",
+                MetricType::GAUGE,
+                last_seen,
+            ));
+        }
+        for (name, metrics) in samples {
+            let kind = if name.ends_with("_total") {
+                MetricType::COUNTER
+            } else {
+                MetricType::GAUGE
+            };
+            families.push(family(
+                format!("{}{name}", metrics::HOST_PREFIX),
+                "Reported by vigil-agent.",
+                kind,
+                metrics,
+            ));
+        }
+        families
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use vigil_shared::labels::Labels;
+    use vigil_shared::wire::{AgentInfo, Batch, PROTOCOL_VERSION, Sample};
+
+    fn sample(name: &str, labels: &[(&str, &str)], value: f64) -> Sample {
+        Sample {
+            name: name.into(),
+            labels: labels
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+            value,
+            time_ms: None,
+        }
+    }
+
+    #[test]
+    fn render_exports_host_series_with_host_label_and_types() {
+        let hosts = Hosts::new(60_000);
+        hosts.apply(
+            Batch {
+                version: PROTOCOL_VERSION,
+                agent: AgentInfo {
+                    host_id: "web-1".into(),
+                    hostname: "web-1.local".into(),
+                    version: "0.1.0".into(),
+                    labels: Labels::from([("env".into(), "prod".into())]),
+                },
+                stream: 1,
+                seq: 1,
+                time_ms: 0,
+                samples: vec![
+                    sample("cpu_usage_ratio", &[], 0.25),
+                    sample("filesystem_used_bytes", &[("mountpoint", "/")], 100.0),
+                    sample("network_receive_bytes_total", &[("interface", "eth0")], 7.0),
+                ],
+                events: vec![],
+                inventory: None,
+            },
+            1_000,
+        );
+        let metrics = Metrics::new();
+        metrics.samples.inc_by(3);
+        let text = metrics.render(&hosts, 2_000);
+        for line in [
+            "vigil_host_up{host=\"web-1\"} 1",
+            "vigil_host_cpu_usage_ratio{host=\"web-1\"} 0.25",
+            "vigil_host_filesystem_used_bytes{host=\"web-1\",mountpoint=\"/\"} 100",
+            "# TYPE vigil_host_network_receive_bytes_total counter",
+            "vigil_host_info{agent_version=\"0.1.0\",host=\"web-1\",hostname=\"web-1.local\",env=\"prod\"} 1",
+            "vigil_ingest_samples_total 3",
+            "vigil_ingest_rejected_total{reason=\"malformed\"} 0",
+        ] {
+            assert!(text.contains(line), "missing {line:?} in\n{text}");
+        }
+        let later = metrics.render(&hosts, 62_000);
+        assert!(later.contains("vigil_host_up{host=\"web-1\"} 0"), "{later}");
+        assert!(!later.contains("vigil_host_cpu_usage_ratio{"), "{later}");
+    }
+}

@@ -1,0 +1,205 @@
+//! Accepting an agent batch: media type → capped decompression → decode → validate → durable
+//! commit (with the per-agent sequence check) → apply to the in-memory host state.
+//!
+//! **Invariant:** [`Ingest::accept`] returns `Ok` only after the store committed the batch (or
+//! found it already accepted), so a 2xx means stored. A refused batch changes nothing.
+
+pub mod decode;
+pub mod limits;
+
+use crate::clock::Clock;
+use crate::export::{Metrics, RejectReason, metrics::RESERVED_SAMPLE_NAMES};
+use crate::hosts::Hosts;
+use crate::store::{HostWrite, Store, StoreError, WriteOutcome};
+use decode::{DecompressError, Encoding};
+use limits::IngestLimits;
+use std::sync::Arc;
+use vigil_shared::wire::ValidationError;
+use vigil_shared::wire::codec::{self, DecodeError, Format};
+
+/// Why a batch was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum IngestError {
+    /// `Content-Type` is missing or not msgpack/JSON.
+    #[error("unsupported content type {0:?}: send application/msgpack or application/json")]
+    UnsupportedMediaType(String),
+    /// `Content-Encoding` is not zstd, gzip or identity.
+    #[error("unsupported content encoding {0:?}: send zstd, gzip or no Content-Encoding")]
+    UnsupportedEncoding(String),
+    /// The body as sent is over the limit.
+    #[error("request body is larger than {limit} bytes: send smaller batches")]
+    BodyTooLarge {
+        /// The limit in bytes.
+        limit: usize,
+    },
+    /// Decompression failed or went over the limit.
+    #[error(transparent)]
+    Decompress(#[from] DecompressError),
+    /// The bytes are not a batch.
+    #[error(transparent)]
+    Decode(#[from] DecodeError),
+    /// The batch is not acceptable.
+    #[error("invalid batch: {0}")]
+    Invalid(#[from] ValidationError),
+    /// A sample uses a name the collector derives itself.
+    #[error("invalid batch: sample name {0:?} is reserved by the collector")]
+    ReservedName(String),
+    /// The store could not commit.
+    #[error("{0}")]
+    Store(Arc<StoreError>),
+}
+
+impl IngestError {
+    /// The `reason` label of `vigil_ingest_rejected_total`.
+    pub fn reason(&self) -> RejectReason {
+        match self {
+            IngestError::UnsupportedMediaType(_) | IngestError::UnsupportedEncoding(_) => {
+                RejectReason::UnsupportedMedia
+            }
+            IngestError::BodyTooLarge { .. }
+            | IngestError::Decompress(DecompressError::TooLarge { .. }) => RejectReason::TooLarge,
+            IngestError::Decompress(DecompressError::Corrupt { .. }) | IngestError::Decode(_) => {
+                RejectReason::Malformed
+            }
+            IngestError::Invalid(_) | IngestError::ReservedName(_) => RejectReason::Invalid,
+            IngestError::Store(_) => RejectReason::Unavailable,
+        }
+    }
+}
+
+/// What an accepted request did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Ack {
+    /// The batch's seq.
+    pub seq: u64,
+    /// True when the seq was already accepted: nothing changed.
+    pub duplicate: bool,
+    /// Samples in the batch.
+    pub n_samples: usize,
+}
+
+/// The ingest path, shared by every request.
+pub struct Ingest {
+    store: Store,
+    hosts: Arc<Hosts>,
+    metrics: Arc<Metrics>,
+    limits: IngestLimits,
+    clock: Arc<dyn Clock>,
+}
+
+impl Ingest {
+    /// Wires the ingest path.
+    pub fn new(
+        store: Store,
+        hosts: Arc<Hosts>,
+        metrics: Arc<Metrics>,
+        limits: IngestLimits,
+        clock: Arc<dyn Clock>,
+    ) -> Ingest {
+        Ingest {
+            store,
+            hosts,
+            metrics,
+            limits,
+            clock,
+        }
+    }
+
+    /// The limits in force.
+    pub fn limits(&self) -> &IngestLimits {
+        &self.limits
+    }
+
+    /// Accepts one request body. Counts the outcome in the ingest metrics.
+    pub async fn accept(
+        &self,
+        content_type: Option<&str>,
+        content_encoding: Option<&str>,
+        body: &[u8],
+    ) -> Result<Ack, IngestError> {
+        let result = self
+            .accept_inner(content_type, content_encoding, body)
+            .await;
+        match &result {
+            Ok(ack) if ack.duplicate => self.metrics.duplicates.inc(),
+            Ok(_) => {}
+            Err(error) => self.metrics.reject(error.reason()),
+        }
+        result
+    }
+
+    async fn accept_inner(
+        &self,
+        content_type: Option<&str>,
+        content_encoding: Option<&str>,
+        body: &[u8],
+    ) -> Result<Ack, IngestError> {
+        self.metrics.bytes.inc_by(body.len() as u64);
+        let format = content_type
+            .and_then(Format::from_content_type)
+            .ok_or_else(|| IngestError::UnsupportedMediaType(content_type.unwrap_or("").into()))?;
+        let encoding = Encoding::from_header(content_encoding).ok_or_else(|| {
+            IngestError::UnsupportedEncoding(content_encoding.unwrap_or("").into())
+        })?;
+        if body.len() > self.limits.max_body_bytes {
+            return Err(IngestError::BodyTooLarge {
+                limit: self.limits.max_body_bytes,
+            });
+        }
+        let plain = decode::decompress(body, encoding, self.limits.max_decompressed_bytes)?;
+        let batch = codec::decode(&plain, format)?;
+        drop(plain);
+        batch.validate(&self.limits.wire)?;
+        if let Some(sample) = batch
+            .samples
+            .iter()
+            .find(|sample| RESERVED_SAMPLE_NAMES.contains(&sample.name.as_str()))
+        {
+            return Err(IngestError::ReservedName(sample.name.clone()));
+        }
+        let now_ms = self.clock.now_ms();
+        let inventory_json = batch
+            .inventory
+            .as_ref()
+            .and_then(|inventory| serde_json::to_string(inventory).ok());
+        let write = HostWrite {
+            host_id: batch.agent.host_id.clone(),
+            hostname: batch.agent.hostname.clone(),
+            agent_version: batch.agent.version.clone(),
+            labels: batch.agent.labels.clone(),
+            stream: batch.stream,
+            seq: batch.seq,
+            received_ms: now_ms,
+            inventory_json,
+        };
+        let seq = batch.seq;
+        let n_samples = batch.samples.len();
+        match self.store.write(write).await.map_err(IngestError::Store)? {
+            WriteOutcome::Duplicate => {
+                self.hosts.touch(&batch.agent.host_id, now_ms);
+                tracing::debug!(host = %batch.agent.host_id, seq, "duplicate batch acknowledged");
+                Ok(Ack {
+                    seq,
+                    duplicate: true,
+                    n_samples,
+                })
+            }
+            WriteOutcome::Accepted => {
+                self.metrics.samples.inc_by(n_samples as u64);
+                self.metrics.events.inc_by(batch.events.len() as u64);
+                self.metrics.batches.inc();
+                self.hosts.apply(batch, now_ms);
+                Ok(Ack {
+                    seq,
+                    duplicate: false,
+                    n_samples,
+                })
+            }
+        }
+    }
+
+    /// Whether the store is accepting writes.
+    pub fn is_ready(&self) -> bool {
+        self.store.is_healthy()
+    }
+}

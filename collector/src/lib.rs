@@ -1,0 +1,14 @@
+//! `vigil-collector`: receives agent batches, keeps per-host state durable in its store, and
+//! exports it over an HTTP API and Prometheus `/metrics`. See `ARCHITECTURE.md` for the map.
+
+pub mod api;
+pub mod app;
+pub mod clock;
+pub mod config;
+pub mod export;
+pub mod hosts;
+pub mod ingest;
+pub mod store;
+
+pub use app::{AppError, run};
+pub use config::{Args, Config, ConfigErrors, LogFormat};
