@@ -1,0 +1,63 @@
+//! The one end-to-end test binary: real `vigil-collector` and `vigil-agent` processes on random
+//! loopback ports with temporary directories. One module per journey.
+
+#[path = "e2e/bad_input.rs"]
+mod bad_input;
+#[path = "e2e/cli.rs"]
+mod cli;
+#[path = "e2e/dedup.rs"]
+mod dedup;
+#[path = "e2e/pipeline.rs"]
+mod pipeline;
+#[path = "e2e/tidy.rs"]
+mod tidy;
+
+use vigil_shared::labels::Labels;
+use vigil_shared::wire::{AgentInfo, Batch, PROTOCOL_VERSION, Sample};
+
+/// A small valid batch from `host_id` with `seq`.
+pub fn batch(host_id: &str, stream: u64, seq: u64) -> Batch {
+    Batch {
+        version: PROTOCOL_VERSION,
+        agent: AgentInfo {
+            host_id: host_id.into(),
+            hostname: format!("{host_id}.test"),
+            version: "e2e".into(),
+            labels: Labels::from([("env".into(), "test".into())]),
+        },
+        stream,
+        seq,
+        time_ms: 1_790_000_000_000,
+        samples: vec![
+            Sample {
+                name: "cpu_usage_ratio".into(),
+                labels: Labels::new(),
+                value: 0.5,
+                time_ms: None,
+            },
+            Sample {
+                name: "filesystem_used_bytes".into(),
+                labels: Labels::from([("mountpoint".into(), "/data".into())]),
+                value: 42.0,
+                time_ms: None,
+            },
+        ],
+        events: vec![],
+        inventory: None,
+    }
+}
+
+/// Headers the agent sends.
+pub const ZSTD_MSGPACK: &[(&str, &str)] = &[
+    ("content-type", "application/msgpack"),
+    ("content-encoding", "zstd"),
+];
+
+/// The value of an exposition line that starts with `series` (exact series text, then a space).
+pub fn metric_value(exposition: &str, series: &str) -> Option<f64> {
+    exposition.lines().find_map(|line| {
+        line.strip_prefix(series)
+            .and_then(|rest| rest.strip_prefix(' '))
+            .and_then(|value| value.trim().parse().ok())
+    })
+}
