@@ -39,6 +39,9 @@ pub struct Args {
     /// Serve a non-loopback address without tokens.
     #[arg(long, env = "VIGIL_INSECURE")]
     pub insecure: bool,
+    /// Validate the configuration, print it, and exit (0 when valid, 2 when not).
+    #[arg(long)]
+    pub check_config: bool,
 }
 
 /// The TOML config file; keys equal the flags with `-` → `_`.

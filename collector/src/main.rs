@@ -32,6 +32,10 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    if cli.args.check_config {
+        println!("configuration is valid: {config:?}");
+        return ExitCode::SUCCESS;
+    }
     init_tracing(config.log_format);
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()

@@ -4,7 +4,8 @@
 use proptest::prelude::*;
 use vigil_shared::event::{Severity, Status};
 use vigil_shared::labels::Labels;
-use vigil_shared::wire::codec::{Format, decode, encode};
+use vigil_shared::wire::Limits;
+use vigil_shared::wire::codec::{Format, decode, decode_view, encode};
 use vigil_shared::wire::{AgentInfo, Batch, Event, Inventory, PROTOCOL_VERSION, Sample};
 
 fn labels() -> impl Strategy<Value = Labels> {
@@ -106,9 +107,33 @@ proptest! {
     }
 
     #[test]
+    fn view_decodes_the_same_batch_in_both_formats(batch in batch()) {
+        for format in [Format::Msgpack, Format::Json] {
+            let bytes = encode(&batch, format).unwrap();
+            let mut view = decode_view(&bytes, format).unwrap();
+            prop_assert_eq!(view.prepare(&Limits::default()).is_ok(), batch.validate(&Limits::default()).is_ok());
+            prop_assert_eq!((view.seq, view.stream, &view.agent), (batch.seq, batch.stream, &batch.agent));
+            prop_assert_eq!(view.samples.len(), batch.samples.len());
+            for (seen, sent) in view.samples.iter().zip(&batch.samples) {
+                prop_assert_eq!(seen.name.as_ref(), sent.name.as_str());
+                prop_assert_eq!(seen.value, sent.value);
+                prop_assert_eq!(seen.time_ms, sent.time_ms);
+                let labels: Vec<(&str, &str)> = sent.labels.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+                prop_assert_eq!(seen.labels.iter().collect::<Vec<_>>(), labels);
+            }
+            prop_assert_eq!(&view.events, &batch.events);
+            prop_assert_eq!(&view.inventory, &batch.inventory);
+        }
+    }
+
+    #[test]
     fn decode_never_panics_on_any_bytes(bytes in prop::collection::vec(any::<u8>(), 0..512)) {
         let _ = decode(&bytes, Format::Msgpack);
         let _ = decode(&bytes, Format::Json);
+        if let Ok(mut view) = decode_view(&bytes, Format::Msgpack) {
+            let _ = view.prepare(&Limits::default());
+        }
+        let _ = decode_view(&bytes, Format::Json);
     }
 
     #[test]
@@ -125,6 +150,8 @@ proptest! {
         let _ = decode(&bytes, Format::Msgpack);
         let truncated = &bytes[..cut.index(bytes.len())];
         let _ = decode(truncated, Format::Msgpack);
+        let _ = decode_view(&bytes, Format::Msgpack);
+        let _ = decode_view(truncated, Format::Msgpack);
     }
 }
 
@@ -169,4 +196,19 @@ fn decode_refuses_absurd_declared_lengths_without_allocating_them() {
     bytes.extend_from_slice(b"samples");
     bytes.extend_from_slice(&[0xdd, 0xff, 0xff, 0xff, 0xff]);
     assert!(decode(&bytes, Format::Msgpack).is_err());
+}
+
+#[test]
+fn prepare_sorts_unsorted_json_labels_and_refuses_duplicates() {
+    let json = br#"{"version":1,"agent":{"host_id":"h"},"stream":1,"seq":1,"time_ms":0,
+        "samples":[{"name":"x","labels":{"zone":"b","app":"a\u00e9"},"value":1}]}"#;
+    let mut view = decode_view(json, Format::Json).unwrap();
+    view.prepare(&Limits::default()).unwrap();
+    let labels: Vec<(&str, &str)> = view.samples[0].labels.iter().collect();
+    assert_eq!(labels, vec![("app", "a\u{e9}"), ("zone", "b")]);
+    let duplicate = br#"{"version":1,"agent":{"host_id":"h"},"stream":1,"seq":1,"time_ms":0,
+        "samples":[{"name":"x","labels":{"b":"1","a":"2","b":"3"},"value":1}]}"#;
+    let mut view = decode_view(duplicate, Format::Json).unwrap();
+    let error = view.prepare(&Limits::default()).unwrap_err();
+    assert!(error.to_string().contains("label name twice"), "{error}");
 }

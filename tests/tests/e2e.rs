@@ -9,6 +9,8 @@ mod cli;
 mod dedup;
 #[path = "e2e/pipeline.rs"]
 mod pipeline;
+#[path = "e2e/prometheus.rs"]
+mod prometheus;
 #[path = "e2e/tidy.rs"]
 mod tidy;
 

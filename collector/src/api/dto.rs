@@ -68,11 +68,11 @@ impl HostDto {
             let mut series: Vec<SeriesDto> = host
                 .series
                 .iter()
-                .map(|(key, value)| SeriesDto {
-                    name: key.name.clone(),
-                    labels: key.labels.clone(),
-                    value: value.value,
-                    time: rfc3339(value.time_ms),
+                .map(|series| SeriesDto {
+                    name: series.name.to_string(),
+                    labels: series.label_map(),
+                    value: series.value,
+                    time: rfc3339(series.time_ms),
                 })
                 .collect();
             series.sort_by(|a, b| a.name.cmp(&b.name).then_with(|| a.labels.cmp(&b.labels)));

@@ -7,7 +7,7 @@
 
 pub mod metrics;
 
-use crate::hosts::{Hosts, SeriesKey, SeriesValue};
+use crate::hosts::{Hosts, Series};
 use prometheus::proto::{Counter, Gauge, LabelPair, Metric, MetricFamily, MetricType};
 use prometheus::{
     Encoder, Histogram, HistogramOpts, IntCounter, IntCounterVec, IntGauge, Opts, Registry,
@@ -219,26 +219,26 @@ fn host_families(hosts: &Hosts, now_ms: i64) -> Vec<MetricFamily> {
             if !is_up {
                 continue;
             }
-            let mut series: Vec<(&SeriesKey, &SeriesValue)> = host
+            let mut series: Vec<&Series> = host
                 .series
                 .iter()
-                .filter(|(_, value)| value.received_ms >= horizon)
+                .filter(|series| series.received_ms >= horizon)
                 .collect();
-            series.sort_by(|a, b| a.0.cmp(b.0));
-            for (key, value) in series {
-                let mut labels = Vec::with_capacity(key.labels.len() + 1);
+            series.sort_by(|a, b| (&a.name, &a.labels).cmp(&(&b.name, &b.labels)));
+            for series in series {
+                let mut labels = Vec::with_capacity(series.labels.len() + 1);
                 labels.push(host_label());
-                labels.extend(key.labels.iter().map(|(name, value)| label(name, value)));
-                let metric = if key.name.ends_with("_total") {
+                labels.extend(series.labels.iter().map(|(name, value)| label(name, value)));
+                let metric = if series.name.ends_with("_total") {
                     let mut counter = Counter::default();
-                    counter.set_value(value.value);
+                    counter.set_value(series.value);
                     let mut metric = Metric::from_label(labels);
                     metric.set_counter(counter);
                     metric
                 } else {
-                    gauge(labels, value.value)
+                    gauge(labels, series.value)
                 };
-                samples.entry(key.name.as_str()).or_default().push(metric);
+                samples.entry(&series.name).or_default().push(metric);
             }
         }
         let mut families = Vec::with_capacity(samples.len() + 3);

@@ -8,28 +8,171 @@
 //! is dropped from memory on the host's next batch.
 
 use std::collections::HashMap;
+use std::hash::{BuildHasher, BuildHasherDefault, Hasher, RandomState};
 use std::sync::RwLock;
 use vigil_shared::labels::Labels;
-use vigil_shared::wire::{Batch, Inventory, Sample};
+use vigil_shared::wire::view::BatchView;
+use vigil_shared::wire::{AgentInfo, Batch, Inventory};
 
-/// Identity of one series of a host.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct SeriesKey {
+/// The latest value of one series of a host, with its identity stored once.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Series {
     /// Sample name (without `vigil_host_`).
-    pub name: String,
-    /// Sample labels.
-    pub labels: Labels,
-}
-
-/// Latest value of a series.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct SeriesValue {
+    pub name: Box<str>,
+    /// Labels, sorted by name.
+    pub labels: Box<[(Box<str>, Box<str>)]>,
     /// The value.
     pub value: f64,
     /// When it was taken, Unix ms (agent clock).
     pub time_ms: i64,
     /// When the collector received it, Unix ms.
     pub received_ms: i64,
+}
+
+impl Series {
+    fn is<'a>(&self, name: &str, mut labels: impl Iterator<Item = (&'a str, &'a str)>) -> bool {
+        *self.name == *name
+            && self.labels.iter().all(|(k, v)| {
+                labels
+                    .next()
+                    .is_some_and(|(name, value)| **k == *name && **v == *value)
+            })
+            && labels.next().is_none()
+    }
+
+    /// The labels as a map (API views).
+    pub fn label_map(&self) -> Labels {
+        self.labels
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+}
+
+/// A hasher for keys that are already 64-bit hashes.
+#[derive(Debug, Default)]
+pub struct PrehashedHasher(u64);
+
+impl Hasher for PrehashedHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for byte in bytes {
+            self.0 = self.0.rotate_left(8) ^ u64::from(*byte);
+        }
+    }
+    fn write_u64(&mut self, value: u64) {
+        self.0 = value;
+    }
+}
+
+/// A host's series, keyed by a keyed 64-bit hash of (name, labels). Lookups of an existing series
+/// allocate nothing; the rare hash collision is kept in a side list and still found exactly.
+#[derive(Debug, Clone, Default)]
+pub struct SeriesMap {
+    by_hash: HashMap<u64, Series, BuildHasherDefault<PrehashedHasher>>,
+    collided: Vec<Series>,
+}
+
+impl SeriesMap {
+    /// Number of series.
+    pub fn len(&self) -> usize {
+        self.by_hash.len() + self.collided.len()
+    }
+
+    /// True when empty.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Every series, in no particular order.
+    pub fn iter(&self) -> impl Iterator<Item = &Series> {
+        self.by_hash.values().chain(self.collided.iter())
+    }
+
+    /// The series named `name` with exactly `labels` (sorted by name).
+    pub fn get(
+        &self,
+        hasher: &RandomState,
+        name: &str,
+        labels: &[(&str, &str)],
+    ) -> Option<&Series> {
+        let hash = series_hash(hasher, name, labels.iter().copied());
+        self.by_hash
+            .get(&hash)
+            .filter(|series| series.is(name, labels.iter().copied()))
+            .or_else(|| {
+                self.collided
+                    .iter()
+                    .find(|series| series.is(name, labels.iter().copied()))
+            })
+    }
+
+    fn upsert<'a, L>(
+        &mut self,
+        hasher: &RandomState,
+        name: &str,
+        labels: L,
+        value: f64,
+        time_ms: i64,
+        received_ms: i64,
+    ) where
+        L: Iterator<Item = (&'a str, &'a str)> + Clone,
+    {
+        let hash = series_hash(hasher, name, labels.clone());
+        let found = match self.by_hash.get_mut(&hash) {
+            Some(series) if series.is(name, labels.clone()) => Some(series),
+            Some(_) => self
+                .collided
+                .iter_mut()
+                .find(|series| series.is(name, labels.clone())),
+            None => None,
+        };
+        if let Some(series) = found {
+            series.value = value;
+            series.time_ms = time_ms;
+            series.received_ms = received_ms;
+            return;
+        }
+        let series = Series {
+            name: name.into(),
+            labels: labels.map(|(k, v)| (Box::from(k), Box::from(v))).collect(),
+            value,
+            time_ms,
+            received_ms,
+        };
+        if self.by_hash.contains_key(&hash) {
+            self.collided.push(series);
+        } else {
+            self.by_hash.insert(hash, series);
+        }
+    }
+
+    fn retain_received_since(&mut self, horizon_ms: i64) {
+        self.by_hash
+            .retain(|_, series| series.received_ms >= horizon_ms);
+        self.collided
+            .retain(|series| series.received_ms >= horizon_ms);
+    }
+}
+
+/// Keyed hash of a series identity. 0xFF and 0xFE never occur in UTF-8, so they separate the
+/// parts unambiguously.
+fn series_hash<'a>(
+    hasher: &RandomState,
+    name: &str,
+    labels: impl Iterator<Item = (&'a str, &'a str)>,
+) -> u64 {
+    let mut state = hasher.build_hasher();
+    state.write(name.as_bytes());
+    for (label, value) in labels {
+        state.write_u8(0xFF);
+        state.write(label.as_bytes());
+        state.write_u8(0xFE);
+        state.write(value.as_bytes());
+    }
+    state.finish()
 }
 
 /// One host.
@@ -54,7 +197,7 @@ pub struct Host {
     /// Latest inventory.
     pub inventory: Option<Inventory>,
     /// Latest value per series.
-    pub series: HashMap<SeriesKey, SeriesValue>,
+    pub series: SeriesMap,
     /// When stale series were last pruned, Unix ms.
     last_prune_ms: i64,
 }
@@ -71,6 +214,7 @@ impl Host {
 pub struct Hosts {
     hosts: RwLock<HashMap<String, Host>>,
     down_after_ms: i64,
+    hasher: RandomState,
 }
 
 impl Hosts {
@@ -79,6 +223,7 @@ impl Hosts {
         Hosts {
             hosts: RwLock::new(HashMap::new()),
             down_after_ms,
+            hasher: RandomState::new(),
         }
     }
 
@@ -103,14 +248,39 @@ impl Hosts {
             last_seen_ms: record.last_seen_ms,
             position: (record.stream, record.seq),
             inventory,
-            series: HashMap::new(),
+            series: SeriesMap::default(),
             last_prune_ms: started_ms,
         };
         self.write().insert(record.host_id, host);
     }
 
-    /// Applies an accepted batch received at `now_ms`. Samples older than what is held for a
-    /// series (a batch overtaken by a later one) do not replace it.
+    /// Applies an accepted batch (decoded as a view) received at `now_ms`.
+    pub fn apply_view(&self, batch: BatchView<'_>, now_ms: i64) {
+        let BatchView {
+            agent,
+            stream,
+            seq,
+            time_ms,
+            samples,
+            inventory,
+            ..
+        } = batch;
+        self.apply_with(agent, stream, seq, inventory, now_ms, |series, hasher| {
+            for sample in &samples {
+                let time = sample.time_ms.unwrap_or(time_ms);
+                series.upsert(
+                    hasher,
+                    &sample.name,
+                    sample.labels.iter(),
+                    sample.value,
+                    time,
+                    now_ms,
+                );
+            }
+        });
+    }
+
+    /// Applies an accepted owned batch received at `now_ms` (tests and in-process producers).
     pub fn apply(&self, batch: Batch, now_ms: i64) {
         let Batch {
             agent,
@@ -121,6 +291,26 @@ impl Hosts {
             inventory,
             ..
         } = batch;
+        self.apply_with(agent, stream, seq, inventory, now_ms, |series, hasher| {
+            for sample in &samples {
+                let labels = sample.labels.iter().map(|(k, v)| (k.as_str(), v.as_str()));
+                let time = sample.time_ms.unwrap_or(time_ms);
+                series.upsert(hasher, &sample.name, labels, sample.value, time, now_ms);
+            }
+        });
+    }
+
+    /// The shared part of applying a batch: identity, liveness, ordering and pruning. Samples of
+    /// a batch overtaken by a later one (lower seq of the same stream) are not applied.
+    fn apply_with(
+        &self,
+        agent: AgentInfo,
+        stream: u64,
+        seq: u64,
+        inventory: Option<Inventory>,
+        now_ms: i64,
+        upsert_samples: impl FnOnce(&mut SeriesMap, &RandomState),
+    ) {
         let mut hosts = self.write();
         let host = hosts.entry(agent.host_id.clone()).or_insert_with(|| Host {
             host_id: agent.host_id.clone(),
@@ -132,7 +322,7 @@ impl Hosts {
             heartbeat_ms: now_ms,
             position: (stream, 0),
             inventory: None,
-            series: HashMap::new(),
+            series: SeriesMap::default(),
             last_prune_ms: now_ms,
         });
         host.last_seen_ms = host.last_seen_ms.max(now_ms);
@@ -142,31 +332,29 @@ impl Hosts {
             return;
         }
         host.position = (stream, seq);
-        host.hostname = agent.hostname;
-        host.agent_version = agent.version;
-        host.labels = agent.labels;
+        if host.hostname != agent.hostname {
+            host.hostname = agent.hostname;
+        }
+        if host.agent_version != agent.version {
+            host.agent_version = agent.version;
+        }
+        if host.labels != agent.labels {
+            host.labels = agent.labels;
+        }
         if inventory.is_some() {
             host.inventory = inventory;
         }
-        for Sample {
-            name,
-            labels,
-            value,
-            time_ms: sample_time,
-        } in samples
-        {
-            let value = SeriesValue {
-                value,
-                time_ms: sample_time.unwrap_or(time_ms),
-                received_ms: now_ms,
-            };
-            host.series.insert(SeriesKey { name, labels }, value);
-        }
+        upsert_samples(&mut host.series, &self.hasher);
         if now_ms - host.last_prune_ms > self.down_after_ms {
-            let horizon = now_ms - self.down_after_ms;
-            host.series.retain(|_, value| value.received_ms >= horizon);
+            host.series
+                .retain_received_since(now_ms - self.down_after_ms);
             host.last_prune_ms = now_ms;
         }
+    }
+
+    /// The series hasher (to look series up with [`SeriesMap::get`]).
+    pub fn hasher(&self) -> &RandomState {
+        &self.hasher
     }
 
     /// Marks a host as heard from (a duplicate batch still proves the agent is alive).
@@ -205,7 +393,7 @@ impl Hosts {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use vigil_shared::wire::{AgentInfo, PROTOCOL_VERSION};
+    use vigil_shared::wire::{PROTOCOL_VERSION, Sample};
 
     fn batch(seq: u64, value: f64) -> Batch {
         Batch {
@@ -234,13 +422,64 @@ mod tests {
         hosts.read(|all| {
             all.get("h").and_then(|host| {
                 host.series
-                    .get(&SeriesKey {
-                        name: "load1".into(),
-                        labels: Labels::new(),
-                    })
-                    .map(|value| value.value)
+                    .get(hosts.hasher(), "load1", &[])
+                    .map(|series| series.value)
             })
         })
+    }
+
+    #[test]
+    fn views_and_owned_batches_land_in_the_same_series() {
+        use vigil_shared::wire::codec::{Format, decode_view, encode};
+        let hosts = Hosts::new(60_000);
+        let mut owned = batch(1, 1.0);
+        owned.samples[0].labels =
+            Labels::from([("b".into(), "2".into()), ("a".into(), "1".into())]);
+        hosts.apply(owned.clone(), 100);
+        owned.seq = 2;
+        owned.samples[0].value = 5.0;
+        let bytes = encode(&owned, Format::Msgpack).unwrap();
+        let mut view = decode_view(&bytes, Format::Msgpack).unwrap();
+        view.prepare(&vigil_shared::wire::Limits::default())
+            .unwrap();
+        hosts.apply_view(view, 101);
+        hosts.read(|all| {
+            let host = &all["h"];
+            assert_eq!(host.series.len(), 1);
+            let series = host
+                .series
+                .get(hosts.hasher(), "load1", &[("a", "1"), ("b", "2")])
+                .unwrap();
+            assert_eq!(series.value, 5.0);
+            assert!(
+                host.series
+                    .get(hosts.hasher(), "load1", &[("a", "1")])
+                    .is_none()
+            );
+        });
+    }
+
+    #[test]
+    fn colliding_hashes_still_keep_series_apart() {
+        let hasher = RandomState::new();
+        let mut map = SeriesMap::default();
+        // Force a collision by planting a different series under the hash of "x".
+        let hash = series_hash(&hasher, "x", std::iter::empty());
+        map.by_hash.insert(
+            hash,
+            Series {
+                name: "other".into(),
+                labels: Box::new([]),
+                value: 1.0,
+                time_ms: 0,
+                received_ms: 0,
+            },
+        );
+        map.upsert(&hasher, "x", std::iter::empty(), 2.0, 0, 0);
+        map.upsert(&hasher, "x", std::iter::empty(), 3.0, 0, 0);
+        assert_eq!(map.len(), 2);
+        assert_eq!(map.get(&hasher, "x", &[]).map(|s| s.value), Some(3.0));
+        assert_eq!(map.by_hash[&hash].value, 1.0);
     }
 
     #[test]

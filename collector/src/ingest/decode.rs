@@ -3,7 +3,12 @@
 //! A decoder is always wrapped in `take(limit + 1)`, so a body that inflates past the limit is
 //! refused after reading at most `limit + 1` bytes, whatever its declared or real size.
 
+use std::cell::RefCell;
 use std::io::Read;
+
+thread_local! {
+    static ZSTD_CONTEXT: RefCell<Option<zstd::zstd_safe::DCtx<'static>>> = const { RefCell::new(None) };
+}
 
 /// `Content-Encoding` values accepted on ingest.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -64,17 +69,25 @@ pub fn decompress(
             }
             Ok(std::borrow::Cow::Borrowed(body))
         }
-        Encoding::Zstd => {
-            // Allowed: capped by take() below.
-            #[allow(clippy::disallowed_methods)]
-            let decoder = zstd::stream::read::Decoder::new(body).map_err(|source| {
-                DecompressError::Corrupt {
+        Encoding::Zstd => ZSTD_CONTEXT.with(|cell| {
+            // One decompression context per thread, reused: creating one costs more than
+            // decompressing a typical batch.
+            let mut slot = cell.borrow_mut();
+            if slot.is_none() {
+                *slot = Some(zstd::zstd_safe::DCtx::create());
+            }
+            let Some(context) = slot.as_mut() else {
+                unreachable!("the slot was filled above")
+            };
+            context
+                .reset(zstd::zstd_safe::ResetDirective::SessionOnly)
+                .map_err(|code| DecompressError::Corrupt {
                     encoding: "zstd",
-                    source,
-                }
-            })?;
+                    source: std::io::Error::other(zstd::zstd_safe::get_error_name(code)),
+                })?;
+            let decoder = zstd::stream::read::Decoder::with_context(body, context);
             read_capped(decoder, "zstd", limit, body.len())
-        }
+        }),
         Encoding::Gzip => {
             // Allowed: capped by take() below.
             #[allow(clippy::disallowed_methods)]

@@ -147,15 +147,14 @@ impl Ingest {
             });
         }
         let plain = decode::decompress(body, encoding, self.limits.max_decompressed_bytes)?;
-        let batch = codec::decode(&plain, format)?;
-        drop(plain);
-        batch.validate(&self.limits.wire)?;
+        let mut batch = codec::decode_view(&plain, format)?;
+        batch.prepare(&self.limits.wire)?;
         if let Some(sample) = batch
             .samples
             .iter()
-            .find(|sample| RESERVED_SAMPLE_NAMES.contains(&sample.name.as_str()))
+            .find(|sample| RESERVED_SAMPLE_NAMES.contains(&sample.name.as_ref()))
         {
-            return Err(IngestError::ReservedName(sample.name.clone()));
+            return Err(IngestError::ReservedName(sample.name.to_string()));
         }
         let now_ms = self.clock.now_ms();
         let inventory_json = batch
@@ -188,7 +187,7 @@ impl Ingest {
                 self.metrics.samples.inc_by(n_samples as u64);
                 self.metrics.events.inc_by(batch.events.len() as u64);
                 self.metrics.batches.inc();
-                self.hosts.apply(batch, now_ms);
+                self.hosts.apply_view(batch, now_ms);
                 Ok(Ack {
                     seq,
                     duplicate: false,

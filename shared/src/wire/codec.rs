@@ -4,6 +4,7 @@
 //! panics, whatever the bytes (see `tests/wire_roundtrip.rs`).
 
 use super::Batch;
+use super::view::BatchView;
 
 /// The two body formats of `POST /v1/ingest`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -73,6 +74,14 @@ pub fn encode(batch: &Batch, format: Format) -> Result<Vec<u8>, EncodeError> {
 
 /// Decodes a batch from `bytes` in `format`.
 pub fn decode(bytes: &[u8], format: Format) -> Result<Batch, DecodeError> {
+    match format {
+        Format::Msgpack => rmp_serde::from_slice(bytes).map_err(DecodeError::Msgpack),
+        Format::Json => serde_json::from_slice(bytes).map_err(DecodeError::Json),
+    }
+}
+
+/// Decodes a borrowed [`BatchView`] from `bytes` in `format`; the view borrows from `bytes`.
+pub fn decode_view(bytes: &[u8], format: Format) -> Result<BatchView<'_>, DecodeError> {
     match format {
         Format::Msgpack => rmp_serde::from_slice(bytes).map_err(DecodeError::Msgpack),
         Format::Json => serde_json::from_slice(bytes).map_err(DecodeError::Json),

@@ -37,6 +37,7 @@
 //! or below it is acknowledged and not counted again, so an agent may resend freely.
 
 pub mod codec;
+pub mod view;
 
 use crate::event::{Severity, Status};
 use crate::labels::{self, LabelError, Labels};
@@ -248,6 +249,12 @@ pub enum ValidationError {
         /// The sample's name.
         name: String,
     },
+    /// A sample names one label twice.
+    #[error("sample {sample:?} has a label name twice")]
+    DuplicateLabel {
+        /// The sample's name.
+        sample: String,
+    },
     /// A label or metric name is invalid.
     #[error("{context}: {source}")]
     Label {
@@ -270,68 +277,111 @@ impl Batch {
 
     /// Checks everything a receiver relies on; returns the first problem found.
     pub fn validate(&self, limits: &Limits) -> Result<(), ValidationError> {
-        if self.version > PROTOCOL_VERSION || self.version == 0 {
-            return Err(ValidationError::UnsupportedVersion {
-                got: self.version,
-                supported: PROTOCOL_VERSION,
-            });
-        }
-        let host_id = &self.agent.host_id;
-        if host_id.is_empty() || host_id.len() > 253 || host_id.chars().any(char::is_control) {
-            return Err(ValidationError::InvalidHostId(truncate(host_id)));
-        }
-        if self.seq == 0 {
-            return Err(ValidationError::ZeroSeq);
-        }
-        check_len("agent.hostname", &self.agent.hostname, limits)?;
-        check_len("agent.version", &self.agent.version, limits)?;
-        check_labels("agent.labels", &self.agent.labels, limits)?;
+        check_header(self.version, &self.agent, self.seq, limits)?;
         check_count("samples", self.samples.len(), limits.max_samples)?;
-        check_count("events", self.events.len(), limits.max_events)?;
         for sample in &self.samples {
-            labels::validate_metric_name(&sample.name).map_err(|source| {
-                ValidationError::Label {
-                    context: "sample name".into(),
-                    source,
-                }
-            })?;
-            if !sample.value.is_finite() {
-                return Err(ValidationError::NonFinite {
-                    name: sample.name.clone(),
-                });
-            }
-            check_labels("sample labels", &sample.labels, limits)?;
-        }
-        for event in &self.events {
-            check_len("event.check", &event.check, limits)?;
-            check_len("event.summary", &event.summary, limits)?;
-            check_labels("event labels", &event.labels, limits)?;
-            if let Some(service) = &event.service {
-                check_len("event.service", service, limits)?;
-            }
-            if let Some(key) = &event.dedup_key {
-                check_len("event.dedup_key", key, limits)?;
-            }
-        }
-        if let Some(inventory) = &self.inventory {
-            check_count(
-                "inventory.filesystems",
-                inventory.filesystems.len(),
-                limits.max_labels * 32,
-            )?;
-            check_count(
-                "inventory.interfaces",
-                inventory.interfaces.len(),
-                limits.max_labels * 32,
-            )?;
-            check_count(
-                "inventory.depends_on",
-                inventory.depends_on.len(),
-                limits.max_labels * 32,
+            let labels = sample.labels.iter().map(|(k, v)| (k.as_str(), v.as_str()));
+            check_sample(
+                &sample.name,
+                sample.value,
+                sample.labels.len(),
+                labels,
+                limits,
             )?;
         }
-        Ok(())
+        check_events(&self.events, limits)?;
+        check_inventory(self.inventory.as_ref(), limits)
     }
+}
+
+fn check_header(
+    version: u32,
+    agent: &AgentInfo,
+    seq: u64,
+    limits: &Limits,
+) -> Result<(), ValidationError> {
+    if version > PROTOCOL_VERSION || version == 0 {
+        return Err(ValidationError::UnsupportedVersion {
+            got: version,
+            supported: PROTOCOL_VERSION,
+        });
+    }
+    let host_id = &agent.host_id;
+    if host_id.is_empty() || host_id.len() > 253 || host_id.chars().any(char::is_control) {
+        return Err(ValidationError::InvalidHostId(truncate(host_id)));
+    }
+    if seq == 0 {
+        return Err(ValidationError::ZeroSeq);
+    }
+    check_len("agent.hostname", &agent.hostname, limits)?;
+    check_len("agent.version", &agent.version, limits)?;
+    check_labels("agent.labels", &agent.labels, limits)
+}
+
+fn check_sample<'a>(
+    name: &str,
+    value: f64,
+    n_labels: usize,
+    labels: impl Iterator<Item = (&'a str, &'a str)>,
+    limits: &Limits,
+) -> Result<(), ValidationError> {
+    labels::validate_metric_name(name).map_err(|source| ValidationError::Label {
+        context: "sample name".into(),
+        source,
+    })?;
+    if !value.is_finite() {
+        return Err(ValidationError::NonFinite {
+            name: truncate(name),
+        });
+    }
+    check_count("sample labels", n_labels, limits.max_labels)?;
+    for (label, text) in labels {
+        labels::validate_label(label, text, RESERVED_LABELS).map_err(|source| {
+            ValidationError::Label {
+                context: "sample labels".into(),
+                source,
+            }
+        })?;
+    }
+    Ok(())
+}
+
+fn check_events(events: &[Event], limits: &Limits) -> Result<(), ValidationError> {
+    check_count("events", events.len(), limits.max_events)?;
+    for event in events {
+        check_len("event.check", &event.check, limits)?;
+        check_len("event.summary", &event.summary, limits)?;
+        check_labels("event labels", &event.labels, limits)?;
+        if let Some(service) = &event.service {
+            check_len("event.service", service, limits)?;
+        }
+        if let Some(key) = &event.dedup_key {
+            check_len("event.dedup_key", key, limits)?;
+        }
+    }
+    Ok(())
+}
+
+fn check_inventory(inventory: Option<&Inventory>, limits: &Limits) -> Result<(), ValidationError> {
+    let Some(inventory) = inventory else {
+        return Ok(());
+    };
+    let max_items = limits.max_labels * 32;
+    check_count(
+        "inventory.filesystems",
+        inventory.filesystems.len(),
+        max_items,
+    )?;
+    check_count(
+        "inventory.interfaces",
+        inventory.interfaces.len(),
+        max_items,
+    )?;
+    check_count(
+        "inventory.depends_on",
+        inventory.depends_on.len(),
+        max_items,
+    )
 }
 
 fn truncate(text: &str) -> String {

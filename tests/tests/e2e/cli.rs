@@ -151,3 +151,22 @@ fn a_flag_overrides_a_bad_environment_value() {
     assert_eq!(code, Some(1), "{stderr}");
     assert!(stderr.contains("cannot open the store"), "{stderr}");
 }
+
+#[test]
+fn example_configs_are_valid() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .unwrap();
+    let (code, stdout, stderr) = run(Command::new(bin("vigil-collector"))
+        .arg("--config")
+        .arg(root.join("deploy/config/collector.example.toml"))
+        .arg("--check-config"));
+    assert_eq!(code, Some(0), "{stderr}");
+    assert!(stdout.contains("host_down_after: 60s"), "{stdout}");
+    let (code, stdout, stderr) = run(Command::new(bin("vigil-agent"))
+        .arg("--config")
+        .arg(root.join("deploy/config/agent.example.toml"))
+        .arg("--check-config"));
+    assert_eq!(code, Some(0), "{stderr}");
+    assert!(stdout.contains("checkout"), "{stdout}");
+}
