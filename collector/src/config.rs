@@ -139,19 +139,21 @@ impl Config {
             None => Ok(DEFAULT_HOST_DOWN_AFTER),
             Some(text) => match vigil_shared::parse_duration(&text) {
                 Ok(duration) if duration >= Duration::from_secs(1) => Ok(duration),
-                Ok(_) => Err(errors.push(format!(
+                Ok(_) => Err(format!(
                     "config key host_down_after: {text:?} is too short: use at least 1s"
-                ))),
-                Err(error) => Err(errors.push(format!("config key host_down_after: {error}"))),
+                )),
+                Err(error) => Err(format!("config key host_down_after: {error}")),
             },
-        };
+        }
+        .map_err(|error| errors.push(error));
         let log_format = match args.log_format.clone().or(file.log_format).as_deref() {
             None | Some("text") => Ok(LogFormat::Text),
             Some("json") => Ok(LogFormat::Json),
-            Some(other) => Err(errors.push(format!(
+            Some(other) => Err(format!(
                 "config key log_format: unknown format {other:?}: use text or json"
-            ))),
-        };
+            )),
+        }
+        .map_err(|error| errors.push(error));
         let insecure = args.insecure || file.insecure.unwrap_or(false);
         let defaults = IngestLimits::default();
         let limits = IngestLimits {

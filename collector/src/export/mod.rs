@@ -210,7 +210,15 @@ fn host_families(hosts: &Hosts, now_ms: i64) -> Vec<MetricFamily> {
                 host_label(),
                 label("hostname", &host.hostname),
             ];
-            info_labels.extend(host.labels.iter().map(|(name, value)| label(name, value)));
+            // Host labels named like the fixed ones would repeat a label name: leave them out.
+            info_labels.extend(
+                host.labels
+                    .iter()
+                    .filter(|(name, _)| {
+                        !matches!(name.as_str(), "agent_version" | "host" | "hostname")
+                    })
+                    .map(|(name, value)| label(name, value)),
+            );
             info.push(gauge(info_labels, 1.0));
             last_seen.push(gauge(
                 vec![host_label()],

@@ -142,10 +142,11 @@ impl SeriesMap {
             time_ms,
             received_ms,
         };
-        if self.by_hash.contains_key(&hash) {
-            self.collided.push(series);
-        } else {
-            self.by_hash.insert(hash, series);
+        match self.by_hash.entry(hash) {
+            std::collections::hash_map::Entry::Occupied(_) => self.collided.push(series),
+            std::collections::hash_map::Entry::Vacant(slot) => {
+                slot.insert(series);
+            }
         }
     }
 

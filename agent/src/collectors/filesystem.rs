@@ -1,0 +1,192 @@
+//! The `filesystem` collector: space and inodes of every real filesystem.
+//!
+//! The list comes from sysinfo's `Disks` (it reads `/proc/mounts`, refreshed for storage only:
+//! one `statvfs` per mount). sysinfo already leaves out `rootfs`, `sysfs`, `proc`, `devtmpfs`,
+//! `cgroup*`, `pstore`, `squashfs`, `rpc_pipefs`, `iso9660`, `devpts`, `hugetlbfs`, `mqueue`,
+//! `tmpfs` and network filesystems (`nfs*`, `cifs`, `autofs`: `statvfs` on a hung hard mount
+//! blocks), and mount points under `/sys`, `/proc` and `/run`. On top of that,
+//! [`is_real_filesystem`] drops every other pseudo or virtual type it knows (see
+//! [`PSEUDO_FSTYPES`]), all `fuse.*` user-space filesystems except `fuseblk` (block-device
+//! backed, e.g. NTFS), and mount points under `/dev`.
+//!
+//! `overlay` is pseudo (container layers under `/var/lib/docker`) **except when mounted at `/`**:
+//! inside a container the overlay root is the only filesystem the agent can see, and `statvfs` on
+//! it reports the backing disk that actually fills up, so it is kept there.
+//!
+//! Entries with the same device and mount point (the same line listed twice, e.g. stacked
+//! mounts) are reported once, and filesystems with zero size are skipped.
+//!
+//! Values: `filesystem_size_bytes` (`f_blocks × f_frsize`), `filesystem_avail_bytes` (what an
+//! unprivileged user may still write, `f_bavail`), `filesystem_used_bytes` = size − avail, so it
+//! counts the root-reserved blocks as used and `used / size` reaches 1 exactly when ordinary writes
+//! start to fail (the point capacity forecasts care about). Inodes come from our own `statvfs`
+//! ([`inodes`]): `filesystem_inodes_total`, `filesystem_inodes_free`, left out when the
+//! filesystem has no inode limit (`f_files == 0`, e.g. btrfs).
+//!
+//! Every sample has labels `mountpoint`, `device` and `fstype`.
+
+use std::ffi::CString;
+use std::mem::MaybeUninit;
+use std::os::unix::ffi::OsStrExt;
+use std::path::Path;
+
+use sysinfo::DiskRefreshKind;
+use vigil_shared::wire::{InventoryFilesystem, Sample};
+
+use super::{CollectorError, Sources, labeled};
+
+/// Filesystem types that never hold user data (beyond what sysinfo filters already).
+pub const PSEUDO_FSTYPES: &[&str] = &[
+    "autofs",
+    "binfmt_misc",
+    "bpf",
+    "cgroup",
+    "cgroup2",
+    "configfs",
+    "debugfs",
+    "devpts",
+    "devtmpfs",
+    "efivarfs",
+    "fusectl",
+    "hugetlbfs",
+    "mqueue",
+    "nsfs",
+    "overlay",
+    "proc",
+    "pstore",
+    "ramfs",
+    "rootfs",
+    "rpc_pipefs",
+    "securityfs",
+    "selinuxfs",
+    "squashfs",
+    "sysfs",
+    "tmpfs",
+    "tracefs",
+    "nfs",
+    "nfs4",
+    "cifs",
+    "smb3",
+];
+
+/// Whether a mount of `fstype` at `mountpoint` is a real filesystem worth reporting.
+pub fn is_real_filesystem(fstype: &str, mountpoint: &str) -> bool {
+    if fstype == "overlay" && mountpoint == "/" {
+        return true;
+    }
+    if PSEUDO_FSTYPES.contains(&fstype) || (fstype.starts_with("fuse") && fstype != "fuseblk") {
+        return false;
+    }
+    !["/dev", "/proc", "/sys", "/run"]
+        .iter()
+        .any(|prefix| mountpoint == *prefix || mountpoint.starts_with(&format!("{prefix}/")))
+}
+
+/// Inode counts of the filesystem at `path`: `(total, free)`, `None` when `statvfs` fails.
+pub fn inodes(path: &Path) -> Option<(u64, u64)> {
+    let c_path = CString::new(path.as_os_str().as_bytes()).ok()?;
+    let mut stat = MaybeUninit::<libc::statvfs>::uninit();
+    // SAFETY: `c_path` is a NUL-terminated string that lives across the call and `stat` points to
+    // writable memory the size of `struct statvfs`; statvfs writes nothing else.
+    let result = unsafe { libc::statvfs(c_path.as_ptr(), stat.as_mut_ptr()) };
+    if result != 0 {
+        return None;
+    }
+    // SAFETY: statvfs returned 0, so it filled in the whole struct.
+    let stat = unsafe { stat.assume_init() };
+    #[allow(clippy::unnecessary_cast, clippy::useless_conversion)]
+    Some((u64::from(stat.f_files), u64::from(stat.f_ffree)))
+}
+
+/// Appends the filesystem samples and records the list for the inventory.
+pub fn collect(sources: &mut Sources, out: &mut Vec<Sample>) -> Result<(), CollectorError> {
+    sources
+        .disks
+        .refresh_specifics(true, DiskRefreshKind::nothing().with_storage());
+    let mut found: Vec<InventoryFilesystem> = Vec::with_capacity(sources.filesystems.len());
+    for disk in &sources.disks {
+        let mountpoint = disk.mount_point().to_string_lossy();
+        let fstype = disk.file_system().to_string_lossy();
+        let device = disk.name().to_string_lossy();
+        let size = disk.total_space();
+        if size == 0 || !is_real_filesystem(&fstype, &mountpoint) {
+            continue;
+        }
+        if found
+            .iter()
+            .any(|seen| seen.mountpoint == mountpoint && seen.device == device)
+        {
+            continue;
+        }
+        let avail = disk.available_space().min(size);
+        let labels = [
+            ("mountpoint", mountpoint.as_ref()),
+            ("device", device.as_ref()),
+            ("fstype", fstype.as_ref()),
+        ];
+        out.push(labeled("filesystem_size_bytes", &labels, size as f64));
+        out.push(labeled(
+            "filesystem_used_bytes",
+            &labels,
+            (size - avail) as f64,
+        ));
+        out.push(labeled("filesystem_avail_bytes", &labels, avail as f64));
+        if let Some((total, free)) = inodes(disk.mount_point())
+            && total > 0
+        {
+            out.push(labeled("filesystem_inodes_total", &labels, total as f64));
+            out.push(labeled("filesystem_inodes_free", &labels, free as f64));
+        }
+        found.push(InventoryFilesystem {
+            mountpoint: mountpoint.into_owned(),
+            device: device.into_owned(),
+            fstype: fstype.into_owned(),
+            size_bytes: size,
+        });
+    }
+    sources.filesystems = found;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn filesystem_keeps_real_types_and_drops_pseudo_ones() {
+        for (fstype, mountpoint, real) in [
+            ("ext4", "/", true),
+            ("xfs", "/var/lib/data", true),
+            ("btrfs", "/home", true),
+            ("vfat", "/boot/efi", true),
+            ("fuseblk", "/mnt/windows", true),
+            ("overlay", "/", true),
+            ("overlay", "/var/lib/docker/overlay2/abc/merged", false),
+            ("tmpfs", "/dev/shm", false),
+            ("tmpfs", "/tmp", false),
+            ("devtmpfs", "/dev", false),
+            ("cgroup2", "/sys/fs/cgroup", false),
+            ("nsfs", "/run/netns/x", false),
+            ("squashfs", "/snap/core/1", false),
+            ("fuse.lxcfs", "/var/lib/lxcfs", false),
+            ("fuse.sshfs", "/mnt/remote", false),
+            ("nfs4", "/mnt/nfs", false),
+            ("ext4", "/run/foo", false),
+            ("ext4", "/devices", true),
+        ] {
+            assert_eq!(
+                is_real_filesystem(fstype, mountpoint),
+                real,
+                "{fstype} at {mountpoint}"
+            );
+        }
+    }
+
+    #[test]
+    fn filesystem_inodes_reads_root_and_fails_cleanly() {
+        let (total, free) = inodes(Path::new("/")).unwrap();
+        assert!(free <= total);
+        assert_eq!(inodes(Path::new("/nonexistent/vigil")), None);
+        assert_eq!(inodes(Path::new("bad\0path")), None);
+    }
+}
