@@ -335,5 +335,15 @@ pub fn proc_usage(pid: u32) -> Option<(f64, u64)> {
         .find_map(|line| line.strip_prefix("VmHWM:"))
         .and_then(|rest| rest.split_whitespace().next())
         .and_then(|value| value.parse().ok())?;
-    Some(((utime + stime) / ticks.max(1.0), hwm_kib * 1024))
+    let from_ticks = (utime + stime) / ticks.max(1.0);
+    // Clock ticks are 10 ms: too coarse for an agent that uses a few ms a minute. The per-thread
+    // schedstat counters are in ns; threads that already exited are only in the tick count.
+    let from_schedstat: f64 = std::fs::read_dir(format!("/proc/{pid}/task"))
+        .ok()?
+        .flatten()
+        .filter_map(|task| std::fs::read_to_string(task.path().join("schedstat")).ok())
+        .filter_map(|text| text.split_whitespace().next()?.parse::<f64>().ok())
+        .sum::<f64>()
+        / 1e9;
+    Some((from_ticks.max(from_schedstat), hwm_kib * 1024))
 }
