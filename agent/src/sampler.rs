@@ -29,6 +29,8 @@ use crate::transport::{Queue, QueueLimits, Shipper, TransportOptions};
 
 /// How long the final flush may take after SIGTERM/SIGINT.
 pub const SHUTDOWN_DEADLINE: Duration = Duration::from_secs(5);
+/// The inventory is resent at least this often (ms) even when unchanged.
+pub const INVENTORY_REFRESH_MS: i64 = 3_600_000;
 /// The agent's version, as sent in `agent.version` and the inventory.
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");
 
@@ -38,6 +40,7 @@ pub struct Sampler {
     collectors: Collectors,
     depends_on: Vec<String>,
     last_inventory: Option<Inventory>,
+    last_inventory_ms: i64,
     pending_events: Vec<Event>,
     samples_hint: usize,
 }
@@ -55,6 +58,7 @@ impl Sampler {
             collectors: Collectors::new(&config.procfs_root)?,
             depends_on: config.depends_on.clone(),
             last_inventory: None,
+            last_inventory_ms: 0,
             pending_events: Vec::new(),
             samples_hint: 64,
         })
@@ -77,10 +81,14 @@ impl Sampler {
         }
         self.samples_hint = samples.len();
         let inventory = self.collectors.inventory(&self.depends_on);
-        let inventory = if self.last_inventory.as_ref() == Some(&inventory) {
+        // Resent when it changed, and at least every INVENTORY_REFRESH_MS even if not, so an
+        // inventory lost with a dropped batch (or a collector that lost its store) comes back.
+        let stale = time_ms - self.last_inventory_ms >= INVENTORY_REFRESH_MS;
+        let inventory = if self.last_inventory.as_ref() == Some(&inventory) && !stale {
             None
         } else {
             self.last_inventory = Some(inventory.clone());
+            self.last_inventory_ms = time_ms;
             Some(inventory)
         };
         Batch {
@@ -257,6 +265,10 @@ mod tests {
         sampler.depends_on.push("db-1".into());
         let third = sampler.sample(9, 3, None);
         assert_eq!(third.inventory.unwrap().depends_on, vec!["db-1"]);
+        // Unchanged but stale: resent.
+        sampler.last_inventory_ms -= INVENTORY_REFRESH_MS;
+        assert!(sampler.sample(9, 4, None).inventory.is_some());
+        assert!(sampler.sample(9, 5, None).inventory.is_none());
     }
 
     #[test]

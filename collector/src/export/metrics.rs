@@ -28,3 +28,53 @@ pub const INGEST_BYTES: &str = "vigil_ingest_received_bytes_total";
 pub const INGEST_DURATION: &str = "vigil_ingest_request_duration_seconds";
 /// Known hosts.
 pub const HOSTS: &str = "vigil_hosts";
+
+/// HELP text for the samples `vigil-agent` sends (exported as `vigil_host_<name>`); other names
+/// get a generic text.
+pub fn sample_help(name: &str) -> &'static str {
+    match name {
+        "cpu_usage_ratio" => "CPU busy time across all cores, 0 to 1.",
+        "cpu_core_usage_ratio" => "CPU busy time of one core, 0 to 1.",
+        "cpu_count" => "Logical CPUs.",
+        "memory_total_bytes" => "Physical memory.",
+        "memory_used_bytes" => "Memory in use (total minus available).",
+        "memory_available_bytes" => "Memory available for new work without swapping.",
+        "swap_total_bytes" => "Swap space.",
+        "swap_used_bytes" => "Swap in use.",
+        "filesystem_size_bytes" => "Filesystem size.",
+        "filesystem_used_bytes" => {
+            "Filesystem space in use, reserved blocks included (size minus available)."
+        }
+        "filesystem_avail_bytes" => "Filesystem space available to unprivileged users.",
+        "filesystem_inodes_total" => "Filesystem inodes.",
+        "filesystem_inodes_free" => "Free filesystem inodes.",
+        "network_receive_bytes_total" => "Bytes received by the interface.",
+        "network_transmit_bytes_total" => "Bytes sent by the interface.",
+        "network_receive_packets_total" => "Packets received by the interface.",
+        "network_transmit_packets_total" => "Packets sent by the interface.",
+        "network_receive_errors_total" => "Receive errors on the interface.",
+        "network_transmit_errors_total" => "Transmit errors on the interface.",
+        "network_receive_drops_total" => "Received packets dropped on the interface.",
+        "network_transmit_drops_total" => "Outgoing packets dropped on the interface.",
+        "load1" => "Load average over 1 minute.",
+        "load5" => "Load average over 5 minutes.",
+        "load15" => "Load average over 15 minutes.",
+        "processes_running" => "Runnable processes and threads.",
+        "processes_total" => "Processes and threads.",
+        "uptime_seconds" => "Time since boot.",
+        "boot_time_seconds" => "Boot time, Unix seconds.",
+        "pressure_avg10_ratio" => "Pressure stall information: share of time stalled over 10 s.",
+        "pressure_avg60_ratio" => "Pressure stall information: share of time stalled over 60 s.",
+        "pressure_avg300_ratio" => "Pressure stall information: share of time stalled over 300 s.",
+        "pressure_stall_seconds_total" => "Pressure stall information: total time stalled.",
+        "agent_cpu_seconds_total" => "CPU time used by vigil-agent itself.",
+        "agent_resident_bytes" => "Resident memory of vigil-agent itself.",
+        "agent_collector_success" => {
+            "1 when the agent collector's last run succeeded, 0 when it failed."
+        }
+        "agent_batches_delivered_total" => "Batches the agent delivered to the collector.",
+        "agent_batches_dropped_total" => "Batches the agent dropped, by reason.",
+        "agent_queue_batches" => "Batches waiting in the agent's send queue.",
+        _ => "Reported by vigil-agent.",
+    }
+}

@@ -278,7 +278,7 @@ fn host_families(hosts: &Hosts, now_ms: i64) -> Vec<MetricFamily> {
             };
             families.push(family(
                 format!("{}{name}", metrics::HOST_PREFIX),
-                "Reported by vigil-agent.",
+                metrics::sample_help(name),
                 kind,
                 metrics,
             ));

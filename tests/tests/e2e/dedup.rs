@@ -152,3 +152,40 @@ async fn concurrent_resends_of_one_batch_are_stored_once() {
         Some(199.0)
     );
 }
+
+#[tokio::test]
+async fn every_2xx_survives_a_kill_9_of_the_collector() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    let mut collector = Collector::start(&data, &[]).await;
+    let n_batches = 50u64;
+    let mut accepted = 0;
+    for seq in 1..=n_batches {
+        let (status, _, json) = collector
+            .post_ingest(encode_zstd_msgpack(&batch("durable", 3, seq)), ZSTD_MSGPACK)
+            .await;
+        assert_eq!(status, 200, "{json}");
+        accepted += 1;
+    }
+    let port = collector.port();
+    collector.process.kill();
+    drop(collector);
+    let collector = Collector::start_on(&data, port, &[]).await;
+    let (_, host) = collector.get_json("/v1/hosts/durable").await;
+    assert_eq!(host["seq"], accepted, "{host}");
+    for seq in 1..=n_batches {
+        let (status, _, json) = collector
+            .post_ingest(encode_zstd_msgpack(&batch("durable", 3, seq)), ZSTD_MSGPACK)
+            .await;
+        assert_eq!(
+            (status, json["duplicate"].as_bool()),
+            (200, Some(true)),
+            "seq {seq}: {json}"
+        );
+    }
+    let (_, metrics) = collector.get_text("/metrics").await;
+    assert_eq!(
+        metric_value(&metrics, "vigil_ingest_batches_total"),
+        Some(0.0)
+    );
+}
