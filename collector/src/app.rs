@@ -60,6 +60,7 @@ pub async fn run(
     let (store, writer) =
         Store::start(Box::new(backend), config.max_pending_writes).map_err(AppError::Thread)?;
     let metrics = Arc::new(Metrics::new());
+    let totals = Arc::clone(&metrics);
     let ingest = Arc::new(Ingest::new(
         store,
         Arc::clone(&hosts),
@@ -96,7 +97,12 @@ pub async fn run(
     tracing::info!("http server stopped; flushing the store");
     // The router (and with it every Store handle) is gone: the writer drains its queue and ends.
     let _ = tokio::task::spawn_blocking(move || writer.join()).await;
-    tracing::info!("vigil-collector stopped");
+    tracing::info!(
+        batches = totals.batches.get(),
+        samples = totals.samples.get(),
+        duplicates = totals.duplicates.get(),
+        "vigil-collector stopped"
+    );
     Ok(())
 }
 

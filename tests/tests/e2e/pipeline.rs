@@ -144,3 +144,91 @@ async fn agent_reports_host_goes_down_when_killed_and_recovers() {
     let log = agent.process.log();
     assert!(!log.contains("panicked"), "{log}");
 }
+
+/// Reads `batches=N` from the collector's shutdown line.
+fn batches_at_shutdown(log: &str) -> u64 {
+    log.lines()
+        .filter(|line| line.contains("vigil-collector stopped"))
+        .find_map(|line| {
+            line.split_whitespace()
+                .find_map(|field| field.strip_prefix("batches="))
+                .and_then(|value| value.parse().ok())
+        })
+        .unwrap_or_else(|| panic!("no shutdown totals in the collector log:\n{log}"))
+}
+
+#[tokio::test]
+async fn batches_sent_while_the_collector_restarts_arrive_exactly_once() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    let mut first = Collector::start(&data, &[]).await;
+    let port = first.port();
+    let url = first.url.clone();
+    let _agent = Agent::start(
+        &tmp.path().join("agent-state"),
+        &url,
+        "restart-host",
+        "1s",
+        &[],
+    );
+    eventually(
+        Duration::from_secs(30),
+        Duration::from_millis(200),
+        || async {
+            let (_, json) = first.get_json("/v1/hosts/restart-host").await;
+            if json["seq"].as_u64() >= Some(3) {
+                Ok(())
+            } else {
+                Err(json.to_string())
+            }
+        },
+    )
+    .await;
+
+    // Down for a few ticks: the agent keeps its batches and retries.
+    let status = first.process.terminate(Duration::from_secs(15));
+    assert_eq!(status.and_then(|s| s.code()), Some(0));
+    let accepted_before = batches_at_shutdown(&first.process.log());
+    drop(first);
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    let second = Collector::start_on(&data, port, &[]).await;
+
+    // Once the agent's queue has drained, every seq from 1 to the latest was accepted exactly once
+    // across the two collector lifetimes.
+    let (seq, accepted_after) = eventually(
+        Duration::from_secs(40),
+        Duration::from_millis(300),
+        || async {
+            let (_, host) = second.get_json("/v1/hosts/restart-host").await;
+            let (_, text) = second.get_text("/metrics").await;
+            let queued = metric_value(
+                &text,
+                "vigil_host_agent_queue_batches{host=\"restart-host\"}",
+            );
+            let batches = metric_value(&text, "vigil_ingest_batches_total").unwrap_or(0.0) as u64;
+            match (host["seq"].as_u64(), queued) {
+                (Some(seq), Some(queued))
+                    if queued == 0.0
+                        && seq > accepted_before + 3
+                        && batches + accepted_before == seq =>
+                {
+                    Ok((seq, batches))
+                }
+                _ => Err(format!(
+                    "seq {} queued {queued:?} accepted {accepted_before}+{batches}",
+                    host["seq"]
+                )),
+            }
+        },
+    )
+    .await;
+    assert_eq!(accepted_before + accepted_after, seq);
+    let (_, text) = second.get_text("/metrics").await;
+    assert_eq!(
+        metric_value(
+            &text,
+            "vigil_host_agent_batches_dropped_total{host=\"restart-host\",reason=\"queue_full\"}"
+        ),
+        Some(0.0)
+    );
+}
