@@ -12,7 +12,9 @@ url="http://${listen}"
 echo "building release binaries (the first build takes a few minutes)..."
 cargo build --release --locked --bins -p vigil-collector -p vigil-agent
 
-./target/release/vigil-collector --listen "$listen" --data-dir ./vigil-data &
+# Each in its own session, so Ctrl-C reaches only this script, which then stops the agent first
+# (its last batch still reaches the collector) and the collector second.
+setsid ./target/release/vigil-collector --listen "$listen" --data-dir ./vigil-data &
 collector=$!
 agent=""
 stop() {
@@ -28,7 +30,7 @@ for _ in $(seq 1 100); do
   sleep 0.1
 done
 
-./target/release/vigil-agent --collector "$url" --interval "$interval" --state-dir ./vigil-agent-state &
+setsid ./target/release/vigil-agent --collector "$url" --interval "$interval" --state-dir ./vigil-agent-state &
 agent=$!
 
 cat <<INFO
