@@ -260,6 +260,23 @@ async fn ingest(
     }
     let wall = started.elapsed().as_secs_f64();
     let (cpu_after, rss) = proc_usage(pid).context("read collector /proc")?;
+    // One scrape of the whole fleet, after the load.
+    let http = client();
+    let mut scrape_ms = Vec::new();
+    let mut scrape_bytes = 0;
+    for _ in 0..5 {
+        let scrape_started = Instant::now();
+        let text = http.get(format!("{url}/metrics")).send().await?.text().await?;
+        scrape_ms.push(scrape_started.elapsed().as_secs_f64() * 1_000.0);
+        scrape_bytes = text.len();
+    }
+    scrape_ms.sort_by(f64::total_cmp);
+    eprintln!(
+        "scrape of /metrics: median {:.1} ms for {:.1} MiB ({} host series)",
+        scrape_ms[2],
+        scrape_bytes as f64 / 1_048_576.0,
+        n_hosts * samples_per_batch
+    );
     drop(process);
     let cpu = cpu_after - cpu_before;
     let samples = accepted_samples.load(Ordering::Relaxed) as f64;
