@@ -16,12 +16,14 @@
 //! Entries with the same device and mount point (the same line listed twice, e.g. stacked
 //! mounts) are reported once, and filesystems with zero size are skipped.
 //!
-//! Values: `filesystem_size_bytes` (`f_blocks × f_frsize`), `filesystem_avail_bytes` (what an
-//! unprivileged user may still write, `f_bavail`), `filesystem_used_bytes` = size − avail, so it
-//! counts the root-reserved blocks as used and `used / size` reaches 1 exactly when ordinary writes
-//! start to fail (the point capacity forecasts care about). Inodes come from our own `statvfs`
-//! ([`inodes`]): `filesystem_inodes_total`, `filesystem_inodes_free`, left out when the
-//! filesystem has no inode limit (`f_files == 0`, e.g. btrfs).
+//! Values come from one `statvfs` per mount (sysinfo is asked for the list only, so no mount is
+//! stat'ed twice): `filesystem_size_bytes` (`f_blocks × f_frsize`), `filesystem_used_bytes`
+//! (`(f_blocks − f_bfree) × f_frsize`, what `df` shows as used), `filesystem_free_bytes`
+//! (`f_bfree`, root-reserved blocks included) and `filesystem_avail_bytes` (`f_bavail`, what an
+//! unprivileged user may still write: the figure capacity forecasts should watch, since writes fail
+//! when it reaches 0 while used/size is still below 1). Inodes: `filesystem_inodes_total`,
+//! `filesystem_inodes_free`, left out when the filesystem has no inode limit (`f_files == 0`,
+//! e.g. btrfs).
 //!
 //! Every sample has labels `mountpoint`, `device` and `fstype`.
 
@@ -82,8 +84,23 @@ pub fn is_real_filesystem(fstype: &str, mountpoint: &str) -> bool {
         .any(|prefix| mountpoint == *prefix || mountpoint.starts_with(&format!("{prefix}/")))
 }
 
-/// Inode counts of the filesystem at `path`: `(total, free)`, `None` when `statvfs` fails.
-pub fn inodes(path: &Path) -> Option<(u64, u64)> {
+/// What `statvfs` says about one filesystem, in bytes and inodes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Usage {
+    /// Total size.
+    pub size: u64,
+    /// Free, root-reserved blocks included.
+    pub free: u64,
+    /// Available to unprivileged users.
+    pub avail: u64,
+    /// Inodes in total (0: no inode limit).
+    pub inodes_total: u64,
+    /// Free inodes.
+    pub inodes_free: u64,
+}
+
+/// `statvfs` of the filesystem at `path`; `None` when it fails.
+pub fn usage(path: &Path) -> Option<Usage> {
     let c_path = CString::new(path.as_os_str().as_bytes()).ok()?;
     let mut stat = MaybeUninit::<libc::statvfs>::uninit();
     // SAFETY: `c_path` is a NUL-terminated string that lives across the call and `stat` points to
@@ -95,53 +112,79 @@ pub fn inodes(path: &Path) -> Option<(u64, u64)> {
     // SAFETY: statvfs returned 0, so it filled in the whole struct.
     let stat = unsafe { stat.assume_init() };
     #[allow(clippy::unnecessary_cast, clippy::useless_conversion)]
-    Some((u64::from(stat.f_files), u64::from(stat.f_ffree)))
+    let (blocks, bfree, bavail, fragment) = (
+        u64::from(stat.f_blocks),
+        u64::from(stat.f_bfree),
+        u64::from(stat.f_bavail),
+        u64::from(stat.f_frsize),
+    );
+    #[allow(clippy::unnecessary_cast, clippy::useless_conversion)]
+    let (files, ffree) = (u64::from(stat.f_files), u64::from(stat.f_ffree));
+    let size = blocks.saturating_mul(fragment);
+    Some(Usage {
+        size,
+        free: bfree.saturating_mul(fragment).min(size),
+        avail: bavail.saturating_mul(fragment).min(size),
+        inodes_total: files,
+        inodes_free: ffree.min(files),
+    })
 }
 
 /// Appends the filesystem samples and records the list for the inventory.
 pub fn collect(sources: &mut Sources, out: &mut Vec<Sample>) -> Result<(), CollectorError> {
+    // The mount list only: sizes come from our own statvfs below.
     sources
         .disks
-        .refresh_specifics(true, DiskRefreshKind::nothing().with_storage());
+        .refresh_specifics(true, DiskRefreshKind::nothing());
     let mut found: Vec<InventoryFilesystem> = Vec::with_capacity(sources.filesystems.len());
     for disk in &sources.disks {
         let mountpoint = disk.mount_point().to_string_lossy();
         let fstype = disk.file_system().to_string_lossy();
         let device = disk.name().to_string_lossy();
-        let size = disk.total_space();
-        if size == 0 || !is_real_filesystem(&fstype, &mountpoint) {
-            continue;
-        }
-        if found
-            .iter()
-            .any(|seen| seen.mountpoint == mountpoint && seen.device == device)
+        if !is_real_filesystem(&fstype, &mountpoint)
+            || found
+                .iter()
+                .any(|seen| seen.mountpoint == mountpoint && seen.device == device)
         {
             continue;
         }
-        let avail = disk.available_space().min(size);
+        let Some(usage) = usage(disk.mount_point()).filter(|usage| usage.size > 0) else {
+            continue;
+        };
         let labels = [
             ("mountpoint", mountpoint.as_ref()),
             ("device", device.as_ref()),
             ("fstype", fstype.as_ref()),
         ];
-        out.push(labeled("filesystem_size_bytes", &labels, size as f64));
+        out.push(labeled("filesystem_size_bytes", &labels, usage.size as f64));
         out.push(labeled(
             "filesystem_used_bytes",
             &labels,
-            (size - avail) as f64,
+            (usage.size - usage.free) as f64,
         ));
-        out.push(labeled("filesystem_avail_bytes", &labels, avail as f64));
-        if let Some((total, free)) = inodes(disk.mount_point())
-            && total > 0
-        {
-            out.push(labeled("filesystem_inodes_total", &labels, total as f64));
-            out.push(labeled("filesystem_inodes_free", &labels, free as f64));
+        out.push(labeled("filesystem_free_bytes", &labels, usage.free as f64));
+        out.push(labeled(
+            "filesystem_avail_bytes",
+            &labels,
+            usage.avail as f64,
+        ));
+        if usage.inodes_total > 0 {
+            out.push(labeled(
+                "filesystem_inodes_total",
+                &labels,
+                usage.inodes_total as f64,
+            ));
+            out.push(labeled(
+                "filesystem_inodes_free",
+                &labels,
+                usage.inodes_free as f64,
+            ));
         }
         found.push(InventoryFilesystem {
             mountpoint: mountpoint.into_owned(),
             device: device.into_owned(),
             fstype: fstype.into_owned(),
-            size_bytes: size,
+            size_bytes: usage.size,
         });
     }
     sources.filesystems = found;
@@ -183,10 +226,15 @@ mod tests {
     }
 
     #[test]
-    fn filesystem_inodes_reads_root_and_fails_cleanly() {
-        let (total, free) = inodes(Path::new("/")).unwrap();
-        assert!(free <= total);
-        assert_eq!(inodes(Path::new("/nonexistent/vigil")), None);
-        assert_eq!(inodes(Path::new("bad\0path")), None);
+    fn filesystem_usage_reads_root_and_fails_cleanly() {
+        let usage = usage(Path::new("/")).unwrap();
+        assert!(usage.size > 0);
+        assert!(
+            usage.avail <= usage.free && usage.free <= usage.size,
+            "{usage:?}"
+        );
+        assert!(usage.inodes_free <= usage.inodes_total);
+        assert_eq!(super::usage(Path::new("/nonexistent/vigil")), None);
+        assert_eq!(super::usage(Path::new("bad\0path")), None);
     }
 }

@@ -424,6 +424,8 @@ impl Shipper {
             .and_then(retry::parse_retry_after);
         let verdict = retry::classify_status(status, retry_after);
         if verdict == Verdict::Delivered {
+            // Read the short acknowledgement so the connection goes back to the pool.
+            let _ = response.bytes().await;
             return (
                 verdict,
                 Attempt::Answered {

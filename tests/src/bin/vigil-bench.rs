@@ -266,7 +266,12 @@ async fn ingest(
     let mut scrape_bytes = 0;
     for _ in 0..5 {
         let scrape_started = Instant::now();
-        let text = http.get(format!("{url}/metrics")).send().await?.text().await?;
+        let text = http
+            .get(format!("{url}/metrics"))
+            .send()
+            .await?
+            .text()
+            .await?;
         scrape_ms.push(scrape_started.elapsed().as_secs_f64() * 1_000.0);
         scrape_bytes = text.len();
     }
