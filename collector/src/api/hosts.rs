@@ -1,4 +1,5 @@
-//! `GET /v1/hosts` and `GET /v1/hosts/{host_id}`.
+//! `GET /v1/hosts`, `GET /v1/hosts/{host_id}` and `DELETE /v1/hosts/{host_id}` (forget a
+//! decommissioned host).
 
 use super::AppState;
 use super::dto::HostDto;
@@ -34,4 +35,18 @@ pub async fn show(
         })
         .map(Json)
         .ok_or_else(|| ApiError::not_found(format!("no host {host_id:?}")))
+}
+
+/// Forgets a decommissioned host (it would otherwise stay down forever).
+pub async fn forget(
+    State(state): State<AppState>,
+    Path(host_id): Path<String>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    match state.ingest.forget_host(&host_id).await {
+        Ok(true) => Ok(Json(
+            serde_json::json!({ "host_id": host_id, "deleted": true }),
+        )),
+        Ok(false) => Err(ApiError::not_found(format!("no host {host_id:?}"))),
+        Err(error) => Err(ApiError::unavailable(error.to_string(), 5)),
+    }
 }

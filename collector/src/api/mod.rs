@@ -35,7 +35,10 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .route("/v1/ingest", post(ingest::ingest))
         .route("/v1/hosts", get(hosts::list))
-        .route("/v1/hosts/{host_id}", get(hosts::show))
+        .route(
+            "/v1/hosts/{host_id}",
+            get(hosts::show).delete(hosts::forget),
+        )
         .route("/metrics", get(health::metrics))
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))

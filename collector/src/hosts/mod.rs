@@ -365,6 +365,11 @@ impl Hosts {
         }
     }
 
+    /// Removes a host; returns whether it was there.
+    pub fn remove(&self, host_id: &str) -> bool {
+        self.write().remove(host_id).is_some()
+    }
+
     /// Calls `f` with a read view of all hosts.
     pub fn read<R>(&self, f: impl FnOnce(&HashMap<String, Host>) -> R) -> R {
         let hosts = self

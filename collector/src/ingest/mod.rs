@@ -10,7 +10,7 @@ pub mod limits;
 use crate::clock::Clock;
 use crate::export::{Metrics, RejectReason, metrics::RESERVED_SAMPLE_NAMES};
 use crate::hosts::Hosts;
-use crate::store::{HostWrite, Store, StoreError, WriteOutcome};
+use crate::store::{HostWrite, Store, StoreError, Write, WriteOutcome};
 use decode::{DecompressError, Encoding};
 use limits::IngestLimits;
 use std::sync::Arc;
@@ -173,8 +173,15 @@ impl Ingest {
         };
         let seq = batch.seq;
         let n_samples = batch.samples.len();
-        match self.store.write(write).await.map_err(IngestError::Store)? {
-            WriteOutcome::Duplicate => {
+        match self
+            .store
+            .write(Write::Batch(write))
+            .await
+            .map_err(IngestError::Store)?
+        {
+            // A batch write answers only Accepted or Duplicate; the other outcomes belong to
+            // ForgetHost and are treated like a duplicate (nothing counted) if ever seen here.
+            WriteOutcome::Duplicate | WriteOutcome::Forgotten | WriteOutcome::NotFound => {
                 self.hosts.touch(&batch.agent.host_id, now_ms);
                 tracing::debug!(host = %batch.agent.host_id, seq, "duplicate batch acknowledged");
                 Ok(Ack {
@@ -195,6 +202,19 @@ impl Ingest {
                 })
             }
         }
+    }
+
+    /// Forgets a decommissioned host: its stored record, sequence position and in-memory state.
+    /// Returns whether there was such a host. A host whose agent still reports comes back with
+    /// its next batch.
+    pub async fn forget_host(&self, host_id: &str) -> Result<bool, Arc<StoreError>> {
+        let outcome = self
+            .store
+            .write(Write::ForgetHost(host_id.to_owned()))
+            .await?;
+        let in_memory = self.hosts.remove(host_id);
+        tracing::info!(host = %host_id, "host forgotten");
+        Ok(outcome == WriteOutcome::Forgotten || in_memory)
     }
 
     /// Whether the store is accepting writes.

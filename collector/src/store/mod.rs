@@ -70,6 +70,15 @@ pub struct HostWrite {
     pub inventory_json: Option<String>,
 }
 
+/// One change to the store.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Write {
+    /// An accepted agent batch: the host's identity and sequence position.
+    Batch(HostWrite),
+    /// Forget a host (decommissioned): its record and sequence position.
+    ForgetHost(String),
+}
+
 /// What became of a write.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum WriteOutcome {
@@ -77,6 +86,10 @@ pub enum WriteOutcome {
     Accepted,
     /// `seq` was already accepted for this `(host, stream)`: nothing written.
     Duplicate,
+    /// The host was forgotten.
+    Forgotten,
+    /// There was no such host.
+    NotFound,
 }
 
 /// A host as loaded from the store at start.
@@ -108,7 +121,7 @@ pub trait Backend: Send + 'static {
     fn load_hosts(&mut self) -> Result<Vec<HostRecord>, StoreError>;
     /// Applies `writes` in order in ONE transaction and returns one outcome per write. On error
     /// nothing of the group is written.
-    fn commit(&mut self, writes: &[HostWrite]) -> Result<Vec<WriteOutcome>, StoreError>;
+    fn commit(&mut self, writes: &[Write]) -> Result<Vec<WriteOutcome>, StoreError>;
 }
 
 type Reply = oneshot::Sender<Result<WriteOutcome, Arc<StoreError>>>;
@@ -119,7 +132,7 @@ const MAX_GROUP: usize = 1_024;
 /// Handle to the store's writer thread. Cheap to clone.
 #[derive(Clone)]
 pub struct Store {
-    sender: mpsc::Sender<(HostWrite, Reply)>,
+    sender: mpsc::Sender<(Write, Reply)>,
     healthy: Arc<AtomicBool>,
 }
 
@@ -139,8 +152,8 @@ impl Store {
         Ok((Store { sender, healthy }, thread))
     }
 
-    /// Persists one host write; resolves once it is committed (or found to be a duplicate).
-    pub async fn write(&self, write: HostWrite) -> Result<WriteOutcome, Arc<StoreError>> {
+    /// Persists one write; resolves once it is committed (or found to be a duplicate).
+    pub async fn write(&self, write: Write) -> Result<WriteOutcome, Arc<StoreError>> {
         let (reply, answer) = oneshot::channel();
         self.sender
             .try_send((write, reply))
@@ -159,7 +172,7 @@ impl Store {
 
 fn writer_loop(
     mut backend: Box<dyn Backend>,
-    mut receiver: mpsc::Receiver<(HostWrite, Reply)>,
+    mut receiver: mpsc::Receiver<(Write, Reply)>,
     healthy: &AtomicBool,
 ) {
     let mut writes = Vec::with_capacity(MAX_GROUP);
@@ -201,8 +214,8 @@ fn writer_loop(
 mod tests {
     use super::*;
 
-    fn write(host: &str, seq: u64) -> HostWrite {
-        HostWrite {
+    fn write(host: &str, seq: u64) -> Write {
+        Write::Batch(HostWrite {
             host_id: host.into(),
             hostname: host.into(),
             agent_version: "t".into(),
@@ -211,7 +224,7 @@ mod tests {
             seq,
             received_ms: 1,
             inventory_json: None,
-        }
+        })
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -243,7 +256,7 @@ mod tests {
             fn load_hosts(&mut self) -> Result<Vec<HostRecord>, StoreError> {
                 Ok(vec![])
             }
-            fn commit(&mut self, writes: &[HostWrite]) -> Result<Vec<WriteOutcome>, StoreError> {
+            fn commit(&mut self, writes: &[Write]) -> Result<Vec<WriteOutcome>, StoreError> {
                 let _ = self.0.send(());
                 std::thread::sleep(std::time::Duration::from_millis(300));
                 Ok(vec![WriteOutcome::Accepted; writes.len()])

@@ -4,7 +4,7 @@
 //! survives a kill -9 and a power cut. Group commit (see [`super::Store`]) keeps that affordable.
 //! Migrations are versioned in code and tracked with `PRAGMA user_version`.
 
-use super::{Backend, HostRecord, HostWrite, StoreError, WriteOutcome};
+use super::{Backend, HostRecord, StoreError, Write, WriteOutcome};
 use rusqlite::{Connection, OptionalExtension, params};
 use std::path::Path;
 use vigil_shared::labels::Labels;
@@ -104,7 +104,7 @@ impl Backend for SqliteBackend {
         Ok(rows.collect::<Result<_, _>>()?)
     }
 
-    fn commit(&mut self, writes: &[HostWrite]) -> Result<Vec<WriteOutcome>, StoreError> {
+    fn commit(&mut self, writes: &[Write]) -> Result<Vec<WriteOutcome>, StoreError> {
         let transaction = self.connection.transaction()?;
         let mut outcomes = Vec::with_capacity(writes.len());
         {
@@ -123,7 +123,19 @@ impl Backend for SqliteBackend {
                     last_seen_ms = excluded.last_seen_ms,
                     inventory = COALESCE(excluded.inventory, hosts.inventory)",
             )?;
+            let mut forget = transaction.prepare_cached("DELETE FROM hosts WHERE host_id = ?1")?;
             for write in writes {
+                let write = match write {
+                    Write::Batch(write) => write,
+                    Write::ForgetHost(host_id) => {
+                        outcomes.push(if forget.execute(params![host_id])? > 0 {
+                            WriteOutcome::Forgotten
+                        } else {
+                            WriteOutcome::NotFound
+                        });
+                        continue;
+                    }
+                };
                 // u64 values are stored as their i64 bit pattern and read back the same way.
                 let stored: Option<(i64, i64)> = position
                     .query_row(params![write.host_id], |row| Ok((row.get(0)?, row.get(1)?)))
@@ -155,8 +167,13 @@ impl Backend for SqliteBackend {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::store::HostWrite;
 
-    fn write(host: &str, stream: u64, seq: u64) -> HostWrite {
+    fn write(host: &str, stream: u64, seq: u64) -> Write {
+        Write::Batch(host_write(host, stream, seq))
+    }
+
+    fn host_write(host: &str, stream: u64, seq: u64) -> HostWrite {
         HostWrite {
             host_id: host.into(),
             hostname: format!("{host}.local"),
@@ -196,9 +213,11 @@ mod tests {
         let path = dir.path().join("sub/v.db");
         {
             let mut backend = SqliteBackend::open(&path).unwrap();
-            let mut first = write("a", 7, 1);
+            let mut first = host_write("a", 7, 1);
             first.inventory_json = Some("{\"os\":\"Debian\"}".into());
-            backend.commit(&[first, write("a", 7, 2)]).unwrap();
+            backend
+                .commit(&[Write::Batch(first), write("a", 7, 2)])
+                .unwrap();
         }
         let mut backend = SqliteBackend::open(&path).unwrap();
         let hosts = backend.load_hosts().unwrap();
@@ -212,6 +231,23 @@ mod tests {
             backend.commit(&[write("a", 7, 2)]).unwrap(),
             vec![WriteOutcome::Duplicate]
         );
+    }
+
+    #[test]
+    fn a_forgotten_host_starts_afresh() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut backend = SqliteBackend::open(&dir.path().join("v.db")).unwrap();
+        use WriteOutcome::*;
+        let outcomes = backend
+            .commit(&[
+                write("a", 1, 5),
+                Write::ForgetHost("a".into()),
+                Write::ForgetHost("a".into()),
+                write("a", 1, 5),
+            ])
+            .unwrap();
+        assert_eq!(outcomes, vec![Accepted, Forgotten, NotFound, Accepted]);
+        assert_eq!(backend.load_hosts().unwrap().len(), 1);
     }
 
     #[test]

@@ -189,3 +189,55 @@ async fn every_2xx_survives_a_kill_9_of_the_collector() {
         Some(0.0)
     );
 }
+
+#[tokio::test]
+async fn a_forgotten_host_leaves_metrics_and_comes_back_only_when_it_reports() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    let collector = Collector::start(&data, &[]).await;
+    let body = encode_zstd_msgpack(&batch("old-box", 1, 9));
+    let (status, _, _) = collector.post_ingest(body.clone(), ZSTD_MSGPACK).await;
+    assert_eq!(status, 200);
+
+    let delete = |path: String| {
+        let url = format!("{}{path}", collector.url);
+        async move {
+            let response = vigil_e2e::client()
+                .delete(url)
+                .send()
+                .await
+                .expect("DELETE");
+            let status = response.status().as_u16();
+            let text = response.text().await.unwrap_or_default();
+            (
+                status,
+                serde_json::from_str::<serde_json::Value>(&text).unwrap_or_default(),
+            )
+        }
+    };
+    let (status, json) = delete("/v1/hosts/old-box".into()).await;
+    assert_eq!(
+        (status, json["deleted"].as_bool()),
+        (200, Some(true)),
+        "{json}"
+    );
+    let (status, json) = delete("/v1/hosts/old-box".into()).await;
+    assert_eq!(status, 404, "{json}");
+    assert!(json["error"].as_str().unwrap().contains("old-box"));
+    let (status, _) = collector.get_json("/v1/hosts/old-box").await;
+    assert_eq!(status, 404);
+    let (_, metrics) = collector.get_text("/metrics").await;
+    assert!(!metrics.contains("host=\"old-box\""), "{metrics}");
+
+    // Forgotten in the store too: after a restart it stays gone, and its agent's next batch
+    // (even an old seq) registers it afresh.
+    let port = collector.port();
+    drop(collector);
+    let collector = Collector::start_on(&data, port, &[]).await;
+    let (_, hosts) = collector.get_json("/v1/hosts").await;
+    assert_eq!(hosts, serde_json::json!([]));
+    let (_, _, json) = collector.post_ingest(body, ZSTD_MSGPACK).await;
+    assert_eq!(json["duplicate"], false, "{json}");
+    let (status, _) = collector.get_json("/v1/hosts/old-box").await;
+    assert_eq!(status, 200);
+}
