@@ -11,10 +11,13 @@ use crate::ingest::Ingest;
 use crate::store::sqlite::SqliteBackend;
 use crate::store::{Backend, Store, StoreError};
 use std::collections::HashSet;
-use std::future::Future;
+use std::future::{Future, IntoFuture};
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
+
+/// How long in-flight requests may take to finish after SIGTERM/SIGINT.
+pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
 
 /// Why the collector could not run.
 #[derive(Debug, thiserror::Error)]
@@ -89,14 +92,42 @@ pub async fn run(
     tracing::info!(%address, host_down_after = %vigil_shared::format_duration(config.host_down_after), "vigil-collector listening");
     on_listening(address);
     let heartbeat = tokio::spawn(watch_heartbeats(Arc::clone(&hosts), clock));
-    axum::serve(listener, api::router(state))
-        .with_graceful_shutdown(shutdown)
-        .await
-        .map_err(AppError::Serve)?;
+    let (stopping_tx, stopping_rx) = tokio::sync::oneshot::channel::<()>();
+    let signal = async move {
+        shutdown.await;
+        let _ = stopping_tx.send(());
+    };
+    let server = axum::serve(listener, api::router(state))
+        .with_graceful_shutdown(signal)
+        .into_future();
+    tokio::pin!(server);
+    let drained = tokio::select! {
+        result = &mut server => {
+            result.map_err(AppError::Serve)?;
+            true
+        }
+        () = async {
+            if stopping_rx.await.is_ok() {
+                tokio::time::sleep(SHUTDOWN_GRACE).await;
+            } else {
+                std::future::pending::<()>().await;
+            }
+        } => false,
+    };
     heartbeat.abort();
-    tracing::info!("http server stopped; flushing the store");
-    // The router (and with it every Store handle) is gone: the writer drains its queue and ends.
-    let _ = tokio::task::spawn_blocking(move || writer.join()).await;
+    if drained {
+        tracing::info!("http server stopped; flushing the store");
+        // The router (and with it every Store handle) is gone: the writer drains its queue and
+        // ends.
+        let _ = tokio::task::spawn_blocking(move || writer.join()).await;
+    } else {
+        // Requests still running keep Store handles; they end with the runtime. Whatever they had
+        // committed is durable, and their clients, unanswered, resend (deduplicated).
+        tracing::warn!(
+            grace_ms = SHUTDOWN_GRACE.as_millis() as u64,
+            "requests still in flight after the shutdown grace period: closing them"
+        );
+    }
     tracing::info!(
         batches = totals.batches.get(),
         samples = totals.samples.get(),

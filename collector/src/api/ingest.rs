@@ -9,7 +9,10 @@ use axum::Json;
 use axum::body::Body;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode, header};
-use std::time::Instant;
+use std::time::{Duration, Instant};
+
+/// How long a client may take to send its whole body (a stalled upload holds a connection).
+pub const BODY_READ_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// Handles one agent batch.
 pub async fn ingest(
@@ -19,7 +22,19 @@ pub async fn ingest(
 ) -> Result<Json<IngestResponse>, ApiError> {
     let started = Instant::now();
     let limit = state.ingest.limits().max_body_bytes;
-    let body = match axum::body::to_bytes(body, limit).await {
+    let read = tokio::time::timeout(BODY_READ_TIMEOUT, axum::body::to_bytes(body, limit)).await;
+    let Ok(read) = read else {
+        state.metrics.reject(RejectReason::Malformed);
+        return Err(ApiError {
+            status: StatusCode::REQUEST_TIMEOUT,
+            message: format!(
+                "the request body did not arrive within {}s",
+                BODY_READ_TIMEOUT.as_secs()
+            ),
+            retry_after: None,
+        });
+    };
+    let body = match read {
         Ok(body) => body,
         Err(error) => {
             let too_large = std::error::Error::source(&error)

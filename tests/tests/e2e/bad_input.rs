@@ -293,3 +293,38 @@ async fn unknown_endpoints_and_methods_answer_json_errors() {
     let json: serde_json::Value = serde_json::from_str(&response.text().await.unwrap()).unwrap();
     assert!(json["error"].as_str().unwrap().contains("DELETE"));
 }
+
+#[tokio::test]
+async fn a_stalled_upload_does_not_hold_up_shutdown() {
+    use tokio::io::AsyncWriteExt;
+    let tmp = tempfile::tempdir().unwrap();
+    let mut collector = Collector::start(&tmp.path().join("data"), &[]).await;
+    let mut stalled = tokio::net::TcpStream::connect(("127.0.0.1", collector.port()))
+        .await
+        .unwrap();
+    stalled
+        .write_all(b"POST /v1/ingest HTTP/1.1\r\nHost: x\r\nContent-Type: application/msgpack\r\nContent-Length: 1000\r\n\r\npartial")
+        .await
+        .unwrap();
+    stalled.flush().await.unwrap();
+    // The request is being read when SIGTERM arrives: the collector waits its grace period
+    // (10 s), then exits cleanly anyway.
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    let status = tokio::task::spawn_blocking(move || {
+        let status = collector
+            .process
+            .terminate(std::time::Duration::from_secs(30));
+        (status, collector)
+    })
+    .await
+    .unwrap();
+    let (status, collector) = status;
+    assert_eq!(
+        status.and_then(|s| s.code()),
+        Some(0),
+        "{}",
+        collector.process.log()
+    );
+    assert!(collector.process.log().contains("shutdown grace period"));
+    drop(stalled);
+}
