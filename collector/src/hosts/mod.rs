@@ -313,7 +313,9 @@ impl Hosts {
         upsert_samples: impl FnOnce(&mut SeriesMap, &RandomState),
     ) {
         let mut hosts = self.write();
-        let host = hosts.entry(agent.host_id.clone()).or_insert_with(|| Host {
+        let host = hosts.entry(agent.host_id.clone()).or_insert_with(|| {
+            tracing::info!(host = %agent.host_id, hostname = %agent.hostname, agent_version = %agent.version, "new host");
+            Host {
             host_id: agent.host_id.clone(),
             hostname: String::new(),
             agent_version: String::new(),
@@ -325,6 +327,7 @@ impl Hosts {
             inventory: None,
             series: SeriesMap::default(),
             last_prune_ms: now_ms,
+        }
         });
         host.last_seen_ms = host.last_seen_ms.max(now_ms);
         host.heartbeat_ms = host.heartbeat_ms.max(now_ms);
