@@ -76,6 +76,7 @@ pub async fn run(
         hosts: Arc::clone(&hosts),
         metrics,
         clock: Arc::clone(&clock),
+        tokens: Arc::new(config.tokens.clone()),
     };
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
@@ -84,7 +85,9 @@ pub async fn run(
             source,
         })?;
     let address = listener.local_addr().map_err(AppError::Serve)?;
-    if config.insecure && !address.ip().is_loopback() {
+    if !config.tokens.is_empty() {
+        tracing::info!(n_tokens = config.tokens.len(), "bearer tokens required");
+    } else if !address.ip().is_loopback() {
         tracing::warn!(%address, "serving a non-loopback address without authentication (--insecure)");
     } else {
         tracing::info!("no tokens configured: serving loopback only");

@@ -3,6 +3,7 @@
 //! flag > environment > file > default. Every problem is collected and reported on one line that
 //! names the key (exit status 2).
 
+use crate::auth::{Role, Token, Tokens, parse_sha256_hex, sha256};
 use crate::ingest::limits::IngestLimits;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -59,6 +60,19 @@ pub struct RawFile {
     max_samples_per_batch: Option<usize>,
     max_events_per_batch: Option<usize>,
     max_pending_writes: Option<usize>,
+    token: Option<Vec<RawToken>>,
+}
+
+/// One `[[token]]` table.
+#[derive(Debug, Default, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawToken {
+    name: Option<String>,
+    role: Option<String>,
+    sha256: Option<String>,
+    secret_env: Option<String>,
+    secret_file: Option<PathBuf>,
+    hosts: Option<String>,
 }
 
 /// How logs are written.
@@ -96,6 +110,8 @@ pub struct Config {
     pub limits: IngestLimits,
     /// Most store writes queued before ingest answers 503.
     pub max_pending_writes: usize,
+    /// Bearer tokens; empty means no authentication (loopback only unless `insecure`).
+    pub tokens: Tokens,
 }
 
 /// Every problem found in the configuration, reported together on one line.
@@ -110,12 +126,25 @@ impl Config {
             Some(path) => read_file(path).map_err(|error| ConfigErrors(vec![error]))?,
             None => RawFile::default(),
         };
-        Config::from_parts(args, file)
+        Config::from_parts(args, file, &|name| std::env::var(name).ok())
     }
 
-    /// Validates the merged view; collects every problem.
-    pub fn from_parts(args: &Args, file: RawFile) -> Result<Config, ConfigErrors> {
+    /// Validates the merged view; collects every problem. `env` looks up environment variables
+    /// named by `secret_env`.
+    pub fn from_parts(
+        args: &Args,
+        file: RawFile,
+        env: &dyn Fn(&str) -> Option<String>,
+    ) -> Result<Config, ConfigErrors> {
         let mut errors = Vec::new();
+        let tokens = Tokens::new(
+            file.token
+                .unwrap_or_default()
+                .into_iter()
+                .enumerate()
+                .filter_map(|(index, raw)| parse_token(index, raw, env, &mut errors))
+                .collect(),
+        );
         let listen_text = args
             .listen
             .clone()
@@ -187,10 +216,11 @@ impl Config {
         if let Ok(address) = listen
             && !address.ip().is_loopback()
             && !insecure
+            && tokens.is_empty()
         {
             errors.push(format!(
-                "config key listen: {address} is not a loopback address and no tokens are configured: \
-                 listen on 127.0.0.1, or pass --insecure to serve the network without authentication"
+                "config key listen: {address} is not a loopback address and no [[token]] is configured: \
+                 add tokens, listen on 127.0.0.1, or pass --insecure to serve the network without authentication"
             ));
         }
         match (listen, store, host_down_after, log_format) {
@@ -204,11 +234,113 @@ impl Config {
                     insecure,
                     limits,
                     max_pending_writes,
+                    tokens,
                 })
             }
             _ => Err(ConfigErrors(errors)),
         }
     }
+}
+
+/// Validates one `[[token]]`; pushes its problems (named `token[<index>].<key>`).
+fn parse_token(
+    index: usize,
+    raw: RawToken,
+    env: &dyn Fn(&str) -> Option<String>,
+    errors: &mut Vec<String>,
+) -> Option<Token> {
+    let key = |name: &str| format!("config key token[{index}].{name}");
+    let before = errors.len();
+    let name = raw.name.filter(|name| !name.trim().is_empty());
+    if name.is_none() {
+        errors.push(format!("{}: every token needs a name", key("name")));
+    }
+    let role = match raw.role.as_deref().map(|text| (text, Role::parse(text))) {
+        Some((_, Some(role))) => Some(role),
+        Some((text, None)) => {
+            errors.push(format!(
+                "{}: unknown role {text:?}: use agent, read, operate or admin",
+                key("role")
+            ));
+            None
+        }
+        None => {
+            errors.push(format!(
+                "{}: missing: use agent, read, operate or admin",
+                key("role")
+            ));
+            None
+        }
+    };
+    let digest = match (raw.sha256, raw.secret_env, raw.secret_file) {
+        (Some(hex), None, None) => parse_sha256_hex(&hex).or_else(|| {
+            errors.push(format!(
+                "{}: not 64 hex digits: give the SHA-256 of the token (e.g. printf %s TOKEN | sha256sum)",
+                key("sha256")
+            ));
+            None
+        }),
+        (None, Some(variable), None) => match env(&variable).filter(|value| !value.is_empty()) {
+            Some(secret) => Some(sha256(secret.trim().as_bytes())),
+            None => {
+                errors.push(format!(
+                    "{}: environment variable {variable} is not set or empty",
+                    key("secret_env")
+                ));
+                None
+            }
+        },
+        (None, None, Some(path)) => match std::fs::read_to_string(&path) {
+            Ok(secret) if !secret.trim().is_empty() => Some(sha256(secret.trim().as_bytes())),
+            Ok(_) => {
+                errors.push(format!("{}: {} is empty", key("secret_file"), path.display()));
+                None
+            }
+            Err(error) => {
+                errors.push(format!("{}: cannot read {}: {error}", key("secret_file"), path.display()));
+                None
+            }
+        },
+        _ => {
+            errors.push(format!(
+                "{}: give exactly one of sha256, secret_env or secret_file",
+                key("sha256")
+            ));
+            None
+        }
+    };
+    let hosts = match raw.hosts {
+        None => None,
+        Some(_) if role.is_some_and(|role| role != Role::Agent) => {
+            errors.push(format!(
+                "{}: only agent tokens are limited to hosts",
+                key("hosts")
+            ));
+            None
+        }
+        // Anchored at both ends, as every pattern in Vigil's config.
+        Some(pattern) => match regex::Regex::new(&format!("^(?:{pattern})$")) {
+            Ok(regex) => Some(regex),
+            Err(error) => {
+                let first_line = error
+                    .to_string()
+                    .lines()
+                    .last()
+                    .unwrap_or("invalid")
+                    .trim()
+                    .to_owned();
+                errors.push(format!(
+                    "{}: invalid regular expression {pattern:?}: {first_line}",
+                    key("hosts")
+                ));
+                None
+            }
+        },
+    };
+    if errors.len() > before {
+        return None;
+    }
+    Some(Token::new(name?, role?, digest?, hosts))
 }
 
 fn parse_store(url: &str) -> Result<StoreLocation, String> {
@@ -258,9 +390,94 @@ mod tests {
         toml::from_str(text).unwrap()
     }
 
+    fn no_env(_: &str) -> Option<String> {
+        None
+    }
+
+    #[test]
+    fn tokens_are_parsed_from_hash_env_and_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let secret_file = dir.path().join("t");
+        std::fs::write(&secret_file, "file-secret\n").unwrap();
+        let text = format!(
+            r#"
+            listen = "0.0.0.0:9470"
+            [[token]]
+            name = "agents"
+            role = "agent"
+            sha256 = "2bb80d537b1da3e38bd30361aa855686bde0eacd7162fef6a25fe97bf527a25b"
+            hosts = "eu-.*"
+            [[token]]
+            name = "grafana"
+            role = "read"
+            secret_env = "GRAFANA_TOKEN"
+            [[token]]
+            name = "root"
+            role = "admin"
+            secret_file = "{}"
+            "#,
+            secret_file.display()
+        );
+        let env = |name: &str| (name == "GRAFANA_TOKEN").then(|| "env-secret".to_owned());
+        let config = Config::from_parts(&Args::default(), file(&text), &env).unwrap();
+        assert_eq!(config.tokens.len(), 3);
+        use crate::auth::Access;
+        let agent = config
+            .tokens
+            .authorize(Some("Bearer secret"), Access::Ingest)
+            .unwrap();
+        assert!(agent.may_report_as("eu-1") && !agent.may_report_as("us-1"));
+        assert!(
+            config
+                .tokens
+                .authorize(Some("Bearer env-secret"), Access::Read)
+                .is_ok()
+        );
+        assert!(
+            config
+                .tokens
+                .authorize(Some("Bearer file-secret"), Access::Admin)
+                .is_ok()
+        );
+        assert!(!format!("{config:?}").contains("secret"), "{config:?}");
+    }
+
+    #[test]
+    fn bad_tokens_name_their_keys() {
+        let text = r#"
+            [[token]]
+            role = "boss"
+            sha256 = "abc"
+            [[token]]
+            name = "x"
+            role = "read"
+            secret_env = "MISSING"
+            hosts = "a"
+            [[token]]
+            name = "y"
+            role = "agent"
+            sha256 = "2bb80d537b1da3e38bd30361aa855686bde0eacd7162fef6a25fe97bf527a25b"
+            secret_env = "ALSO"
+            hosts = "("
+        "#;
+        let error = Config::from_parts(&Args::default(), file(text), &no_env).unwrap_err();
+        let line = error.to_string();
+        for part in [
+            "config key token[0].name: every token needs a name",
+            "config key token[0].role: unknown role \"boss\"",
+            "config key token[0].sha256: not 64 hex digits",
+            "config key token[1].secret_env: environment variable MISSING is not set",
+            "config key token[1].hosts: only agent tokens",
+            "config key token[2].sha256: give exactly one of",
+            "config key token[2].hosts: invalid regular expression",
+        ] {
+            assert!(line.contains(part), "missing {part:?} in {line}");
+        }
+    }
+
     #[test]
     fn defaults_apply_when_nothing_is_set() {
-        let config = Config::from_parts(&Args::default(), RawFile::default()).unwrap();
+        let config = Config::from_parts(&Args::default(), RawFile::default(), &no_env).unwrap();
         assert_eq!(config.listen, DEFAULT_LISTEN.parse().unwrap());
         assert_eq!(config.host_down_after, Duration::from_secs(60));
         assert_eq!(
@@ -279,6 +496,7 @@ mod tests {
         let config = Config::from_parts(
             &args,
             file("host_down_after = \"2m\"\nlisten = \"127.0.0.1:1\""),
+            &no_env,
         )
         .unwrap();
         assert_eq!(config.host_down_after, Duration::from_secs(5));
@@ -293,7 +511,7 @@ mod tests {
             log_format: Some("xml".into()),
             ..Args::default()
         };
-        let error = Config::from_parts(&args, RawFile::default()).unwrap_err();
+        let error = Config::from_parts(&args, RawFile::default(), &no_env).unwrap_err();
         assert_eq!(error.0.len(), 3, "{error}");
         let line = error.to_string();
         assert!(!line.contains('\n'));
@@ -317,13 +535,13 @@ mod tests {
             listen: Some("0.0.0.0:9470".into()),
             ..Args::default()
         };
-        let error = Config::from_parts(&args, RawFile::default()).unwrap_err();
+        let error = Config::from_parts(&args, RawFile::default(), &no_env).unwrap_err();
         assert!(error.to_string().contains("--insecure"), "{error}");
         let args = Args {
             insecure: true,
             ..args
         };
-        assert!(Config::from_parts(&args, RawFile::default()).is_ok());
+        assert!(Config::from_parts(&args, RawFile::default(), &no_env).is_ok());
     }
 
     #[test]

@@ -175,16 +175,32 @@ impl Collector {
 
     /// Like [`Collector::start`] on a given port (to restart in place).
     pub async fn start_on(data_dir: &Path, port: u16, extra: &[&str]) -> Collector {
-        Collector::launch(&bin("vigil-collector"), data_dir, port, extra).await
+        Collector::launch(&bin("vigil-collector"), data_dir, port, extra, &[]).await
+    }
+
+    /// Like [`Collector::start`] with extra environment variables for the process.
+    pub async fn start_with_env(
+        data_dir: &Path,
+        extra: &[&str],
+        env: &[(&str, &str)],
+    ) -> Collector {
+        Collector::launch(&bin("vigil-collector"), data_dir, free_port(), extra, env).await
     }
 
     /// Like [`Collector::start`] with another build of the binary (benches use release builds).
     pub async fn start_with_bin(binary: &Path, data_dir: &Path, extra: &[&str]) -> Collector {
-        Collector::launch(binary, data_dir, free_port(), extra).await
+        Collector::launch(binary, data_dir, free_port(), extra, &[]).await
     }
 
-    async fn launch(binary: &Path, data_dir: &Path, port: u16, extra: &[&str]) -> Collector {
+    async fn launch(
+        binary: &Path,
+        data_dir: &Path,
+        port: u16,
+        extra: &[&str],
+        env: &[(&str, &str)],
+    ) -> Collector {
         let mut command = Command::new(binary);
+        command.envs(env.iter().copied());
         command
             .arg("--listen")
             .arg(format!("127.0.0.1:{port}"))

@@ -1,6 +1,8 @@
 //! The one end-to-end test binary: real `vigil-collector` and `vigil-agent` processes on random
 //! loopback ports with temporary directories. One module per journey.
 
+#[path = "e2e/auth.rs"]
+mod auth;
 #[path = "e2e/bad_input.rs"]
 mod bad_input;
 #[path = "e2e/cli.rs"]

@@ -55,6 +55,7 @@ impl From<IngestError> for ApiError {
             IngestError::Invalid(_) | IngestError::ReservedName(_) => {
                 StatusCode::UNPROCESSABLE_ENTITY
             }
+            IngestError::HostNotAllowed { .. } => StatusCode::FORBIDDEN,
             IngestError::Store(store) => {
                 let retry_after = match **store {
                     StoreError::Overloaded => 1,

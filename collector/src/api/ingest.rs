@@ -3,12 +3,13 @@
 use super::AppState;
 use super::dto::IngestResponse;
 use super::error::ApiError;
+use crate::auth::Token;
 use crate::export::RejectReason;
 use crate::ingest::IngestError;
-use axum::Json;
 use axum::body::Body;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode, header};
+use axum::{Extension, Json};
 use std::time::{Duration, Instant};
 
 /// How long a client may take to send its whole body (a stalled upload holds a connection).
@@ -17,6 +18,7 @@ pub const BODY_READ_TIMEOUT: Duration = Duration::from_secs(30);
 /// Handles one agent batch.
 pub async fn ingest(
     State(state): State<AppState>,
+    token: Option<Extension<Token>>,
     headers: HeaderMap,
     body: Body,
 ) -> Result<Json<IngestResponse>, ApiError> {
@@ -58,6 +60,7 @@ pub async fn ingest(
             text(header::CONTENT_TYPE),
             text(header::CONTENT_ENCODING),
             &body,
+            token.as_ref().map(|Extension(token)| token),
         )
         .await;
     state

@@ -7,12 +7,17 @@ pub mod health;
 pub mod hosts;
 pub mod ingest;
 
+use crate::auth::{Access, AuthError, Tokens};
 use crate::clock::Clock;
 use crate::export::Metrics;
+use crate::export::RejectReason;
 use crate::hosts::Hosts;
 use crate::ingest::Ingest;
 use axum::Router;
-use axum::http::{Method, Uri};
+use axum::extract::{Request, State};
+use axum::http::{HeaderValue, Method, StatusCode, Uri, header};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use error::ApiError;
 use std::sync::Arc;
@@ -28,6 +33,8 @@ pub struct AppState {
     pub metrics: Arc<Metrics>,
     /// Time.
     pub clock: Arc<dyn Clock>,
+    /// Bearer tokens (empty: no authentication).
+    pub tokens: Arc<Tokens>,
 }
 
 /// Builds the router.
@@ -44,7 +51,64 @@ pub fn router(state: AppState) -> Router {
         .route("/readyz", get(health::readyz))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
+        .layer(middleware::from_fn_with_state(state.clone(), authorize))
         .with_state(state)
+}
+
+/// What a request needs: ingest for agent batches, read for GET, admin for DELETE, operate for
+/// the other actions. `/healthz` and `/readyz` need nothing.
+fn access_for(method: &Method, path: &str) -> Option<Access> {
+    match (method, path) {
+        (_, "/healthz" | "/readyz") => None,
+        (&Method::POST, "/v1/ingest") => Some(Access::Ingest),
+        (&Method::GET | &Method::HEAD, _) => Some(Access::Read),
+        (&Method::DELETE, _) => Some(Access::Admin),
+        _ => Some(Access::Operate),
+    }
+}
+
+/// Checks the bearer token when tokens are configured; the token is handed to the handler as a
+/// request extension (ingest limits agent tokens to their hosts).
+async fn authorize(State(state): State<AppState>, mut request: Request, next: Next) -> Response {
+    if state.tokens.is_empty() {
+        return next.run(request).await;
+    }
+    let Some(access) = access_for(request.method(), request.uri().path()) else {
+        return next.run(request).await;
+    };
+    let header = request
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|value| value.to_str().ok());
+    match state.tokens.authorize(header, access) {
+        Ok(token) => {
+            let token = token.clone();
+            request.extensions_mut().insert(token);
+            next.run(request).await
+        }
+        Err(error) => {
+            if access == Access::Ingest {
+                state.metrics.reject(RejectReason::Unauthorized);
+            }
+            tracing::debug!(error = %error, path = %request.uri().path(), "request refused");
+            let status = match error {
+                AuthError::Missing | AuthError::Unknown => StatusCode::UNAUTHORIZED,
+                AuthError::Forbidden { .. } => StatusCode::FORBIDDEN,
+            };
+            let mut response = ApiError {
+                status,
+                message: error.to_string(),
+                retry_after: None,
+            }
+            .into_response();
+            if status == StatusCode::UNAUTHORIZED {
+                response
+                    .headers_mut()
+                    .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+            }
+            response
+        }
+    }
 }
 
 async fn not_found(method: Method, uri: Uri) -> ApiError {

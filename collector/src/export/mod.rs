@@ -28,6 +28,8 @@ pub enum RejectReason {
     Invalid,
     /// The store refused or was overloaded.
     Unavailable,
+    /// No valid token, or a token that may not report as this host.
+    Unauthorized,
 }
 
 impl RejectReason {
@@ -39,15 +41,17 @@ impl RejectReason {
             RejectReason::Malformed => "malformed",
             RejectReason::Invalid => "invalid",
             RejectReason::Unavailable => "unavailable",
+            RejectReason::Unauthorized => "unauthorized",
         }
     }
 
-    const ALL: [RejectReason; 5] = [
+    const ALL: [RejectReason; 6] = [
         RejectReason::TooLarge,
         RejectReason::UnsupportedMedia,
         RejectReason::Malformed,
         RejectReason::Invalid,
         RejectReason::Unavailable,
+        RejectReason::Unauthorized,
     ];
 }
 

@@ -7,6 +7,7 @@
 pub mod decode;
 pub mod limits;
 
+use crate::auth::Token;
 use crate::clock::Clock;
 use crate::export::{Metrics, RejectReason, metrics::RESERVED_SAMPLE_NAMES};
 use crate::hosts::Hosts;
@@ -47,6 +48,14 @@ pub enum IngestError {
     /// The store could not commit.
     #[error("{0}")]
     Store(Arc<StoreError>),
+    /// The agent's token may not report as this host.
+    #[error("token {token:?} may not report as host {host:?}: check the token's hosts pattern")]
+    HostNotAllowed {
+        /// The token's name.
+        token: String,
+        /// The host id in the batch.
+        host: String,
+    },
 }
 
 impl IngestError {
@@ -63,6 +72,7 @@ impl IngestError {
             }
             IngestError::Invalid(_) | IngestError::ReservedName(_) => RejectReason::Invalid,
             IngestError::Store(_) => RejectReason::Unavailable,
+            IngestError::HostNotAllowed { .. } => RejectReason::Unauthorized,
         }
     }
 }
@@ -110,15 +120,17 @@ impl Ingest {
         &self.limits
     }
 
-    /// Accepts one request body. Counts the outcome in the ingest metrics.
+    /// Accepts one request body, sent with `token` when tokens are configured. Counts the
+    /// outcome in the ingest metrics.
     pub async fn accept(
         &self,
         content_type: Option<&str>,
         content_encoding: Option<&str>,
         body: &[u8],
+        token: Option<&Token>,
     ) -> Result<Ack, IngestError> {
         let result = self
-            .accept_inner(content_type, content_encoding, body)
+            .accept_inner(content_type, content_encoding, body, token)
             .await;
         match &result {
             Ok(ack) if ack.duplicate => self.metrics.duplicates.inc(),
@@ -133,6 +145,7 @@ impl Ingest {
         content_type: Option<&str>,
         content_encoding: Option<&str>,
         body: &[u8],
+        token: Option<&Token>,
     ) -> Result<Ack, IngestError> {
         self.metrics.bytes.inc_by(body.len() as u64);
         let format = content_type
@@ -149,6 +162,14 @@ impl Ingest {
         let plain = decode::decompress(body, encoding, self.limits.max_decompressed_bytes)?;
         let mut batch = codec::decode_view(&plain, format)?;
         batch.prepare(&self.limits.wire)?;
+        if let Some(token) = token
+            && !token.may_report_as(&batch.agent.host_id)
+        {
+            return Err(IngestError::HostNotAllowed {
+                token: token.name.clone(),
+                host: batch.agent.host_id.clone(),
+            });
+        }
         if let Some(sample) = batch
             .samples
             .iter()

@@ -160,6 +160,7 @@ fn example_configs_are_valid() {
     let (code, stdout, stderr) = run(Command::new(bin("vigil-collector"))
         .arg("--config")
         .arg(root.join("deploy/config/collector.example.toml"))
+        .env("VIGIL_PROMETHEUS_TOKEN", "example-read-token")
         .arg("--check-config"));
     assert_eq!(code, Some(0), "{stderr}");
     assert!(stdout.contains("host_down_after: 60s"), "{stdout}");
