@@ -7,14 +7,17 @@ use crate::clock::{Clock, SystemClock};
 use crate::config::{Config, StoreLocation};
 use crate::export::Metrics;
 use crate::hosts::Hosts;
+use crate::incidents::{Effect, Engine, EventIn};
 use crate::ingest::Ingest;
-use crate::store::sqlite::SqliteBackend;
-use crate::store::{Backend, Store, StoreError};
+use crate::rules::{self, Evaluator};
+use crate::store::sqlite::{SqliteBackend, SqliteReader};
+use crate::store::{Backend, Reader, Store, StoreError, Write, Writer};
 use std::collections::HashSet;
 use std::future::{Future, IntoFuture};
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
+use tokio::sync::mpsc;
 
 /// How long in-flight requests may take to finish after SIGTERM/SIGINT.
 pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
@@ -53,23 +56,59 @@ pub async fn run(
     let StoreLocation::Sqlite(path) = &config.store;
     let mut backend = SqliteBackend::open(path)?;
     let records = backend.load_hosts()?;
+    let (incidents, last_id) = backend.load_incidents()?;
+    let reader: Arc<dyn Reader> = Arc::new(SqliteReader::open(path)?);
     let down_after_ms = i64::try_from(config.host_down_after.as_millis()).unwrap_or(i64::MAX);
     let hosts = Arc::new(Hosts::new(down_after_ms));
     let n_restored = records.len();
     for record in records {
         hosts.restore(record, started_ms);
     }
-    tracing::info!(path = %path.display(), n_hosts = n_restored, "store opened");
-    let (store, writer) =
-        Store::start(Box::new(backend), config.max_pending_writes).map_err(AppError::Thread)?;
+    // Open rule and heartbeat incidents seed their producers, so they clear after a restart.
+    let rule_names: HashSet<&str> = config.rules.iter().map(|rule| rule.name.as_str()).collect();
+    let mut firing_rules = HashSet::new();
+    let mut hosts_down = HashSet::new();
+    for incident in incidents.iter().filter(|incident| {
+        incident.state.is_active() && incident.source.as_deref() == Some(rules::SOURCE)
+    }) {
+        if incident.check == rules::HOST_DOWN {
+            hosts_down.extend(incident.host.clone());
+        } else if rule_names.contains(incident.check.as_str()) {
+            firing_rules.insert(incident.fingerprint.clone());
+        }
+    }
+    let mut evaluator = Evaluator::new(config.rules.clone());
+    evaluator.seed_firing(&firing_rules);
+    let n_incidents = incidents.len();
+    let engine = Engine::new(config.policy.clone(), incidents, last_id);
+    tracing::info!(path = %path.display(), n_hosts = n_restored, n_incidents, "store opened");
     let metrics = Arc::new(Metrics::new());
+    let observed = Arc::clone(&metrics);
+    let writer = Writer {
+        backend: Box::new(backend),
+        engine,
+        clock: Arc::clone(&clock),
+        observer: Box::new(move |report| {
+            observed.observe_incidents(report);
+            for effect in report.effects {
+                log_effect(effect);
+            }
+        }),
+        event_id_retention_ms: i64::try_from(config.event_id_retention.as_millis())
+            .unwrap_or(i64::MAX),
+    };
+    let (store, writer) =
+        Store::start(writer, config.max_pending_writes).map_err(AppError::Thread)?;
     let totals = Arc::clone(&metrics);
+    let (feed, feed_rx) = mpsc::unbounded_channel();
     let ingest = Arc::new(Ingest::new(
-        store,
+        store.clone(),
         Arc::clone(&hosts),
         Arc::clone(&metrics),
         config.limits,
         Arc::clone(&clock),
+        evaluator,
+        feed.clone(),
     ));
     let state = AppState {
         ingest,
@@ -77,6 +116,7 @@ pub async fn run(
         metrics,
         clock: Arc::clone(&clock),
         tokens: Arc::new(config.tokens.clone()),
+        reader,
     };
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
@@ -94,7 +134,15 @@ pub async fn run(
     }
     tracing::info!(%address, host_down_after = %vigil_shared::format_duration(config.host_down_after), "vigil-collector listening");
     on_listening(address);
-    let heartbeat = tokio::spawn(watch_heartbeats(Arc::clone(&hosts), clock));
+    let heartbeat = tokio::spawn(watch_heartbeats(
+        Arc::clone(&hosts),
+        Arc::clone(&clock),
+        hosts_down,
+        started_ms,
+        feed,
+    ));
+    let internal = tokio::spawn(forward_internal_events(store.clone(), feed_rx));
+    let ticker = tokio::spawn(tick(store));
     let (stopping_tx, stopping_rx) = tokio::sync::oneshot::channel::<()>();
     let signal = async move {
         shutdown.await;
@@ -118,12 +166,17 @@ pub async fn run(
         } => false,
     };
     heartbeat.abort();
+    ticker.abort();
     if drained {
+        // The router and the heartbeat held the feed's senders: the forwarder writes what is
+        // queued and ends.
+        let _ = tokio::time::timeout(SHUTDOWN_GRACE, internal).await;
         tracing::info!("http server stopped; flushing the store");
         // The router (and with it every Store handle) is gone: the writer drains its queue and
         // ends.
         let _ = tokio::task::spawn_blocking(move || writer.join()).await;
     } else {
+        internal.abort();
         // Requests still running keep Store handles; they end with the runtime. Whatever they had
         // committed is durable, and their clients, unanswered, resend (deduplicated).
         tracing::warn!(
@@ -140,24 +193,111 @@ pub async fn run(
     Ok(())
 }
 
-/// Logs each host's up → down and down → up transition once.
-async fn watch_heartbeats(hosts: Arc<Hosts>, clock: Arc<dyn Clock>) {
-    let mut down: HashSet<String> = HashSet::new();
+/// Logs each host's up → down and down → up transition once and turns it into a `host_down`
+/// event. `down` starts with the hosts that have an open host-down incident; such a host counts
+/// as back only once a batch arrives after `started_ms` (restored hosts get a grace period, which
+/// is not a sign of life).
+async fn watch_heartbeats(
+    hosts: Arc<Hosts>,
+    clock: Arc<dyn Clock>,
+    mut down: HashSet<String>,
+    started_ms: i64,
+    feed: mpsc::UnboundedSender<EventIn>,
+) {
     let mut ticker = tokio::time::interval(Duration::from_secs(1));
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
     loop {
         ticker.tick().await;
         let now_ms = clock.now_ms();
         let down_after_ms = hosts.down_after_ms();
-        hosts.read(|all| {
+        let events = hosts.read(|all| {
+            let mut events = Vec::new();
             for host in all.values() {
                 let is_up = host.is_up(now_ms, down_after_ms);
                 if !is_up && down.insert(host.host_id.clone()) {
-                    tracing::warn!(host = %host.host_id, last_seen = %crate::clock::rfc3339(host.last_seen_ms), "host down: agent silent");
-                } else if is_up && down.remove(&host.host_id) {
+                    let last_seen = crate::clock::rfc3339(host.last_seen_ms);
+                    tracing::warn!(host = %host.host_id, %last_seen, "host down: agent silent");
+                    events.push(rules::host_down_event(
+                        &host.host_id,
+                        &host.labels,
+                        true,
+                        format!("no data from the agent since {last_seen}"),
+                    ));
+                } else if is_up && host.last_seen_ms >= started_ms && down.remove(&host.host_id) {
                     tracing::info!(host = %host.host_id, "host up again");
+                    events.push(rules::host_down_event(
+                        &host.host_id,
+                        &host.labels,
+                        false,
+                        "the agent reports again".to_owned(),
+                    ));
                 }
             }
+            events
         });
+        for event in events {
+            if feed.send(event).is_err() {
+                return;
+            }
+        }
+    }
+}
+
+/// Writes the collector's own events (rules, heartbeat) in order, waiting for queue space rather
+/// than dropping; retries a failed commit after a pause.
+async fn forward_internal_events(store: Store, mut feed: mpsc::UnboundedReceiver<EventIn>) {
+    let mut batch = Vec::new();
+    while feed.recv_many(&mut batch, 1_000).await > 0 {
+        let events = std::mem::take(&mut batch);
+        let mut attempt = 0u32;
+        loop {
+            match store.write_waiting(Write::Events(events.clone())).await {
+                Ok(_) => break,
+                Err(error) if matches!(*error, StoreError::Closed) => return,
+                Err(error) => {
+                    attempt += 1;
+                    tracing::warn!(error = %error, attempt, n_events = events.len(), "recording internal events failed; retrying");
+                    tokio::time::sleep(
+                        Duration::from_secs(1).min(Duration::from_millis(100) * attempt),
+                    )
+                    .await;
+                }
+            }
+        }
+    }
+}
+
+/// Drives time-based incident changes (SLA breaches, settling, closing) once a second.
+async fn tick(store: Store) {
+    let mut ticker = tokio::time::interval(Duration::from_secs(1));
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+    loop {
+        ticker.tick().await;
+        if let Err(error) = store.write_waiting(Write::Tick).await {
+            if matches!(*error, StoreError::Closed) {
+                return;
+            }
+            tracing::warn!(error = %error, "incident tick failed");
+        }
+    }
+}
+
+fn log_effect(effect: &Effect) {
+    match effect {
+        Effect::Opened { id, priority } => {
+            tracing::info!(incident = %id, priority, "incident opened")
+        }
+        Effect::Reopened { id, priority } => {
+            tracing::info!(incident = %id, priority, "incident reopened");
+        }
+        Effect::Acknowledged { id, .. } => tracing::info!(incident = %id, "incident acknowledged"),
+        Effect::Resolved { id, .. } => tracing::info!(incident = %id, "incident resolved"),
+        Effect::Closed { id } => tracing::debug!(incident = %id, "incident closed"),
+        Effect::SlaBreached { id, kind, .. } => {
+            tracing::warn!(incident = %id, kind, "incident SLA breached");
+        }
+        Effect::Flapping { id, flapping } => {
+            tracing::info!(incident = %id, flapping, "incident flapping changed")
+        }
     }
 }

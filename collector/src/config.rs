@@ -4,10 +4,14 @@
 //! names the key (exit status 2).
 
 use crate::auth::{Role, Token, Tokens, parse_sha256_hex, sha256};
+use crate::incidents::Policy;
+use crate::incidents::priority::LabelMatch;
 use crate::ingest::limits::IngestLimits;
+use crate::rules::{Op, Rule, default_rules};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
+use vigil_shared::event::Severity;
 
 /// Default listen address (loopback only).
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:9470";
@@ -61,6 +65,49 @@ pub struct RawFile {
     max_events_per_batch: Option<usize>,
     max_pending_writes: Option<usize>,
     token: Option<Vec<RawToken>>,
+    incidents: Option<RawIncidents>,
+    default_rules: Option<bool>,
+    rule: Option<Vec<RawRule>>,
+}
+
+/// The `[incidents]` table.
+#[derive(Debug, Default, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawIncidents {
+    min_severity: Option<String>,
+    reopen_window: Option<String>,
+    close_after: Option<String>,
+    event_id_retention: Option<String>,
+    high_impact: Option<Vec<String>>,
+    low_impact: Option<Vec<String>>,
+    breadth_high: Option<usize>,
+    flapping_high: Option<f64>,
+    flapping_low: Option<f64>,
+    flapping_settle: Option<String>,
+    sla: Option<std::collections::BTreeMap<String, RawSla>>,
+}
+
+/// One `[incidents.sla.pN]` table.
+#[derive(Debug, Default, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawSla {
+    ack: Option<String>,
+    resolve: Option<String>,
+}
+
+/// One `[[rule]]` table.
+#[derive(Debug, Default, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawRule {
+    name: Option<String>,
+    metric: Option<String>,
+    divide_by: Option<String>,
+    above: Option<f64>,
+    below: Option<f64>,
+    clear: Option<f64>,
+    #[serde(rename = "for")]
+    for_: Option<String>,
+    severity: Option<String>,
 }
 
 /// One `[[token]]` table.
@@ -112,6 +159,12 @@ pub struct Config {
     pub max_pending_writes: usize,
     /// Bearer tokens; empty means no authentication (loopback only unless `insecure`).
     pub tokens: Tokens,
+    /// Incident engine policy.
+    pub policy: Policy,
+    /// How long a generic event's `event_id` is remembered.
+    pub event_id_retention: Duration,
+    /// Threshold rules (defaults merged with `[[rule]]`).
+    pub rules: Vec<Rule>,
 }
 
 /// Every problem found in the configuration, reported together on one line.
@@ -209,6 +262,13 @@ impl Config {
                 errors.push(format!("config key {key}: must be greater than 0"));
             }
         }
+        let (policy, event_id_retention) =
+            parse_incidents(file.incidents.unwrap_or_default(), &mut errors);
+        let rules = parse_rules(
+            file.default_rules.unwrap_or(true),
+            file.rule.unwrap_or_default(),
+            &mut errors,
+        );
         let max_pending_writes = file.max_pending_writes.unwrap_or(4_096);
         if max_pending_writes == 0 {
             errors.push("config key max_pending_writes: must be greater than 0".to_owned());
@@ -235,11 +295,216 @@ impl Config {
                     limits,
                     max_pending_writes,
                     tokens,
+                    policy,
+                    event_id_retention,
+                    rules,
                 })
             }
             _ => Err(ConfigErrors(errors)),
         }
     }
+}
+
+fn parse_duration_key(key: &str, text: &str, errors: &mut Vec<String>) -> Option<Duration> {
+    vigil_shared::parse_duration(text)
+        .map_err(|error| errors.push(format!("config key {key}: {error}")))
+        .ok()
+}
+
+fn parse_severity(key: &str, text: &str, errors: &mut Vec<String>) -> Option<Severity> {
+    let severity = serde_json::from_value(serde_json::Value::String(text.to_owned())).ok();
+    if severity.is_none() {
+        errors.push(format!(
+            "config key {key}: unknown severity {text:?}: use critical, major, minor, warning or info"
+        ));
+    }
+    severity
+}
+
+fn millis(duration: Duration) -> i64 {
+    i64::try_from(duration.as_millis()).unwrap_or(i64::MAX)
+}
+
+/// Validates `[incidents]`; defaults for what is absent.
+fn parse_incidents(raw: RawIncidents, errors: &mut Vec<String>) -> (Policy, Duration) {
+    let mut policy = Policy::default();
+    if let Some(text) = &raw.min_severity
+        && let Some(severity) = parse_severity("incidents.min_severity", text, errors)
+    {
+        policy.min_severity = severity;
+    }
+    for (key, text, target) in [
+        (
+            "incidents.reopen_window",
+            &raw.reopen_window,
+            &mut policy.reopen_window_ms,
+        ),
+        (
+            "incidents.close_after",
+            &raw.close_after,
+            &mut policy.close_after_ms,
+        ),
+        (
+            "incidents.flapping_settle",
+            &raw.flapping_settle,
+            &mut policy.flap.settle_after_ms,
+        ),
+    ] {
+        if let Some(text) = text
+            && let Some(duration) = parse_duration_key(key, text, errors)
+        {
+            *target = millis(duration);
+        }
+    }
+    let retention = raw
+        .event_id_retention
+        .as_deref()
+        .and_then(|text| parse_duration_key("incidents.event_id_retention", text, errors))
+        .unwrap_or(Duration::from_secs(24 * 3600));
+    for (key, list, target) in [
+        (
+            "incidents.high_impact",
+            raw.high_impact,
+            &mut policy.priority.high_impact,
+        ),
+        (
+            "incidents.low_impact",
+            raw.low_impact,
+            &mut policy.priority.low_impact,
+        ),
+    ] {
+        if let Some(list) = list {
+            target.clear();
+            for text in list {
+                match LabelMatch::parse(&text) {
+                    Some(matcher) => target.push(matcher),
+                    None => errors.push(format!(
+                        "config key {key}: {text:?} is not label=value, e.g. \"env=prod\""
+                    )),
+                }
+            }
+        }
+    }
+    if let Some(breadth) = raw.breadth_high {
+        policy.priority.breadth_high = breadth;
+    }
+    if let Some(high) = raw.flapping_high {
+        policy.flap.high = high;
+    }
+    if let Some(low) = raw.flapping_low {
+        policy.flap.low = low;
+    }
+    if !(0.0..=100.0).contains(&policy.flap.high)
+        || !(0.0..=100.0).contains(&policy.flap.low)
+        || policy.flap.low > policy.flap.high
+    {
+        errors.push(
+            "config key incidents.flapping_low: flapping_low and flapping_high are percentages \
+             with flapping_low <= flapping_high"
+                .to_owned(),
+        );
+    }
+    for (name, raw_sla) in raw.sla.unwrap_or_default() {
+        let priority = name
+            .strip_prefix('p')
+            .and_then(|n| n.parse::<usize>().ok())
+            .filter(|n| (1..=5).contains(n));
+        let Some(priority) = priority else {
+            errors.push(format!(
+                "config key incidents.sla.{name}: unknown priority: use p1 to p5"
+            ));
+            continue;
+        };
+        let target = &mut policy.priority.sla[priority - 1];
+        if let Some(text) = &raw_sla.ack
+            && let Some(duration) =
+                parse_duration_key(&format!("incidents.sla.{name}.ack"), text, errors)
+        {
+            target.ack_ms = millis(duration);
+        }
+        if let Some(text) = &raw_sla.resolve
+            && let Some(duration) =
+                parse_duration_key(&format!("incidents.sla.{name}.resolve"), text, errors)
+        {
+            target.resolve_ms = millis(duration);
+        }
+    }
+    (policy, retention)
+}
+
+/// Validates `[[rule]]`s and merges them over the defaults (same name replaces).
+fn parse_rules(defaults: bool, raw: Vec<RawRule>, errors: &mut Vec<String>) -> Vec<Rule> {
+    let mut rules = if defaults {
+        default_rules()
+    } else {
+        Vec::new()
+    };
+    for (index, raw) in raw.into_iter().enumerate() {
+        let key = |name: &str| format!("config key rule[{index}].{name}");
+        let before = errors.len();
+        let name = raw.name.filter(|name| !name.trim().is_empty());
+        if name.is_none() {
+            errors.push(format!("{}: every rule needs a name", key("name")));
+        }
+        let metric = raw.metric.filter(|metric| !metric.trim().is_empty());
+        if metric.is_none() {
+            errors.push(format!(
+                "{}: missing: the agent sample name, e.g. filesystem_avail_bytes",
+                key("metric")
+            ));
+        }
+        let (op, threshold) = match (raw.above, raw.below) {
+            (Some(value), None) => (Op::Above, value),
+            (None, Some(value)) => (Op::Below, value),
+            _ => {
+                errors.push(format!(
+                    "{}: give exactly one of above or below",
+                    key("above")
+                ));
+                (Op::Above, 0.0)
+            }
+        };
+        let clear = raw.clear.unwrap_or(threshold);
+        let wrong_side = match op {
+            Op::Above => clear > threshold,
+            Op::Below => clear < threshold,
+        };
+        if wrong_side {
+            errors.push(format!(
+                "{}: {clear} is on the firing side of the threshold {threshold}",
+                key("clear")
+            ));
+        }
+        let for_ms = match &raw.for_ {
+            Some(text) => parse_duration_key(&key("for")[11..], text, errors).map_or(0, millis),
+            None => 0,
+        };
+        let severity = match &raw.severity {
+            Some(text) => {
+                parse_severity(&key("severity")[11..], text, errors).unwrap_or(Severity::Warning)
+            }
+            None => Severity::Warning,
+        };
+        if errors.len() > before {
+            continue;
+        }
+        let (Some(name), Some(metric)) = (name, metric) else {
+            continue;
+        };
+        let rule = Rule {
+            name,
+            metric,
+            divide_by: raw.divide_by.filter(|divisor| !divisor.trim().is_empty()),
+            op,
+            threshold,
+            clear,
+            for_ms,
+            severity,
+        };
+        rules.retain(|existing| existing.name != rule.name);
+        rules.push(rule);
+    }
+    rules
 }
 
 /// Validates one `[[token]]`; pushes its problems (named `token[<index>].<key>`).

@@ -8,7 +8,9 @@ pub mod clock;
 pub mod config;
 pub mod export;
 pub mod hosts;
+pub mod incidents;
 pub mod ingest;
+pub mod rules;
 pub mod store;
 
 pub use app::{AppError, run};

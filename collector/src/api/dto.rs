@@ -93,3 +93,234 @@ impl HostDto {
         }
     }
 }
+
+/// One generic event in `POST /v1/events` (SPEC "Generic event"). Unknown fields are ignored so
+/// any tool's payload with extra fields is accepted.
+#[derive(Debug, serde::Deserialize)]
+pub struct EventRequest {
+    /// Who sends it; default `api`.
+    pub source: Option<String>,
+    /// Host concerned.
+    pub host: Option<String>,
+    /// Service concerned.
+    pub service: Option<String>,
+    /// What is checked; required unless `dedup_key` is given.
+    pub check: Option<String>,
+    /// `firing` or `resolved`.
+    pub status: vigil_shared::event::Status,
+    /// `critical`, `major`, `minor`, `warning` or `info`.
+    pub severity: vigil_shared::event::Severity,
+    /// One line for humans.
+    pub summary: Option<String>,
+    /// Extra labels (part of the fingerprint).
+    #[serde(default)]
+    pub labels: Labels,
+    /// Explicit fingerprint.
+    pub dedup_key: Option<String>,
+    /// Makes a resend harmless.
+    pub event_id: Option<String>,
+    /// When it happened (informational).
+    pub time: Option<String>,
+}
+
+/// What became of one event.
+#[derive(Debug, Serialize)]
+pub struct EventResponse {
+    /// The incident it opened or folded into, if any.
+    pub incident_id: Option<String>,
+    /// Why it opened nothing, when suppressed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub suppressed_by: Option<&'static str>,
+    /// `opened`, `folded`, `reopened`, `resolved`, `noted`, `no_incident`, `duplicate` or
+    /// `suppressed`.
+    pub outcome: &'static str,
+}
+
+impl EventResponse {
+    /// The answer for `outcome`.
+    pub fn from_outcome(outcome: &crate::incidents::EventOutcome) -> EventResponse {
+        EventResponse {
+            incident_id: outcome.incident_id().map(str::to_owned),
+            suppressed_by: match outcome {
+                crate::incidents::EventOutcome::Suppressed(reason) => Some(reason),
+                _ => None,
+            },
+            outcome: crate::incidents::EventOutcome::KINDS[outcome.kind_index()],
+        }
+    }
+}
+
+/// Body of the incident actions.
+#[derive(Debug, Default, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ActionRequest {
+    /// Who acts (default: the token's name).
+    pub by: Option<String>,
+    /// Note text or comment.
+    pub text: Option<String>,
+}
+
+/// SLA view.
+#[derive(Debug, Serialize)]
+pub struct SlaDto {
+    /// Acknowledge by.
+    pub ack_due: String,
+    /// Resolve by.
+    pub resolve_due: String,
+    /// Either missed.
+    pub breached: bool,
+    /// Acknowledgement missed.
+    pub ack_breached: bool,
+    /// Resolution missed.
+    pub resolve_breached: bool,
+}
+
+/// A timeline entry.
+#[derive(Debug, Serialize)]
+pub struct TimelineDto {
+    /// When (first event of an aggregate).
+    pub at: String,
+    /// What.
+    pub kind: crate::incidents::TimelineKind,
+    /// Who.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub by: Option<String>,
+    /// Text.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub text: Option<String>,
+    /// Firing events aggregated.
+    #[serde(skip_serializing_if = "is_zero")]
+    pub count: u64,
+    /// Resolved events aggregated.
+    #[serde(skip_serializing_if = "is_zero")]
+    pub resolved_count: u64,
+    /// Last event aggregated.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub last_at: Option<String>,
+}
+
+fn is_zero(value: &u64) -> bool {
+    *value == 0
+}
+
+/// An incident (SPEC "Incident").
+#[derive(Debug, Serialize)]
+pub struct IncidentDto {
+    /// Stable id.
+    pub id: String,
+    /// Dedup key.
+    pub fingerprint: String,
+    /// Title.
+    pub title: String,
+    /// Latest summary.
+    pub summary: String,
+    /// State.
+    pub state: &'static str,
+    /// 1..5.
+    pub priority: u8,
+    /// Worst severity.
+    pub severity: vigil_shared::event::Severity,
+    /// Host.
+    pub host: Option<String>,
+    /// Service.
+    pub service: Option<String>,
+    /// Source.
+    pub source: Option<String>,
+    /// Check.
+    pub check: String,
+    /// Labels.
+    pub labels: Labels,
+    /// Opened.
+    pub opened_at: String,
+    /// Last change.
+    pub updated_at: String,
+    /// Acknowledged.
+    pub acknowledged_at: Option<String>,
+    /// Who acknowledged.
+    pub acknowledged_by: Option<String>,
+    /// Resolved.
+    pub resolved_at: Option<String>,
+    /// Who resolved.
+    pub resolved_by: Option<String>,
+    /// Closed.
+    pub closed_at: Option<String>,
+    /// Events folded in.
+    pub count: u64,
+    /// Flapping.
+    pub flapping: bool,
+    /// Times reopened.
+    pub reopened: u32,
+    /// SLA.
+    pub sla: SlaDto,
+    /// Hosts folded in.
+    pub hosts: Vec<String>,
+    /// Parent incident.
+    pub parent_id: Option<String>,
+    /// Suspected change.
+    pub suspected_change: Option<String>,
+    /// Silenced.
+    pub silenced: bool,
+    /// Problem record.
+    pub problem_id: Option<String>,
+    /// Timeline (detail view only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub timeline: Option<Vec<TimelineDto>>,
+}
+
+impl IncidentDto {
+    /// The API view; `detail` adds the timeline.
+    pub fn from_incident(incident: crate::incidents::Incident, detail: bool) -> IncidentDto {
+        let timeline = detail.then(|| {
+            incident
+                .timeline
+                .into_iter()
+                .map(|entry| TimelineDto {
+                    at: rfc3339(entry.at_ms),
+                    kind: entry.kind,
+                    by: entry.by,
+                    text: entry.text,
+                    count: entry.count,
+                    resolved_count: entry.resolved_count,
+                    last_at: entry.last_ms.map(rfc3339),
+                })
+                .collect()
+        });
+        IncidentDto {
+            id: incident.id,
+            fingerprint: incident.fingerprint,
+            title: incident.title,
+            summary: incident.summary,
+            state: incident.state.as_str(),
+            priority: incident.priority,
+            severity: incident.severity,
+            host: incident.host,
+            service: incident.service,
+            source: incident.source,
+            check: incident.check,
+            labels: incident.labels,
+            opened_at: rfc3339(incident.opened_ms),
+            updated_at: rfc3339(incident.updated_ms),
+            acknowledged_at: incident.acknowledged_ms.map(rfc3339),
+            acknowledged_by: incident.acknowledged_by,
+            resolved_at: incident.resolved_ms.map(rfc3339),
+            resolved_by: incident.resolved_by,
+            closed_at: incident.closed_ms.map(rfc3339),
+            count: incident.count,
+            flapping: incident.flapping,
+            reopened: incident.reopened,
+            sla: SlaDto {
+                ack_due: rfc3339(incident.sla.ack_due_ms),
+                resolve_due: rfc3339(incident.sla.resolve_due_ms),
+                breached: incident.sla.breached(),
+                ack_breached: incident.sla.ack_breached,
+                resolve_breached: incident.sla.resolve_breached,
+            },
+            hosts: incident.hosts,
+            parent_id: incident.parent_id,
+            suspected_change: incident.suspected_change,
+            silenced: incident.silenced,
+            problem_id: incident.problem_id,
+            timeline,
+        }
+    }
+}

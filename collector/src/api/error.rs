@@ -29,6 +29,42 @@ impl ApiError {
         }
     }
 
+    /// 400 with a message.
+    pub fn bad_request(message: impl Into<String>) -> ApiError {
+        ApiError {
+            status: StatusCode::BAD_REQUEST,
+            message: message.into(),
+            retry_after: None,
+        }
+    }
+
+    /// 422 with a message.
+    pub fn unprocessable(message: impl Into<String>) -> ApiError {
+        ApiError {
+            status: StatusCode::UNPROCESSABLE_ENTITY,
+            message: message.into(),
+            retry_after: None,
+        }
+    }
+
+    /// 500 with a message.
+    pub fn internal(message: impl Into<String>) -> ApiError {
+        ApiError {
+            status: StatusCode::INTERNAL_SERVER_ERROR,
+            message: message.into(),
+            retry_after: None,
+        }
+    }
+
+    /// A store failure: 503 with `Retry-After` (1 s when merely busy).
+    pub fn from_store(error: std::sync::Arc<StoreError>) -> ApiError {
+        let retry_after = match *error {
+            StoreError::Overloaded => 1,
+            _ => 5,
+        };
+        ApiError::unavailable(error.to_string(), retry_after)
+    }
+
     /// 503 with a message and a retry hint.
     pub fn unavailable(message: impl Into<String>, retry_after: u32) -> ApiError {
         ApiError {

@@ -3,8 +3,10 @@
 
 pub mod dto;
 pub mod error;
+pub mod events;
 pub mod health;
 pub mod hosts;
+pub mod incidents;
 pub mod ingest;
 
 use crate::auth::{Access, AuthError, Tokens};
@@ -13,6 +15,7 @@ use crate::export::Metrics;
 use crate::export::RejectReason;
 use crate::hosts::Hosts;
 use crate::ingest::Ingest;
+use crate::store::Reader;
 use axum::Router;
 use axum::extract::{Request, State};
 use axum::http::{HeaderValue, Method, StatusCode, Uri, header};
@@ -35,6 +38,8 @@ pub struct AppState {
     pub clock: Arc<dyn Clock>,
     /// Bearer tokens (empty: no authentication).
     pub tokens: Arc<Tokens>,
+    /// Committed incidents.
+    pub reader: Arc<dyn Reader>,
 }
 
 /// Builds the router.
@@ -46,6 +51,13 @@ pub fn router(state: AppState) -> Router {
             "/v1/hosts/{host_id}",
             get(hosts::show).delete(hosts::forget),
         )
+        .route("/v1/events", post(events::post))
+        .route("/v1/incidents", get(incidents::list))
+        .route("/v1/incidents/{id}", get(incidents::show))
+        .route("/v1/incidents/{id}/ack", post(incidents::ack))
+        .route("/v1/incidents/{id}/resolve", post(incidents::resolve))
+        .route("/v1/incidents/{id}/close", post(incidents::close))
+        .route("/v1/incidents/{id}/notes", post(incidents::note))
         .route("/metrics", get(health::metrics))
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))

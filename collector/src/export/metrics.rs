@@ -29,6 +29,21 @@ pub const INGEST_DURATION: &str = "vigil_ingest_request_duration_seconds";
 /// Known hosts.
 pub const HOSTS: &str = "vigil_hosts";
 
+/// Incidents open or acknowledged, by priority.
+pub const INCIDENTS_OPEN: &str = "vigil_incidents_open";
+/// Incidents opened, by priority.
+pub const INCIDENTS_OPENED: &str = "vigil_incidents_opened_total";
+/// Incidents reopened.
+pub const INCIDENTS_REOPENED: &str = "vigil_incidents_reopened_total";
+/// Time to acknowledge.
+pub const INCIDENT_TIME_TO_ACK: &str = "vigil_incident_time_to_acknowledge_seconds";
+/// Time to resolve.
+pub const INCIDENT_TIME_TO_RESOLVE: &str = "vigil_incident_time_to_resolve_seconds";
+/// SLA breaches.
+pub const INCIDENT_SLA_BREACHES: &str = "vigil_incident_sla_breaches_total";
+/// Events through the engine, by outcome.
+pub const EVENTS: &str = "vigil_events_total";
+
 /// HELP text for the samples `vigil-agent` sends (exported as `vigil_host_<name>`); other names
 /// get a generic text.
 pub fn sample_help(name: &str) -> &'static str {

@@ -8,10 +8,12 @@
 pub mod metrics;
 
 use crate::hosts::{Hosts, Series};
+use crate::incidents::{Effect, EventOutcome};
+use crate::store::CommitReport;
 use prometheus::proto::{Counter, Gauge, LabelPair, Metric, MetricFamily, MetricType};
 use prometheus::{
-    Encoder, Histogram, HistogramOpts, IntCounter, IntCounterVec, IntGauge, Opts, Registry,
-    TextEncoder,
+    Encoder, Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge,
+    IntGaugeVec, Opts, Registry, TextEncoder,
 };
 use std::collections::BTreeMap;
 
@@ -72,7 +74,16 @@ pub struct Metrics {
     /// Ingest latency.
     pub ingest_duration: Histogram,
     hosts: IntGauge,
+    incidents_open: IntGaugeVec,
+    incidents_opened: IntCounterVec,
+    incidents_reopened: IntCounter,
+    time_to_ack: HistogramVec,
+    time_to_resolve: HistogramVec,
+    sla_breaches: IntCounterVec,
+    engine_events: IntCounterVec,
 }
+
+const PRIORITIES: [&str; 5] = ["1", "2", "3", "4", "5"];
 
 impl Metrics {
     /// Registers every metric.
@@ -131,6 +142,81 @@ impl Metrics {
         registry
             .register(Box::new(hosts.clone()))
             .expect("unique metric");
+        let register = |collector: Box<dyn prometheus::core::Collector>| {
+            registry.register(collector).expect("unique metric");
+        };
+        let incidents_open = IntGaugeVec::new(
+            Opts::new(
+                metrics::INCIDENTS_OPEN,
+                "Incidents open or acknowledged, by priority.",
+            ),
+            &["priority"],
+        )
+        .expect("valid metric");
+        register(Box::new(incidents_open.clone()));
+        let incidents_opened = IntCounterVec::new(
+            Opts::new(metrics::INCIDENTS_OPENED, "Incidents opened, by priority."),
+            &["priority"],
+        )
+        .expect("valid metric");
+        register(Box::new(incidents_opened.clone()));
+        let incidents_reopened = IntCounter::new(
+            metrics::INCIDENTS_REOPENED,
+            "Resolved incidents that fired again within the reopen window.",
+        )
+        .expect("valid metric");
+        register(Box::new(incidents_reopened.clone()));
+        let duration_buckets = vec![
+            60.0, 300.0, 900.0, 1_800.0, 3_600.0, 14_400.0, 28_800.0, 86_400.0, 259_200.0,
+        ];
+        let time_to_ack = HistogramVec::new(
+            HistogramOpts::new(
+                metrics::INCIDENT_TIME_TO_ACK,
+                "Time from opening to acknowledgement, by priority.",
+            )
+            .buckets(duration_buckets.clone()),
+            &["priority"],
+        )
+        .expect("valid metric");
+        register(Box::new(time_to_ack.clone()));
+        let time_to_resolve = HistogramVec::new(
+            HistogramOpts::new(
+                metrics::INCIDENT_TIME_TO_RESOLVE,
+                "Time from opening to resolution, by priority.",
+            )
+            .buckets(duration_buckets),
+            &["priority"],
+        )
+        .expect("valid metric");
+        register(Box::new(time_to_resolve.clone()));
+        let sla_breaches = IntCounterVec::new(
+            Opts::new(
+                metrics::INCIDENT_SLA_BREACHES,
+                "SLA due times missed, by priority and kind (ack or resolve).",
+            ),
+            &["priority", "kind"],
+        )
+        .expect("valid metric");
+        register(Box::new(sla_breaches.clone()));
+        let engine_events = IntCounterVec::new(
+            Opts::new(
+                metrics::EVENTS,
+                "Events through the incident engine, by outcome.",
+            ),
+            &["outcome"],
+        )
+        .expect("valid metric");
+        register(Box::new(engine_events.clone()));
+        for priority in PRIORITIES {
+            incidents_open.with_label_values(&[priority]);
+            incidents_opened.with_label_values(&[priority]);
+            for kind in ["ack", "resolve"] {
+                sla_breaches.with_label_values(&[priority, kind]);
+            }
+        }
+        for outcome in EventOutcome::KINDS {
+            engine_events.with_label_values(&[outcome]);
+        }
         Metrics {
             registry,
             samples,
@@ -141,6 +227,56 @@ impl Metrics {
             rejected,
             ingest_duration,
             hosts,
+            incidents_open,
+            incidents_opened,
+            incidents_reopened,
+            time_to_ack,
+            time_to_resolve,
+            sla_breaches,
+            engine_events,
+        }
+    }
+
+    /// Records what one store commit did to incidents, and the open counts after it.
+    pub fn observe_incidents(&self, report: &CommitReport<'_>) {
+        for (kind, count) in EventOutcome::KINDS.iter().zip(report.event_outcomes) {
+            if count > 0 {
+                self.engine_events.with_label_values(&[kind]).inc_by(count);
+            }
+        }
+        let effects = report.effects;
+        for (priority, count) in PRIORITIES.iter().zip(report.open_by_priority) {
+            self.incidents_open
+                .with_label_values(&[priority])
+                .set(count as i64);
+        }
+        let label = |priority: u8| PRIORITIES[usize::from(priority.clamp(1, 5) - 1)];
+        for effect in effects {
+            match effect {
+                Effect::Opened { priority, .. } => {
+                    self.incidents_opened
+                        .with_label_values(&[label(*priority)])
+                        .inc();
+                }
+                Effect::Reopened { .. } => self.incidents_reopened.inc(),
+                Effect::Acknowledged {
+                    priority, after_ms, ..
+                } => self
+                    .time_to_ack
+                    .with_label_values(&[label(*priority)])
+                    .observe(*after_ms as f64 / 1_000.0),
+                Effect::Resolved {
+                    priority, after_ms, ..
+                } => self
+                    .time_to_resolve
+                    .with_label_values(&[label(*priority)])
+                    .observe(*after_ms as f64 / 1_000.0),
+                Effect::SlaBreached { priority, kind, .. } => self
+                    .sla_breaches
+                    .with_label_values(&[label(*priority), kind])
+                    .inc(),
+                Effect::Closed { .. } | Effect::Flapping { .. } => {}
+            }
         }
     }
 

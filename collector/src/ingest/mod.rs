@@ -11,10 +11,14 @@ use crate::auth::Token;
 use crate::clock::Clock;
 use crate::export::{Metrics, RejectReason, metrics::RESERVED_SAMPLE_NAMES};
 use crate::hosts::Hosts;
+use crate::incidents::EventIn;
+use crate::rules::Evaluator;
 use crate::store::{HostWrite, Store, StoreError, Write, WriteOutcome};
 use decode::{DecompressError, Encoding};
 use limits::IngestLimits;
 use std::sync::Arc;
+use std::sync::Mutex;
+use tokio::sync::mpsc;
 use vigil_shared::wire::ValidationError;
 use vigil_shared::wire::codec::{self, DecodeError, Format};
 
@@ -95,16 +99,41 @@ pub struct Ingest {
     metrics: Arc<Metrics>,
     limits: IngestLimits,
     clock: Arc<dyn Clock>,
+    rules: Mutex<Evaluator>,
+    feed: mpsc::UnboundedSender<EventIn>,
+}
+
+/// The agent's event as the engine sees it: from `agent`, on the batch's host.
+pub fn agent_event(
+    host_id: &str,
+    host_labels: &vigil_shared::labels::Labels,
+    event: &vigil_shared::wire::Event,
+) -> EventIn {
+    EventIn {
+        source: "agent".to_owned(),
+        host: Some(host_id.to_owned()),
+        service: event.service.clone(),
+        check: event.check.clone(),
+        status: event.status,
+        severity: event.severity,
+        summary: event.summary.clone(),
+        labels: event.labels.clone(),
+        host_labels: host_labels.clone(),
+        dedup_key: event.dedup_key.clone(),
+        event_id: None,
+    }
 }
 
 impl Ingest {
-    /// Wires the ingest path.
+    /// Wires the ingest path. Rule events go to `feed` (the collector's own event producer).
     pub fn new(
         store: Store,
         hosts: Arc<Hosts>,
         metrics: Arc<Metrics>,
         limits: IngestLimits,
         clock: Arc<dyn Clock>,
+        rules: Evaluator,
+        feed: mpsc::UnboundedSender<EventIn>,
     ) -> Ingest {
         Ingest {
             store,
@@ -112,7 +141,14 @@ impl Ingest {
             metrics,
             limits,
             clock,
+            rules: Mutex::new(rules),
+            feed,
         }
+    }
+
+    /// The store handle.
+    pub fn store(&self) -> &Store {
+        &self.store
     }
 
     /// The limits in force.
@@ -191,6 +227,11 @@ impl Ingest {
             seq: batch.seq,
             received_ms: now_ms,
             inventory_json,
+            events: batch
+                .events
+                .iter()
+                .map(|event| agent_event(&batch.agent.host_id, &batch.agent.labels, event))
+                .collect(),
         };
         let seq = batch.seq;
         let n_samples = batch.samples.len();
@@ -200,9 +241,22 @@ impl Ingest {
             .await
             .map_err(IngestError::Store)?
         {
-            // A batch write answers only Accepted or Duplicate; the other outcomes belong to
-            // ForgetHost and are treated like a duplicate (nothing counted) if ever seen here.
-            WriteOutcome::Duplicate | WriteOutcome::Forgotten | WriteOutcome::NotFound => {
+            // A batch write answers only Accepted or Duplicate; any other outcome belongs to
+            // another kind of write and is treated like a duplicate (nothing counted).
+            WriteOutcome::Accepted => {
+                self.metrics.samples.inc_by(n_samples as u64);
+                self.metrics.events.inc_by(batch.events.len() as u64);
+                self.metrics.batches.inc();
+                let host_id = batch.agent.host_id.clone();
+                self.hosts.apply_view(batch, now_ms);
+                self.evaluate_rules(&host_id, now_ms);
+                Ok(Ack {
+                    seq,
+                    duplicate: false,
+                    n_samples,
+                })
+            }
+            _ => {
                 self.hosts.touch(&batch.agent.host_id, now_ms);
                 tracing::debug!(host = %batch.agent.host_id, seq, "duplicate batch acknowledged");
                 Ok(Ack {
@@ -211,16 +265,27 @@ impl Ingest {
                     n_samples,
                 })
             }
-            WriteOutcome::Accepted => {
-                self.metrics.samples.inc_by(n_samples as u64);
-                self.metrics.events.inc_by(batch.events.len() as u64);
-                self.metrics.batches.inc();
-                self.hosts.apply_view(batch, now_ms);
-                Ok(Ack {
-                    seq,
-                    duplicate: false,
-                    n_samples,
-                })
+        }
+    }
+
+    /// Runs the threshold rules on the host's latest series; their events go to the feed.
+    fn evaluate_rules(&self, host_id: &str, now_ms: i64) {
+        let events = self.hosts.read(|all| {
+            let Some(host) = all.get(host_id) else {
+                return Vec::new();
+            };
+            let mut rules = self
+                .rules
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            rules.evaluate(host, self.hosts.hasher(), now_ms)
+        });
+        for event in events {
+            tracing::info!(host = %host_id, check = %event.check, status = event.status.as_str(), summary = %event.summary, "rule event");
+            // Unbounded on purpose: rule events are edge-triggered (at most two per series
+            // per condition change), and a dropped one would leave an incident wrong.
+            if self.feed.send(event).is_err() {
+                tracing::warn!(host = %host_id, "event feed closed (shutting down): rule event not recorded");
             }
         }
     }

@@ -1,16 +1,23 @@
-//! Durable state behind one interface: [`Backend`] (synchronous, one transaction per call) driven
-//! by [`Store`], a single writer thread that groups concurrent writes into one transaction
-//! (group commit) and answers each caller only after that transaction is committed.
+//! Durable state behind one interface: [`Backend`] (synchronous, explicit transactions, no
+//! domain rules) driven by [`Store`], a single writer thread that groups concurrent writes into
+//! one transaction (group commit) and answers each caller only after that transaction is
+//! committed.
 //!
-//! The store has no domain rules beyond the one that must be atomic with the write: the per-agent
-//! sequence check (a batch at or below the highest accepted `seq` of its `(host, stream)` is a
-//! duplicate). It knows nothing of HTTP.
+//! The writer thread also runs the incident [`Engine`]: events carried by a write go through the
+//! engine inside the same transaction, and every incident the group changed is saved before the
+//! commit. When the commit fails the engine rolls back too, so memory never runs ahead of the
+//! disk. Reads for the API go through [`Reader`] on their own connection and see only committed
+//! data.
 //!
-//! **Invariant:** a caller that receives `Ok(WriteOutcome::Accepted)` has its write committed; a
-//! caller that receives an error has had nothing written.
+//! **Invariant:** a caller that receives an `Ok` outcome has its write committed (or found to be
+//! a repeat); a caller that receives an error has had nothing written.
 
 pub mod sqlite;
 
+use crate::clock::Clock;
+use crate::incidents::{
+    Action, ActionError, Effect, Engine, EventIn, EventOutcome, Incident, State,
+};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use tokio::sync::{mpsc, oneshot};
@@ -31,6 +38,14 @@ pub enum StoreError {
     /// A query or commit failed.
     #[error("store operation failed: {0}")]
     Database(#[from] rusqlite::Error),
+    /// A stored row could not be read back.
+    #[error("stored incident {id} is unreadable: {reason}")]
+    Corrupt {
+        /// The incident.
+        id: String,
+        /// Why.
+        reason: String,
+    },
     /// The stored schema is newer than this build understands.
     #[error(
         "the store's schema version {found} is newer than this collector's {supported}: upgrade the collector"
@@ -68,19 +83,36 @@ pub struct HostWrite {
     pub received_ms: i64,
     /// The inventory as JSON, when the batch carried one.
     pub inventory_json: Option<String>,
+    /// Events the batch carried, for the incident engine.
+    pub events: Vec<EventIn>,
 }
 
 /// One change to the store.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Write {
-    /// An accepted agent batch: the host's identity and sequence position.
+    /// An accepted agent batch: the host's identity, sequence position and events.
     Batch(HostWrite),
     /// Forget a host (decommissioned): its record and sequence position.
     ForgetHost(String),
+    /// Events from the API, rules or the heartbeat.
+    Events(Vec<EventIn>),
+    /// An action on an incident.
+    Act {
+        /// Incident id.
+        id: String,
+        /// What.
+        action: Action,
+        /// Who.
+        by: String,
+        /// Note or comment.
+        text: Option<String>,
+    },
+    /// Time passed: SLA breaches, settling, closing, pruning old event ids.
+    Tick,
 }
 
 /// What became of a write.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub enum WriteOutcome {
     /// New data: committed.
     Accepted,
@@ -90,6 +122,12 @@ pub enum WriteOutcome {
     Forgotten,
     /// There was no such host.
     NotFound,
+    /// One outcome per event.
+    Events(Vec<EventOutcome>),
+    /// The incident after the action, or why it was refused.
+    Incident(Box<Result<Incident, ActionError>>),
+    /// The tick ran.
+    Ticked,
 }
 
 /// A host as loaded from the store at start.
@@ -115,19 +153,75 @@ pub struct HostRecord {
     pub inventory_json: Option<String>,
 }
 
-/// A storage backend: synchronous, used from the store's writer thread only.
+/// A storage backend: synchronous, used from the store's writer thread only. Calls between
+/// [`Backend::begin`] and [`Backend::commit`] form one transaction.
 pub trait Backend: Send + 'static {
     /// Every known host.
     fn load_hosts(&mut self) -> Result<Vec<HostRecord>, StoreError>;
-    /// Applies `writes` in order in ONE transaction and returns one outcome per write. On error
-    /// nothing of the group is written.
-    fn commit(&mut self, writes: &[Write]) -> Result<Vec<WriteOutcome>, StoreError>;
+    /// Every incident that is not closed, and the highest incident id ever issued (0 if none).
+    fn load_incidents(&mut self) -> Result<(Vec<Incident>, u64), StoreError>;
+    /// Starts a transaction.
+    fn begin(&mut self) -> Result<(), StoreError>;
+    /// The sequence check and, when new, the host's record: `Accepted` or `Duplicate`.
+    fn record_batch(&mut self, write: &HostWrite) -> Result<WriteOutcome, StoreError>;
+    /// Deletes a host: `Forgotten` or `NotFound`.
+    fn forget_host(&mut self, host_id: &str) -> Result<WriteOutcome, StoreError>;
+    /// Records an event id; false when it was recorded before.
+    fn claim_event_id(&mut self, event_id: &str, now_ms: i64) -> Result<bool, StoreError>;
+    /// Forgets event ids recorded before `before_ms`; returns how many.
+    fn prune_event_ids(&mut self, before_ms: i64) -> Result<usize, StoreError>;
+    /// Inserts or replaces an incident (with its timeline).
+    fn save_incident(&mut self, incident: &Incident) -> Result<(), StoreError>;
+    /// One incident, closed ones included.
+    fn find_incident(&mut self, id: &str) -> Result<Option<Incident>, StoreError>;
+    /// Commits the transaction.
+    fn commit(&mut self) -> Result<(), StoreError>;
+    /// Abandons the transaction (best effort; a failed rollback is logged).
+    fn rollback(&mut self);
 }
+
+/// Filters of `GET /v1/incidents`.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct IncidentFilter {
+    /// Any of these states (empty: all).
+    pub states: Vec<State>,
+    /// This host (the incident's host or any host folded into it).
+    pub host: Option<String>,
+    /// Any of these priorities (empty: all).
+    pub priorities: Vec<u8>,
+    /// At most this many, newest first.
+    pub limit: usize,
+}
+
+/// Read access for the API, on its own connection: sees committed data only.
+pub trait Reader: Send + Sync + 'static {
+    /// Incidents matching `filter`, newest first.
+    fn list_incidents(&self, filter: &IncidentFilter) -> Result<Vec<Incident>, StoreError>;
+    /// One incident.
+    fn get_incident(&self, id: &str) -> Result<Option<Incident>, StoreError>;
+}
+
+/// What one commit did, for metrics and logs.
+#[derive(Debug)]
+pub struct CommitReport<'a> {
+    /// Incident transitions made durable.
+    pub effects: &'a [Effect],
+    /// Open or acknowledged incidents per priority (index 0 = priority 1) after the commit.
+    pub open_by_priority: [u64; 5],
+    /// Events per outcome kind ([`EventOutcome::KINDS`]).
+    pub event_outcomes: [u64; 8],
+}
+
+/// Called on the writer thread after each commit.
+pub type Observer = Box<dyn Fn(&CommitReport<'_>) + Send>;
 
 type Reply = oneshot::Sender<Result<WriteOutcome, Arc<StoreError>>>;
 
 /// Most writes grouped into one transaction.
 const MAX_GROUP: usize = 1_024;
+
+/// Event ids are pruned at most this often.
+const PRUNE_EVERY_MS: i64 = 60_000;
 
 /// Handle to the store's writer thread. Cheap to clone.
 #[derive(Clone)]
@@ -136,11 +230,25 @@ pub struct Store {
     healthy: Arc<AtomicBool>,
 }
 
+/// What the writer thread owns.
+pub struct Writer {
+    /// The backend.
+    pub backend: Box<dyn Backend>,
+    /// The incident engine, restored from the backend.
+    pub engine: Engine,
+    /// Time.
+    pub clock: Arc<dyn Clock>,
+    /// Told about each commit's effects.
+    pub observer: Observer,
+    /// How long an event id is remembered, ms.
+    pub event_id_retention_ms: i64,
+}
+
 impl Store {
-    /// Starts the writer thread over `backend`; at most `max_pending` writes wait in its queue.
-    /// Returns the handle and the thread, which ends once every handle is dropped.
+    /// Starts the writer thread; at most `max_pending` writes wait in its queue. Returns the
+    /// handle and the thread, which ends once every handle is dropped.
     pub fn start(
-        backend: Box<dyn Backend>,
+        writer: Writer,
         max_pending: usize,
     ) -> std::io::Result<(Store, std::thread::JoinHandle<()>)> {
         let (sender, receiver) = mpsc::channel(max_pending.max(1));
@@ -148,11 +256,12 @@ impl Store {
         let thread_healthy = Arc::clone(&healthy);
         let thread = std::thread::Builder::new()
             .name("vigil-store".into())
-            .spawn(move || writer_loop(backend, receiver, &thread_healthy))?;
+            .spawn(move || writer_loop(writer, receiver, &thread_healthy))?;
         Ok((Store { sender, healthy }, thread))
     }
 
-    /// Persists one write; resolves once it is committed (or found to be a duplicate).
+    /// Persists one write; resolves once it is committed (or found to be a repeat). Refuses at
+    /// once with [`StoreError::Overloaded`] when the queue is full.
     pub async fn write(&self, write: Write) -> Result<WriteOutcome, Arc<StoreError>> {
         let (reply, answer) = oneshot::channel();
         self.sender
@@ -164,19 +273,95 @@ impl Store {
         answer.await.map_err(|_| Arc::new(StoreError::Closed))?
     }
 
+    /// Like [`Store::write`] but waits for queue space instead of refusing: for the collector's
+    /// own producers (rules, heartbeat, ticks), which must not drop what they found.
+    pub async fn write_waiting(&self, write: Write) -> Result<WriteOutcome, Arc<StoreError>> {
+        let (reply, answer) = oneshot::channel();
+        self.sender
+            .send((write, reply))
+            .await
+            .map_err(|_| Arc::new(StoreError::Closed))?;
+        answer.await.map_err(|_| Arc::new(StoreError::Closed))?
+    }
+
     /// False once the last commit failed (cleared by the next successful one) or the writer stopped.
     pub fn is_healthy(&self) -> bool {
         self.healthy.load(Ordering::Relaxed) && !self.sender.is_closed()
     }
 }
 
+/// Applies one write inside the open transaction.
+pub fn apply(
+    backend: &mut dyn Backend,
+    engine: &mut Engine,
+    write: &Write,
+    now_ms: i64,
+    counts: &mut [u64; 8],
+) -> Result<WriteOutcome, StoreError> {
+    match write {
+        Write::Batch(host) => {
+            let outcome = backend.record_batch(host)?;
+            if outcome == WriteOutcome::Accepted {
+                for event in &host.events {
+                    counts[engine.on_event(event, now_ms).kind_index()] += 1;
+                }
+            }
+            Ok(outcome)
+        }
+        Write::ForgetHost(host_id) => backend.forget_host(host_id),
+        Write::Events(events) => {
+            let mut outcomes = Vec::with_capacity(events.len());
+            for event in events {
+                if let Some(event_id) = &event.event_id
+                    && !backend.claim_event_id(event_id, now_ms)?
+                {
+                    counts[EventOutcome::Duplicate.kind_index()] += 1;
+                    outcomes.push(EventOutcome::Duplicate);
+                    continue;
+                }
+                let outcome = engine.on_event(event, now_ms);
+                counts[outcome.kind_index()] += 1;
+                outcomes.push(outcome);
+            }
+            Ok(WriteOutcome::Events(outcomes))
+        }
+        Write::Act {
+            id,
+            action,
+            by,
+            text,
+        } => {
+            let result = match engine.act(id, *action, by, text.as_deref(), now_ms) {
+                Err(ActionError::NotFound(_)) => match backend.find_incident(id)? {
+                    // Closed incidents live only in the store; closing again is a no-op.
+                    Some(stored) => {
+                        match crate::incidents::lifecycle::check_action(&stored, *action) {
+                            Ok(()) => Ok(stored),
+                            Err(error) => Err(error),
+                        }
+                    }
+                    None => Err(ActionError::NotFound(id.clone())),
+                },
+                other => other,
+            };
+            Ok(WriteOutcome::Incident(Box::new(result)))
+        }
+        Write::Tick => {
+            engine.tick(now_ms);
+            Ok(WriteOutcome::Ticked)
+        }
+    }
+}
+
 fn writer_loop(
-    mut backend: Box<dyn Backend>,
+    mut writer: Writer,
     mut receiver: mpsc::Receiver<(Write, Reply)>,
     healthy: &AtomicBool,
 ) {
     let mut writes = Vec::with_capacity(MAX_GROUP);
     let mut replies = Vec::with_capacity(MAX_GROUP);
+    let mut last_prune_ms = i64::MIN;
+    writer.observe(&[], [0; 8]);
     while let Some((write, reply)) = receiver.blocking_recv() {
         writes.push(write);
         replies.push(reply);
@@ -189,14 +374,25 @@ fn writer_loop(
                 Err(_) => break,
             }
         }
-        match backend.commit(&writes) {
+        let now_ms = writer.clock.now_ms();
+        let prune = writes.iter().any(|write| matches!(write, Write::Tick))
+            && now_ms.saturating_sub(last_prune_ms) >= PRUNE_EVERY_MS;
+        let mut counts = [0u64; 8];
+        match writer.group(&writes, now_ms, prune, &mut counts) {
             Ok(outcomes) => {
                 healthy.store(true, Ordering::Relaxed);
+                if prune {
+                    last_prune_ms = now_ms;
+                }
+                let effects = writer.engine.commit();
+                writer.observe(&effects, counts);
                 for (reply, outcome) in replies.drain(..).zip(outcomes) {
                     let _ = reply.send(Ok(outcome));
                 }
             }
             Err(error) => {
+                writer.engine.rollback();
+                writer.backend.rollback();
                 healthy.store(false, Ordering::Relaxed);
                 tracing::error!(error = %error, n_writes = writes.len(), "store commit failed");
                 let error = Arc::new(error);
@@ -210,9 +406,56 @@ fn writer_loop(
     tracing::debug!("store writer stopped");
 }
 
+impl Writer {
+    /// One transaction: every write, then every incident they changed, then the commit.
+    fn group(
+        &mut self,
+        writes: &[Write],
+        now_ms: i64,
+        prune: bool,
+        counts: &mut [u64; 8],
+    ) -> Result<Vec<WriteOutcome>, StoreError> {
+        self.backend.begin()?;
+        let mut outcomes = Vec::with_capacity(writes.len());
+        for write in writes {
+            outcomes.push(apply(
+                self.backend.as_mut(),
+                &mut self.engine,
+                write,
+                now_ms,
+                counts,
+            )?);
+        }
+        for incident in self.engine.dirty() {
+            self.backend.save_incident(incident)?;
+        }
+        if prune {
+            let pruned = self
+                .backend
+                .prune_event_ids(now_ms.saturating_sub(self.event_id_retention_ms))?;
+            if pruned > 0 {
+                tracing::debug!(pruned, "old event ids forgotten");
+            }
+        }
+        self.backend.commit()?;
+        Ok(outcomes)
+    }
+
+    fn observe(&self, effects: &[Effect], event_outcomes: [u64; 8]) {
+        (self.observer)(&CommitReport {
+            effects,
+            open_by_priority: self.engine.active_by_priority(),
+            event_outcomes,
+        });
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::clock::ManualClock;
+    use crate::incidents::Policy;
+    use vigil_shared::event::{Severity, Status};
 
     fn write(host: &str, seq: u64) -> Write {
         Write::Batch(HostWrite {
@@ -224,14 +467,26 @@ mod tests {
             seq,
             received_ms: 1,
             inventory_json: None,
+            events: Vec::new(),
         })
+    }
+
+    fn start(backend: Box<dyn Backend>, max_pending: usize) -> Store {
+        let writer = Writer {
+            backend,
+            engine: Engine::new(Policy::default(), Vec::new(), 0),
+            clock: Arc::new(ManualClock::new(1_000)),
+            observer: Box::new(|_| {}),
+            event_id_retention_ms: 60_000,
+        };
+        Store::start(writer, max_pending).unwrap().0
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn concurrent_identical_writes_are_accepted_once() {
         let dir = tempfile::tempdir().unwrap();
         let backend = sqlite::SqliteBackend::open(&dir.path().join("v.db")).unwrap();
-        let (store, _thread) = Store::start(Box::new(backend), 10_000).unwrap();
+        let store = start(Box::new(backend), 10_000);
         let mut tasks = Vec::new();
         for _ in 0..500 {
             let store = store.clone();
@@ -249,6 +504,97 @@ mod tests {
         assert!(store.is_healthy());
     }
 
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_concurrent_storm_of_one_event_is_one_incident_with_the_exact_count() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("v.db");
+        let backend = sqlite::SqliteBackend::open(&path).unwrap();
+        let store = start(Box::new(backend), 20_000);
+        let event =
+            EventIn::new("nagios", "http_5xx", Status::Firing, Severity::Major).with_host("web-1");
+        let mut tasks = Vec::new();
+        for _ in 0..2_000 {
+            let store = store.clone();
+            let event = event.clone();
+            tasks.push(tokio::spawn(async move {
+                store.write(Write::Events(vec![event])).await
+            }));
+        }
+        let mut ids = std::collections::HashSet::new();
+        for task in tasks {
+            let WriteOutcome::Events(outcomes) = task.await.unwrap().unwrap() else {
+                panic!("events answer with event outcomes")
+            };
+            ids.insert(outcomes[0].incident_id().unwrap().to_owned());
+        }
+        assert_eq!(ids.len(), 1);
+        let reader = sqlite::SqliteReader::open(&path).unwrap();
+        let incident = reader
+            .get_incident(ids.iter().next().unwrap())
+            .unwrap()
+            .unwrap();
+        assert_eq!(incident.count, 2_000);
+    }
+
+    #[tokio::test]
+    async fn a_failed_commit_rolls_the_engine_back() {
+        struct FailingCommit(sqlite::SqliteBackend);
+        impl Backend for FailingCommit {
+            fn load_hosts(&mut self) -> Result<Vec<HostRecord>, StoreError> {
+                self.0.load_hosts()
+            }
+            fn load_incidents(&mut self) -> Result<(Vec<Incident>, u64), StoreError> {
+                self.0.load_incidents()
+            }
+            fn begin(&mut self) -> Result<(), StoreError> {
+                self.0.begin()
+            }
+            fn record_batch(&mut self, write: &HostWrite) -> Result<WriteOutcome, StoreError> {
+                self.0.record_batch(write)
+            }
+            fn forget_host(&mut self, host_id: &str) -> Result<WriteOutcome, StoreError> {
+                self.0.forget_host(host_id)
+            }
+            fn claim_event_id(&mut self, id: &str, now_ms: i64) -> Result<bool, StoreError> {
+                self.0.claim_event_id(id, now_ms)
+            }
+            fn prune_event_ids(&mut self, before_ms: i64) -> Result<usize, StoreError> {
+                self.0.prune_event_ids(before_ms)
+            }
+            fn save_incident(&mut self, incident: &Incident) -> Result<(), StoreError> {
+                self.0.save_incident(incident)
+            }
+            fn find_incident(&mut self, id: &str) -> Result<Option<Incident>, StoreError> {
+                self.0.find_incident(id)
+            }
+            fn commit(&mut self) -> Result<(), StoreError> {
+                Err(StoreError::Closed)
+            }
+            fn rollback(&mut self) {
+                self.0.rollback();
+            }
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("v.db");
+        let backend = FailingCommit(sqlite::SqliteBackend::open(&path).unwrap());
+        let store = start(Box::new(backend), 10);
+        let mut event = EventIn::new("t", "c", Status::Firing, Severity::Major);
+        event.event_id = Some("e-1".into());
+        assert!(store.write(Write::Events(vec![event])).await.is_err());
+        assert!(!store.is_healthy());
+        let reader = sqlite::SqliteReader::open(&path).unwrap();
+        assert!(
+            reader
+                .list_incidents(&IncidentFilter {
+                    limit: 10,
+                    ..IncidentFilter::default()
+                })
+                .unwrap()
+                .is_empty(),
+            "nothing half-written"
+        );
+    }
+
     #[tokio::test]
     async fn a_full_queue_answers_overloaded() {
         struct Stuck(std::sync::mpsc::Sender<()>);
@@ -256,14 +602,39 @@ mod tests {
             fn load_hosts(&mut self) -> Result<Vec<HostRecord>, StoreError> {
                 Ok(vec![])
             }
-            fn commit(&mut self, writes: &[Write]) -> Result<Vec<WriteOutcome>, StoreError> {
+            fn load_incidents(&mut self) -> Result<(Vec<Incident>, u64), StoreError> {
+                Ok((vec![], 0))
+            }
+            fn begin(&mut self) -> Result<(), StoreError> {
                 let _ = self.0.send(());
                 std::thread::sleep(std::time::Duration::from_millis(300));
-                Ok(vec![WriteOutcome::Accepted; writes.len()])
+                Ok(())
             }
+            fn record_batch(&mut self, _: &HostWrite) -> Result<WriteOutcome, StoreError> {
+                Ok(WriteOutcome::Accepted)
+            }
+            fn forget_host(&mut self, _: &str) -> Result<WriteOutcome, StoreError> {
+                Ok(WriteOutcome::NotFound)
+            }
+            fn claim_event_id(&mut self, _: &str, _: i64) -> Result<bool, StoreError> {
+                Ok(true)
+            }
+            fn prune_event_ids(&mut self, _: i64) -> Result<usize, StoreError> {
+                Ok(0)
+            }
+            fn save_incident(&mut self, _: &Incident) -> Result<(), StoreError> {
+                Ok(())
+            }
+            fn find_incident(&mut self, _: &str) -> Result<Option<Incident>, StoreError> {
+                Ok(None)
+            }
+            fn commit(&mut self) -> Result<(), StoreError> {
+                Ok(())
+            }
+            fn rollback(&mut self) {}
         }
         let (started, commit_started) = std::sync::mpsc::channel();
-        let (store, _thread) = Store::start(Box::new(Stuck(started)), 1).unwrap();
+        let store = start(Box::new(Stuck(started)), 1);
         let first = tokio::spawn({
             let store = store.clone();
             async move { store.write(write("a", 1)).await }

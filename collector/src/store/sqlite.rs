@@ -4,9 +4,11 @@
 //! survives a kill -9 and a power cut. Group commit (see [`super::Store`]) keeps that affordable.
 //! Migrations are versioned in code and tracked with `PRAGMA user_version`.
 
-use super::{Backend, HostRecord, StoreError, Write, WriteOutcome};
-use rusqlite::{Connection, OptionalExtension, params};
+use super::{Backend, HostRecord, HostWrite, IncidentFilter, Reader, StoreError, WriteOutcome};
+use crate::incidents::{Incident, parse_id};
+use rusqlite::{Connection, OpenFlags, OptionalExtension, params, params_from_iter};
 use std::path::Path;
+use std::sync::Mutex;
 use vigil_shared::labels::Labels;
 
 /// Schema migrations, applied in order; entry `i` moves the schema to version `i + 1`.
@@ -23,6 +25,27 @@ const MIGRATIONS: &[&str] = &[
         last_seen_ms INTEGER NOT NULL,
         inventory TEXT
     ) STRICT;",
+    // 2: incidents (the whole record with its timeline as JSON, plus the columns the API filters
+    // on) and the ids of accepted generic events.
+    "CREATE TABLE incidents (
+        id TEXT PRIMARY KEY NOT NULL,
+        fingerprint TEXT NOT NULL,
+        state TEXT NOT NULL,
+        priority INTEGER NOT NULL,
+        host TEXT,
+        hosts TEXT NOT NULL,
+        opened_ms INTEGER NOT NULL,
+        updated_ms INTEGER NOT NULL,
+        data TEXT NOT NULL
+    ) STRICT;
+    CREATE UNIQUE INDEX incidents_one_active ON incidents (fingerprint)
+        WHERE state IN ('open', 'acknowledged');
+    CREATE INDEX incidents_by_state ON incidents (state, id);
+    CREATE TABLE event_ids (
+        event_id TEXT PRIMARY KEY NOT NULL,
+        at_ms INTEGER NOT NULL
+    ) STRICT, WITHOUT ROWID;
+    CREATE INDEX event_ids_by_time ON event_ids (at_ms);",
 ];
 
 /// SQLite implementation of [`Backend`].
@@ -81,6 +104,13 @@ fn labels_to_json(labels: &Labels) -> String {
     serde_json::to_string(labels).unwrap_or_else(|_| "{}".to_owned())
 }
 
+fn incident_from_json(id: &str, data: &str) -> Result<Incident, StoreError> {
+    serde_json::from_str(data).map_err(|error| StoreError::Corrupt {
+        id: id.to_owned(),
+        reason: error.to_string(),
+    })
+}
+
 impl Backend for SqliteBackend {
     fn load_hosts(&mut self) -> Result<Vec<HostRecord>, StoreError> {
         let mut statement = self.connection.prepare(
@@ -104,70 +134,250 @@ impl Backend for SqliteBackend {
         Ok(rows.collect::<Result<_, _>>()?)
     }
 
-    fn commit(&mut self, writes: &[Write]) -> Result<Vec<WriteOutcome>, StoreError> {
-        let transaction = self.connection.transaction()?;
-        let mut outcomes = Vec::with_capacity(writes.len());
-        {
-            let mut position =
-                transaction.prepare_cached("SELECT stream, seq FROM hosts WHERE host_id = ?1")?;
-            let mut upsert = transaction.prepare_cached(
-                "INSERT INTO hosts (host_id, hostname, agent_version, labels, stream, seq,
-                                    first_seen_ms, last_seen_ms, inventory)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?7, ?8)
-                 ON CONFLICT(host_id) DO UPDATE SET
-                    hostname = excluded.hostname,
-                    agent_version = excluded.agent_version,
-                    labels = excluded.labels,
-                    stream = excluded.stream,
-                    seq = excluded.seq,
-                    last_seen_ms = excluded.last_seen_ms,
-                    inventory = COALESCE(excluded.inventory, hosts.inventory)",
-            )?;
-            let mut forget = transaction.prepare_cached("DELETE FROM hosts WHERE host_id = ?1")?;
-            for write in writes {
-                let write = match write {
-                    Write::Batch(write) => write,
-                    Write::ForgetHost(host_id) => {
-                        outcomes.push(if forget.execute(params![host_id])? > 0 {
-                            WriteOutcome::Forgotten
-                        } else {
-                            WriteOutcome::NotFound
-                        });
-                        continue;
-                    }
-                };
-                // u64 values are stored as their i64 bit pattern and read back the same way.
-                let stored: Option<(i64, i64)> = position
-                    .query_row(params![write.host_id], |row| Ok((row.get(0)?, row.get(1)?)))
-                    .optional()?;
-                let duplicate = matches!(stored, Some((stream, seq))
-                    if stream as u64 == write.stream && seq as u64 >= write.seq);
-                if duplicate {
-                    outcomes.push(WriteOutcome::Duplicate);
-                    continue;
-                }
-                upsert.execute(params![
-                    write.host_id,
-                    write.hostname,
-                    write.agent_version,
-                    labels_to_json(&write.labels),
-                    write.stream as i64,
-                    write.seq as i64,
-                    write.received_ms,
-                    write.inventory_json,
-                ])?;
-                outcomes.push(WriteOutcome::Accepted);
-            }
+    fn load_incidents(&mut self) -> Result<(Vec<Incident>, u64), StoreError> {
+        let max_id: Option<String> =
+            self.connection
+                .query_row("SELECT max(id) FROM incidents", [], |row| row.get(0))?;
+        let mut statement = self
+            .connection
+            .prepare("SELECT id, data FROM incidents WHERE state != 'closed' ORDER BY id")?;
+        let rows = statement.query_map([], |row| {
+            Ok((row.get::<_, String>(0)?, row.get::<_, String>(1)?))
+        })?;
+        let mut incidents = Vec::new();
+        for row in rows {
+            let (id, data) = row?;
+            incidents.push(incident_from_json(&id, &data)?);
         }
-        transaction.commit()?;
-        Ok(outcomes)
+        Ok((incidents, max_id.as_deref().and_then(parse_id).unwrap_or(0)))
+    }
+
+    fn begin(&mut self) -> Result<(), StoreError> {
+        self.connection.execute_batch("BEGIN IMMEDIATE")?;
+        Ok(())
+    }
+
+    fn record_batch(&mut self, write: &HostWrite) -> Result<WriteOutcome, StoreError> {
+        let mut position = self
+            .connection
+            .prepare_cached("SELECT stream, seq FROM hosts WHERE host_id = ?1")?;
+        // u64 values are stored as their i64 bit pattern and read back the same way.
+        let stored: Option<(i64, i64)> = position
+            .query_row(params![write.host_id], |row| Ok((row.get(0)?, row.get(1)?)))
+            .optional()?;
+        if matches!(stored, Some((stream, seq))
+            if stream as u64 == write.stream && seq as u64 >= write.seq)
+        {
+            return Ok(WriteOutcome::Duplicate);
+        }
+        let mut upsert = self.connection.prepare_cached(
+            "INSERT INTO hosts (host_id, hostname, agent_version, labels, stream, seq,
+                                first_seen_ms, last_seen_ms, inventory)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?7, ?8)
+             ON CONFLICT(host_id) DO UPDATE SET
+                hostname = excluded.hostname,
+                agent_version = excluded.agent_version,
+                labels = excluded.labels,
+                stream = excluded.stream,
+                seq = excluded.seq,
+                last_seen_ms = excluded.last_seen_ms,
+                inventory = COALESCE(excluded.inventory, hosts.inventory)",
+        )?;
+        upsert.execute(params![
+            write.host_id,
+            write.hostname,
+            write.agent_version,
+            labels_to_json(&write.labels),
+            write.stream as i64,
+            write.seq as i64,
+            write.received_ms,
+            write.inventory_json,
+        ])?;
+        Ok(WriteOutcome::Accepted)
+    }
+
+    fn forget_host(&mut self, host_id: &str) -> Result<WriteOutcome, StoreError> {
+        let mut forget = self
+            .connection
+            .prepare_cached("DELETE FROM hosts WHERE host_id = ?1")?;
+        Ok(if forget.execute(params![host_id])? > 0 {
+            WriteOutcome::Forgotten
+        } else {
+            WriteOutcome::NotFound
+        })
+    }
+
+    fn claim_event_id(&mut self, event_id: &str, now_ms: i64) -> Result<bool, StoreError> {
+        let mut claim = self.connection.prepare_cached(
+            "INSERT INTO event_ids (event_id, at_ms) VALUES (?1, ?2) ON CONFLICT DO NOTHING",
+        )?;
+        Ok(claim.execute(params![event_id, now_ms])? == 1)
+    }
+
+    fn prune_event_ids(&mut self, before_ms: i64) -> Result<usize, StoreError> {
+        let mut prune = self
+            .connection
+            .prepare_cached("DELETE FROM event_ids WHERE at_ms < ?1")?;
+        Ok(prune.execute(params![before_ms])?)
+    }
+
+    fn save_incident(&mut self, incident: &Incident) -> Result<(), StoreError> {
+        let data = serde_json::to_string(incident).map_err(|error| StoreError::Corrupt {
+            id: incident.id.clone(),
+            reason: error.to_string(),
+        })?;
+        // Hosts as a delimited list so `instr` finds one exactly: "\u{1f}a\u{1f}b\u{1f}".
+        let mut hosts = String::from("\u{1f}");
+        for host in &incident.hosts {
+            hosts.push_str(host);
+            hosts.push('\u{1f}');
+        }
+        let mut upsert = self.connection.prepare_cached(
+            "INSERT INTO incidents (id, fingerprint, state, priority, host, hosts, opened_ms,
+                                    updated_ms, data)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)
+             ON CONFLICT(id) DO UPDATE SET
+                state = excluded.state,
+                priority = excluded.priority,
+                hosts = excluded.hosts,
+                updated_ms = excluded.updated_ms,
+                data = excluded.data",
+        )?;
+        upsert.execute(params![
+            incident.id,
+            incident.fingerprint,
+            incident.state.as_str(),
+            incident.priority,
+            incident.host,
+            hosts,
+            incident.opened_ms,
+            incident.updated_ms,
+            data,
+        ])?;
+        Ok(())
+    }
+
+    fn find_incident(&mut self, id: &str) -> Result<Option<Incident>, StoreError> {
+        find_incident(&self.connection, id)
+    }
+
+    fn commit(&mut self) -> Result<(), StoreError> {
+        self.connection.execute_batch("COMMIT")?;
+        Ok(())
+    }
+
+    fn rollback(&mut self) {
+        if !self.connection.is_autocommit()
+            && let Err(error) = self.connection.execute_batch("ROLLBACK")
+        {
+            tracing::error!(error = %error, "store rollback failed");
+        }
+    }
+}
+
+fn find_incident(connection: &Connection, id: &str) -> Result<Option<Incident>, StoreError> {
+    let mut statement = connection.prepare_cached("SELECT data FROM incidents WHERE id = ?1")?;
+    let data: Option<String> = statement
+        .query_row(params![id], |row| row.get(0))
+        .optional()?;
+    data.map(|data| incident_from_json(id, &data)).transpose()
+}
+
+/// Read-only access for the API on its own connection (WAL: readers never block the writer).
+pub struct SqliteReader {
+    connection: Mutex<Connection>,
+}
+
+impl SqliteReader {
+    /// Opens `path` read-only; the writer must have created and migrated it.
+    pub fn open(path: &Path) -> Result<SqliteReader, StoreError> {
+        let connection = Connection::open_with_flags(
+            path,
+            OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )
+        .map_err(|error| StoreError::Open {
+            path: path.display().to_string(),
+            source: Box::new(error),
+        })?;
+        connection.busy_timeout(std::time::Duration::from_secs(5))?;
+        Ok(SqliteReader {
+            connection: Mutex::new(connection),
+        })
+    }
+
+    fn connection(&self) -> std::sync::MutexGuard<'_, Connection> {
+        // A panic while holding the lock cannot leave the connection inconsistent: every use
+        // is one statement.
+        self.connection
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+}
+
+impl Reader for SqliteReader {
+    fn list_incidents(&self, filter: &IncidentFilter) -> Result<Vec<Incident>, StoreError> {
+        let mut sql = String::from("SELECT id, data FROM incidents WHERE 1 = 1");
+        let mut values: Vec<rusqlite::types::Value> = Vec::new();
+        if !filter.states.is_empty() {
+            sql.push_str(" AND state IN (");
+            for (i, state) in filter.states.iter().enumerate() {
+                sql.push_str(if i == 0 { "?" } else { ", ?" });
+                values.push(state.as_str().to_owned().into());
+            }
+            sql.push(')');
+        }
+        if !filter.priorities.is_empty() {
+            sql.push_str(" AND priority IN (");
+            for (i, priority) in filter.priorities.iter().enumerate() {
+                sql.push_str(if i == 0 { "?" } else { ", ?" });
+                values.push(i64::from(*priority).into());
+            }
+            sql.push(')');
+        }
+        if let Some(host) = &filter.host {
+            sql.push_str(" AND (host = ? OR instr(hosts, ?) > 0)");
+            values.push(host.clone().into());
+            values.push(format!("\u{1f}{host}\u{1f}").into());
+        }
+        sql.push_str(" ORDER BY id DESC LIMIT ?");
+        values.push((filter.limit.min(i64::MAX as usize) as i64).into());
+        let connection = self.connection();
+        let mut statement = connection.prepare_cached(&sql)?;
+        let rows = statement.query_map(params_from_iter(values), |row| {
+            Ok((row.get::<_, String>(0)?, row.get::<_, String>(1)?))
+        })?;
+        let mut incidents = Vec::new();
+        for row in rows {
+            let (id, data) = row?;
+            incidents.push(incident_from_json(&id, &data)?);
+        }
+        Ok(incidents)
+    }
+
+    fn get_incident(&self, id: &str) -> Result<Option<Incident>, StoreError> {
+        find_incident(&self.connection(), id)
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::HostWrite;
+    use crate::store::Write;
+
+    /// Applies host writes in one transaction, as the writer thread does.
+    fn commit(backend: &mut SqliteBackend, writes: &[Write]) -> Vec<WriteOutcome> {
+        backend.begin().unwrap();
+        let outcomes = writes
+            .iter()
+            .map(|write| match write {
+                Write::Batch(host) => backend.record_batch(host).unwrap(),
+                Write::ForgetHost(id) => backend.forget_host(id).unwrap(),
+                other => panic!("not a host write: {other:?}"),
+            })
+            .collect();
+        backend.commit().unwrap();
+        outcomes
+    }
 
     fn write(host: &str, stream: u64, seq: u64) -> Write {
         Write::Batch(host_write(host, stream, seq))
@@ -183,6 +393,7 @@ mod tests {
             seq,
             received_ms: 1_000 + seq as i64,
             inventory_json: None,
+            events: Vec::new(),
         }
     }
 
@@ -190,16 +401,17 @@ mod tests {
     fn sequence_check_is_per_host_and_stream() {
         let dir = tempfile::tempdir().unwrap();
         let mut backend = SqliteBackend::open(&dir.path().join("v.db")).unwrap();
-        let outcomes = backend
-            .commit(&[
+        let outcomes = commit(
+            &mut backend,
+            &[
                 write("a", 1, 1),
                 write("a", 1, 1),
                 write("a", 1, 2),
                 write("b", 1, 1),
                 write("a", 1, 2),
                 write("a", 9, 1),
-            ])
-            .unwrap();
+            ],
+        );
         use WriteOutcome::*;
         assert_eq!(
             outcomes,
@@ -215,9 +427,7 @@ mod tests {
             let mut backend = SqliteBackend::open(&path).unwrap();
             let mut first = host_write("a", 7, 1);
             first.inventory_json = Some("{\"os\":\"Debian\"}".into());
-            backend
-                .commit(&[Write::Batch(first), write("a", 7, 2)])
-                .unwrap();
+            commit(&mut backend, &[Write::Batch(first), write("a", 7, 2)]);
         }
         let mut backend = SqliteBackend::open(&path).unwrap();
         let hosts = backend.load_hosts().unwrap();
@@ -228,7 +438,7 @@ mod tests {
         assert_eq!(host.inventory_json.as_deref(), Some("{\"os\":\"Debian\"}"));
         assert_eq!(host.labels.get("env").map(String::as_str), Some("prod"));
         assert_eq!(
-            backend.commit(&[write("a", 7, 2)]).unwrap(),
+            commit(&mut backend, &[write("a", 7, 2)]),
             vec![WriteOutcome::Duplicate]
         );
     }
@@ -238,14 +448,15 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let mut backend = SqliteBackend::open(&dir.path().join("v.db")).unwrap();
         use WriteOutcome::*;
-        let outcomes = backend
-            .commit(&[
+        let outcomes = commit(
+            &mut backend,
+            &[
                 write("a", 1, 5),
                 Write::ForgetHost("a".into()),
                 Write::ForgetHost("a".into()),
                 write("a", 1, 5),
-            ])
-            .unwrap();
+            ],
+        );
         assert_eq!(outcomes, vec![Accepted, Forgotten, NotFound, Accepted]);
         assert_eq!(backend.load_hosts().unwrap().len(), 1);
     }
@@ -270,15 +481,11 @@ mod tests {
     fn full_u64_streams_roundtrip() {
         let dir = tempfile::tempdir().unwrap();
         let mut backend = SqliteBackend::open(&dir.path().join("v.db")).unwrap();
-        backend
-            .commit(&[write("a", u64::MAX, u64::MAX - 1)])
-            .unwrap();
+        commit(&mut backend, &[write("a", u64::MAX, u64::MAX - 1)]);
         let host = backend.load_hosts().unwrap().remove(0);
         assert_eq!((host.stream, host.seq), (u64::MAX, u64::MAX - 1));
         assert_eq!(
-            backend
-                .commit(&[write("a", u64::MAX, u64::MAX - 1)])
-                .unwrap(),
+            commit(&mut backend, &[write("a", u64::MAX, u64::MAX - 1)]),
             vec![WriteOutcome::Duplicate]
         );
     }

@@ -1,0 +1,207 @@
+//! `GET /v1/incidents` (filters `state`, `host`, `priority`, `limit`), `GET /v1/incidents/{id}`
+//! with the timeline, and the actions `POST /v1/incidents/{id}/ack|resolve|close|notes`. Reads go
+//! to the store's read connection (committed data only); actions go through the engine on the
+//! store writer.
+
+use super::AppState;
+use super::dto::{ActionRequest, IncidentDto};
+use super::error::ApiError;
+use crate::auth::Token;
+use crate::incidents::{Action, ActionError, State as IncidentState};
+use crate::store::{IncidentFilter, Write, WriteOutcome};
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use std::collections::HashMap;
+
+/// Default and largest `limit`.
+pub const DEFAULT_LIMIT: usize = 100;
+/// Largest `limit`.
+pub const MAX_LIMIT: usize = 1_000;
+
+/// Parses the query into a filter; every problem is a 400 that names the parameter.
+pub fn parse_filter(query: &HashMap<String, String>) -> Result<IncidentFilter, ApiError> {
+    let mut filter = IncidentFilter {
+        limit: DEFAULT_LIMIT,
+        ..IncidentFilter::default()
+    };
+    for (key, value) in query {
+        match key.as_str() {
+            "state" => {
+                for part in value.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+                    filter.states.push(IncidentState::parse(part).ok_or_else(|| {
+                        ApiError::bad_request(format!(
+                            "state {part:?} is unknown: use open, acknowledged, resolved or closed (comma-separated)"
+                        ))
+                    })?);
+                }
+            }
+            "priority" => {
+                for part in value.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+                    match part.parse::<u8>() {
+                        Ok(priority @ 1..=5) => filter.priorities.push(priority),
+                        _ => {
+                            return Err(ApiError::bad_request(format!(
+                                "priority {part:?} is not 1 to 5"
+                            )));
+                        }
+                    }
+                }
+            }
+            "host" => filter.host = Some(value.clone()),
+            "limit" => {
+                filter.limit = match value.parse::<usize>() {
+                    Ok(limit @ 1..=MAX_LIMIT) => limit,
+                    _ => {
+                        return Err(ApiError::bad_request(format!(
+                            "limit {value:?} is not a number from 1 to {MAX_LIMIT}"
+                        )));
+                    }
+                }
+            }
+            other => {
+                return Err(ApiError::bad_request(format!(
+                    "unknown parameter {other:?}: use state, host, priority or limit"
+                )));
+            }
+        }
+    }
+    Ok(filter)
+}
+
+/// Incidents, newest first.
+pub async fn list(
+    State(state): State<AppState>,
+    Query(query): Query<HashMap<String, String>>,
+) -> Result<Json<Vec<IncidentDto>>, ApiError> {
+    let filter = parse_filter(&query)?;
+    let reader = state.reader.clone();
+    let incidents = tokio::task::spawn_blocking(move || reader.list_incidents(&filter))
+        .await
+        .map_err(|_| ApiError::internal("the incident query was cancelled"))?
+        .map_err(|error| ApiError::from_store(std::sync::Arc::new(error)))?;
+    Ok(Json(
+        incidents
+            .into_iter()
+            .map(|incident| IncidentDto::from_incident(incident, false))
+            .collect(),
+    ))
+}
+
+/// One incident with its timeline.
+pub async fn show(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Json<IncidentDto>, ApiError> {
+    let reader = state.reader.clone();
+    let lookup = id.clone();
+    let incident = tokio::task::spawn_blocking(move || reader.get_incident(&lookup))
+        .await
+        .map_err(|_| ApiError::internal("the incident query was cancelled"))?
+        .map_err(|error| ApiError::from_store(std::sync::Arc::new(error)))?;
+    incident
+        .map(|incident| Json(IncidentDto::from_incident(incident, true)))
+        .ok_or_else(|| ApiError::not_found(format!("no incident {id:?}")))
+}
+
+async fn act(
+    state: AppState,
+    id: String,
+    action: Action,
+    token: Option<Token>,
+    body: Bytes,
+) -> Result<Json<IncidentDto>, ApiError> {
+    let request: ActionRequest = if body.iter().all(u8::is_ascii_whitespace) {
+        ActionRequest::default()
+    } else {
+        serde_json::from_slice(&body).map_err(|error| {
+            ApiError::bad_request(format!(
+                "invalid body: {error}; send {{\"by\": \"...\", \"text\": \"...\"}}"
+            ))
+        })?
+    };
+    let by = request
+        .by
+        .filter(|by| !by.trim().is_empty())
+        .or_else(|| token.map(|token| token.name.clone()))
+        .unwrap_or_default();
+    if by.len() > 256
+        || request
+            .text
+            .as_ref()
+            .is_some_and(|text| text.len() > 16_384)
+    {
+        return Err(ApiError::unprocessable(
+            "\"by\" is limited to 256 bytes and \"text\" to 16384",
+        ));
+    }
+    let outcome = state
+        .ingest
+        .store()
+        .write(Write::Act {
+            id,
+            action,
+            by,
+            text: request.text,
+        })
+        .await
+        .map_err(ApiError::from_store)?;
+    let WriteOutcome::Incident(result) = outcome else {
+        return Err(ApiError::internal(
+            "the store answered an action with something else",
+        ));
+    };
+    match *result {
+        Ok(incident) => Ok(Json(IncidentDto::from_incident(incident, true))),
+        Err(error) => Err(match &error {
+            ActionError::NotFound(_) => ApiError::not_found(error.to_string()),
+            ActionError::InvalidTransition { .. } => ApiError {
+                status: StatusCode::CONFLICT,
+                message: error.to_string(),
+                retry_after: None,
+            },
+            ActionError::Invalid(_) => ApiError::unprocessable(error.to_string()),
+        }),
+    }
+}
+
+/// `POST /v1/incidents/{id}/ack`.
+pub async fn ack(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    token: Option<axum::Extension<Token>>,
+    body: Bytes,
+) -> Result<Json<IncidentDto>, ApiError> {
+    act(state, id, Action::Ack, token.map(|t| t.0), body).await
+}
+
+/// `POST /v1/incidents/{id}/resolve`.
+pub async fn resolve(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    token: Option<axum::Extension<Token>>,
+    body: Bytes,
+) -> Result<Json<IncidentDto>, ApiError> {
+    act(state, id, Action::Resolve, token.map(|t| t.0), body).await
+}
+
+/// `POST /v1/incidents/{id}/close`.
+pub async fn close(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    token: Option<axum::Extension<Token>>,
+    body: Bytes,
+) -> Result<Json<IncidentDto>, ApiError> {
+    act(state, id, Action::Close, token.map(|t| t.0), body).await
+}
+
+/// `POST /v1/incidents/{id}/notes`.
+pub async fn note(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    token: Option<axum::Extension<Token>>,
+    body: Bytes,
+) -> Result<Json<IncidentDto>, ApiError> {
+    act(state, id, Action::Note, token.map(|t| t.0), body).await
+}

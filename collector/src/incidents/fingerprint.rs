@@ -1,0 +1,95 @@
+//! Stage 1: the fingerprint, the key under which repeats of one problem fold together.
+//!
+//! An explicit `dedup_key` is the fingerprint as given. Otherwise it is the hex of the first
+//! 16 bytes of SHA-256 over `source`, `host`, `service`, `check` and the event's own labels
+//! (sorted by name), each field length-prefixed so no two different events can share the input.
+//! Stable across restarts, builds and collectors.
+
+use super::EventIn;
+
+/// The fingerprint of `event`.
+pub fn fingerprint(event: &EventIn) -> String {
+    if let Some(key) = &event.dedup_key {
+        return key.clone();
+    }
+    let mut context = ring::digest::Context::new(&ring::digest::SHA256);
+    let mut field = |bytes: &[u8]| {
+        context.update(&(bytes.len() as u64).to_le_bytes());
+        context.update(bytes);
+    };
+    field(event.source.as_bytes());
+    field(event.host.as_deref().unwrap_or("").as_bytes());
+    field(event.service.as_deref().unwrap_or("").as_bytes());
+    field(event.check.as_bytes());
+    // `Labels` is a BTreeMap: iteration is sorted by name.
+    for (name, value) in &event.labels {
+        field(name.as_bytes());
+        field(value.as_bytes());
+    }
+    let digest = context.finish();
+    let mut hex = String::with_capacity(32);
+    for byte in &digest.as_ref()[..16] {
+        use std::fmt::Write;
+        let _ = write!(hex, "{byte:02x}");
+    }
+    hex
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use vigil_shared::event::{Severity, Status};
+
+    fn event() -> EventIn {
+        EventIn::new("nagios", "http_5xx", Status::Firing, Severity::Major)
+            .with_host("web-1")
+            .with_service("checkout")
+    }
+
+    #[test]
+    fn equal_events_share_a_fingerprint_and_any_identity_field_changes_it() {
+        let base = fingerprint(&event());
+        assert_eq!(base.len(), 32);
+        assert_eq!(base, fingerprint(&event()));
+        let mut other = event();
+        other.summary = "different text".into();
+        other.severity = Severity::Critical;
+        other.status = Status::Resolved;
+        assert_eq!(
+            base,
+            fingerprint(&other),
+            "text, severity and status are not identity"
+        );
+        for change in [
+            |e: &mut EventIn| e.source = "zabbix".into(),
+            |e: &mut EventIn| e.host = Some("web-2".into()),
+            |e: &mut EventIn| e.service = None,
+            |e: &mut EventIn| e.check = "http_4xx".into(),
+            |e: &mut EventIn| {
+                e.labels.insert("dc".into(), "eu-1".into());
+            },
+        ] {
+            let mut changed = event();
+            change(&mut changed);
+            assert_ne!(base, fingerprint(&changed));
+        }
+    }
+
+    #[test]
+    fn field_boundaries_cannot_be_shifted() {
+        let mut a = event();
+        a.host = Some("ab".into());
+        a.service = Some("c".into());
+        let mut b = event();
+        b.host = Some("a".into());
+        b.service = Some("bc".into());
+        assert_ne!(fingerprint(&a), fingerprint(&b));
+    }
+
+    #[test]
+    fn an_explicit_dedup_key_is_the_fingerprint() {
+        let mut a = event();
+        a.dedup_key = Some("checkout-5xx".into());
+        assert_eq!(fingerprint(&a), "checkout-5xx");
+    }
+}

@@ -1,0 +1,490 @@
+//! Stage 3 (fold or open) and the ITIL lifecycle: open → acknowledged → resolved → closed, with
+//! reopen, flapping hold and time-driven changes. Pure functions of the incident, the event or
+//! action, the policy and `now`; the engine decides which one applies.
+
+use super::flapping::FlapHistory;
+use super::{
+    Action, ActionError, Effect, EventIn, EventOutcome, Incident, Policy, Sla, State,
+    TimelineEntry, TimelineKind,
+};
+use vigil_shared::event::Status;
+
+/// Who the engine names when it acts by itself.
+pub const VIGIL: &str = "vigil";
+/// Who the engine names when the event source resolved.
+pub const SOURCE: &str = "source";
+
+/// A new incident from its first (firing) event.
+pub fn open(
+    id: String,
+    fingerprint: String,
+    event: &EventIn,
+    now_ms: i64,
+    policy: &Policy,
+) -> Incident {
+    let mut labels = event.host_labels.clone();
+    labels.extend(event.labels.iter().map(|(k, v)| (k.clone(), v.clone())));
+    let hosts: Vec<String> = event.host.iter().cloned().collect();
+    let priority = policy
+        .priority
+        .priority(&labels, hosts.len(), event.severity);
+    let mut flap = FlapHistory::default();
+    flap.observe(true);
+    let mut incident = Incident {
+        id,
+        fingerprint,
+        title: title(event),
+        summary: event.summary.clone(),
+        state: State::Open,
+        priority,
+        severity: event.severity,
+        host: event.host.clone(),
+        service: event.service.clone(),
+        source: Some(event.source.clone()),
+        check: event.check.clone(),
+        labels,
+        opened_ms: now_ms,
+        updated_ms: now_ms,
+        acknowledged_ms: None,
+        acknowledged_by: None,
+        resolved_ms: None,
+        resolved_by: None,
+        closed_ms: None,
+        count: 1,
+        flapping: false,
+        flap,
+        last_status: Status::Firing,
+        last_event_ms: now_ms,
+        reopened: 0,
+        sla: Sla::default(),
+        hosts,
+        parent_id: None,
+        suspected_change: None,
+        silenced: false,
+        problem_id: None,
+        timeline: Vec::new(),
+    };
+    set_sla(&mut incident, now_ms, policy);
+    let text = (!event.summary.is_empty()).then(|| event.summary.clone());
+    incident.timeline.push(TimelineEntry::new(
+        now_ms,
+        TimelineKind::Opened,
+        Some(&event.source),
+        text,
+    ));
+    incident
+}
+
+fn title(event: &EventIn) -> String {
+    match (&event.host, &event.service) {
+        (Some(host), _) => format!("{} on {host}", event.check),
+        (None, Some(service)) => format!("{} of {service}", event.check),
+        (None, None) => event.check.clone(),
+    }
+}
+
+fn set_sla(incident: &mut Incident, from_ms: i64, policy: &Policy) {
+    let target = policy.priority.sla(incident.priority);
+    incident.sla.ack_due_ms = from_ms.saturating_add(target.ack_ms);
+    incident.sla.resolve_due_ms = from_ms.saturating_add(target.resolve_ms);
+}
+
+/// A firing repeat of an active incident.
+pub fn fold_firing(
+    incident: &mut Incident,
+    event: &EventIn,
+    now_ms: i64,
+    policy: &Policy,
+    effects: &mut Vec<Effect>,
+) -> EventOutcome {
+    incident.count += 1;
+    absorb(incident, event, now_ms, policy);
+    fold_entry(incident, now_ms, true, policy);
+    observe(incident, true, now_ms, policy, effects);
+    EventOutcome::Folded(incident.id.clone())
+}
+
+/// A resolved event for an active incident: resolves it, unless it is flapping.
+pub fn fold_resolved(
+    incident: &mut Incident,
+    event: &EventIn,
+    now_ms: i64,
+    policy: &Policy,
+    effects: &mut Vec<Effect>,
+) -> EventOutcome {
+    if !event.summary.is_empty() {
+        incident.summary = event.summary.clone();
+    }
+    incident.updated_ms = now_ms;
+    observe(incident, false, now_ms, policy, effects);
+    if incident.flapping {
+        // Held: a flapping incident resolves only once it settles.
+        fold_entry(incident, now_ms, false, policy);
+        return EventOutcome::Noted(incident.id.clone());
+    }
+    if incident.state.is_active() {
+        resolve(incident, SOURCE, now_ms, effects, policy);
+        EventOutcome::Resolved(incident.id.clone())
+    } else {
+        EventOutcome::Noted(incident.id.clone())
+    }
+}
+
+/// A resolved incident firing again within the reopen window.
+pub fn reopen(
+    incident: &mut Incident,
+    event: &EventIn,
+    now_ms: i64,
+    policy: &Policy,
+    effects: &mut Vec<Effect>,
+) -> EventOutcome {
+    incident.state = State::Open;
+    incident.resolved_ms = None;
+    incident.resolved_by = None;
+    incident.acknowledged_ms = None;
+    incident.acknowledged_by = None;
+    incident.reopened += 1;
+    incident.count += 1;
+    absorb(incident, event, now_ms, policy);
+    incident.sla.ack_breached = false;
+    incident.sla.resolve_breached = false;
+    set_sla(incident, now_ms, policy);
+    let text = (!event.summary.is_empty()).then(|| event.summary.clone());
+    push(
+        incident,
+        TimelineEntry::new(now_ms, TimelineKind::Reopened, Some(&event.source), text),
+        policy,
+    );
+    effects.push(Effect::Reopened {
+        id: incident.id.clone(),
+        priority: incident.priority,
+    });
+    observe(incident, true, now_ms, policy, effects);
+    EventOutcome::Reopened(incident.id.clone())
+}
+
+/// Takes what a firing event adds: summary, worse severity, another host; re-prioritizes.
+fn absorb(incident: &mut Incident, event: &EventIn, now_ms: i64, policy: &Policy) {
+    incident.updated_ms = now_ms;
+    if !event.summary.is_empty() && incident.summary != event.summary {
+        incident.summary.clone_from(&event.summary);
+    }
+    if event.severity < incident.severity {
+        incident.severity = event.severity;
+    }
+    if let Some(host) = &event.host
+        && incident.hosts.len() < policy.max_hosts
+        && !incident.hosts.iter().any(|known| known == host)
+    {
+        incident.hosts.push(host.clone());
+    }
+    let priority =
+        policy
+            .priority
+            .priority(&incident.labels, incident.hosts.len(), incident.severity);
+    if priority != incident.priority {
+        let text = format!("priority {} → {priority}", incident.priority);
+        incident.priority = priority;
+        set_sla(incident, incident.opened_ms, policy);
+        push(
+            incident,
+            TimelineEntry::new(
+                now_ms,
+                TimelineKind::PriorityChanged,
+                Some(VIGIL),
+                Some(text),
+            ),
+            policy,
+        );
+    }
+}
+
+/// Adds a repeat to the newest timeline entry when it is an aggregate, else starts one.
+fn fold_entry(incident: &mut Incident, now_ms: i64, firing: bool, policy: &Policy) {
+    if let Some(last) = incident.timeline.last_mut()
+        && last.kind == TimelineKind::EventFolded
+    {
+        if firing {
+            last.count += 1;
+        } else {
+            last.resolved_count += 1;
+        }
+        last.last_ms = Some(now_ms);
+        return;
+    }
+    let mut entry = TimelineEntry::new(now_ms, TimelineKind::EventFolded, None, None);
+    if firing {
+        entry.count = 1;
+    } else {
+        entry.resolved_count = 1;
+    }
+    entry.last_ms = Some(now_ms);
+    push(incident, entry, policy);
+}
+
+/// Stage 4: records a status for flapping detection; flapping starts or stops. When it stops
+/// on a resolved status, the incident resolves (once).
+fn observe(
+    incident: &mut Incident,
+    firing: bool,
+    now_ms: i64,
+    policy: &Policy,
+    effects: &mut Vec<Effect>,
+) {
+    incident.flap.observe(firing);
+    incident.last_status = if firing {
+        Status::Firing
+    } else {
+        Status::Resolved
+    };
+    incident.last_event_ms = now_ms;
+    let flapping = incident.flap.next_state(incident.flapping, &policy.flap);
+    if flapping != incident.flapping {
+        set_flapping(incident, flapping, now_ms, policy, effects);
+    }
+}
+
+fn set_flapping(
+    incident: &mut Incident,
+    flapping: bool,
+    now_ms: i64,
+    policy: &Policy,
+    effects: &mut Vec<Effect>,
+) {
+    incident.flapping = flapping;
+    let (kind, text) = if flapping {
+        (
+            TimelineKind::FlappingStarted,
+            format!("{:.0} % status changes", incident.flap.percent()),
+        )
+    } else {
+        (TimelineKind::FlappingStopped, "settled".to_owned())
+    };
+    push(
+        incident,
+        TimelineEntry::new(now_ms, kind, Some(VIGIL), Some(text)),
+        policy,
+    );
+    effects.push(Effect::Flapping {
+        id: incident.id.clone(),
+        flapping,
+    });
+}
+
+fn resolve(
+    incident: &mut Incident,
+    by: &str,
+    now_ms: i64,
+    effects: &mut Vec<Effect>,
+    policy: &Policy,
+) {
+    incident.state = State::Resolved;
+    incident.resolved_ms = Some(now_ms);
+    incident.resolved_by = Some(by.to_owned());
+    incident.updated_ms = now_ms;
+    push(
+        incident,
+        TimelineEntry::new(now_ms, TimelineKind::Resolved, Some(by), None),
+        policy,
+    );
+    effects.push(Effect::Resolved {
+        id: incident.id.clone(),
+        priority: incident.priority,
+        after_ms: now_ms - incident.opened_ms,
+    });
+}
+
+/// Appends an entry, keeping the first one and the newest `max_timeline - 1`.
+fn push(incident: &mut Incident, entry: TimelineEntry, policy: &Policy) {
+    incident.timeline.push(entry);
+    let max = policy.max_timeline.max(2);
+    if incident.timeline.len() > max {
+        incident.timeline.remove(1);
+    }
+}
+
+/// Refuses actions that do not apply in the incident's state.
+pub fn check_action(incident: &Incident, action: Action) -> Result<(), ActionError> {
+    let refuse = |hint: &'static str| ActionError::InvalidTransition {
+        id: incident.id.clone(),
+        state: incident.state.as_str(),
+        action: action.as_str(),
+        hint,
+    };
+    match (action, incident.state) {
+        (_, State::Closed) if action != Action::Close => Err(refuse("a closed incident is final")),
+        (Action::Ack, State::Resolved) => Err(refuse(
+            "it is already resolved; it reopens by itself if it fires again",
+        )),
+        (Action::Close, State::Open | State::Acknowledged) => {
+            Err(refuse("resolve it first, then close it"))
+        }
+        _ => Ok(()),
+    }
+}
+
+/// False for an action that is already in effect (ack of an acknowledged incident, resolve of a
+/// resolved one, close of a closed one): answered with the incident unchanged.
+pub fn would_change(incident: &Incident, action: Action) -> bool {
+    !matches!(
+        (action, incident.state),
+        (Action::Ack, State::Acknowledged)
+            | (Action::Resolve, State::Resolved)
+            | (Action::Close, State::Closed)
+    )
+}
+
+/// Applies an allowed action (see [`check_action`]).
+pub fn act(
+    incident: &mut Incident,
+    action: Action,
+    by: &str,
+    text: Option<&str>,
+    now_ms: i64,
+    policy: &Policy,
+    effects: &mut Vec<Effect>,
+) {
+    let entry_text = text.map(str::to_owned);
+    incident.updated_ms = now_ms;
+    match action {
+        Action::Ack => {
+            incident.state = State::Acknowledged;
+            incident.acknowledged_ms = Some(now_ms);
+            incident.acknowledged_by = Some(by.to_owned());
+            push(
+                incident,
+                TimelineEntry::new(now_ms, TimelineKind::Acknowledged, Some(by), entry_text),
+                policy,
+            );
+            effects.push(Effect::Acknowledged {
+                id: incident.id.clone(),
+                priority: incident.priority,
+                after_ms: now_ms - incident.opened_ms,
+            });
+        }
+        Action::Resolve => {
+            // A person resolving ends the flapping hold.
+            incident.flapping = false;
+            resolve(incident, by, now_ms, effects, policy);
+            if let (Some(last), Some(text)) = (incident.timeline.last_mut(), entry_text) {
+                last.text = Some(text);
+            }
+        }
+        Action::Close => {
+            incident.state = State::Closed;
+            incident.closed_ms = Some(now_ms);
+            push(
+                incident,
+                TimelineEntry::new(now_ms, TimelineKind::Closed, Some(by), entry_text),
+                policy,
+            );
+            effects.push(Effect::Closed {
+                id: incident.id.clone(),
+            });
+        }
+        Action::Note => {
+            push(
+                incident,
+                TimelineEntry::new(now_ms, TimelineKind::Note, Some(by), entry_text),
+                policy,
+            );
+        }
+    }
+}
+
+/// Whether [`tick`] has anything to do for this incident at `now_ms`.
+pub fn tick_due(incident: &Incident, now_ms: i64, policy: &Policy) -> bool {
+    let sla = &incident.sla;
+    match incident.state {
+        State::Open | State::Acknowledged => {
+            (incident.state == State::Open && !sla.ack_breached && now_ms > sla.ack_due_ms)
+                || (!sla.resolve_breached && now_ms > sla.resolve_due_ms)
+                || (incident.flapping
+                    && now_ms - incident.last_event_ms >= policy.flap.settle_after_ms)
+        }
+        State::Resolved => incident
+            .resolved_ms
+            .is_some_and(|resolved| now_ms - resolved >= policy.close_after_ms),
+        State::Closed => false,
+    }
+}
+
+/// Time-driven changes: SLA breaches, settling after flapping, closing after retention.
+pub fn tick(incident: &mut Incident, now_ms: i64, policy: &Policy, effects: &mut Vec<Effect>) {
+    match incident.state {
+        State::Open | State::Acknowledged => {
+            for (kind, due, breached, applies) in [
+                (
+                    "acknowledge",
+                    incident.sla.ack_due_ms,
+                    incident.sla.ack_breached,
+                    incident.state == State::Open,
+                ),
+                (
+                    "resolve",
+                    incident.sla.resolve_due_ms,
+                    incident.sla.resolve_breached,
+                    true,
+                ),
+            ] {
+                if applies && !breached && now_ms > due {
+                    if kind == "acknowledge" {
+                        incident.sla.ack_breached = true;
+                    } else {
+                        incident.sla.resolve_breached = true;
+                    }
+                    incident.updated_ms = now_ms;
+                    push(
+                        incident,
+                        TimelineEntry::new(
+                            now_ms,
+                            TimelineKind::SlaBreached,
+                            Some(VIGIL),
+                            Some(format!("not {kind}d by the SLA due time")),
+                        ),
+                        policy,
+                    );
+                    effects.push(Effect::SlaBreached {
+                        id: incident.id.clone(),
+                        priority: incident.priority,
+                        kind: if kind == "acknowledge" {
+                            "ack"
+                        } else {
+                            "resolve"
+                        },
+                    });
+                }
+            }
+            if incident.flapping && now_ms - incident.last_event_ms >= policy.flap.settle_after_ms {
+                set_flapping(incident, false, now_ms, policy, effects);
+                if incident.last_status == Status::Resolved {
+                    resolve(incident, SOURCE, now_ms, effects, policy);
+                }
+            }
+        }
+        State::Resolved => {
+            if incident
+                .resolved_ms
+                .is_some_and(|resolved| now_ms - resolved >= policy.close_after_ms)
+            {
+                incident.state = State::Closed;
+                incident.closed_ms = Some(now_ms);
+                incident.updated_ms = now_ms;
+                push(
+                    incident,
+                    TimelineEntry::new(
+                        now_ms,
+                        TimelineKind::Closed,
+                        Some(VIGIL),
+                        Some("closed after the retention period".into()),
+                    ),
+                    policy,
+                );
+                effects.push(Effect::Closed {
+                    id: incident.id.clone(),
+                });
+            }
+        }
+        State::Closed => {}
+    }
+}
