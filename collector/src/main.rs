@@ -14,6 +14,19 @@ use vigil_collector::{Args, Config, LogFormat};
 struct Cli {
     #[command(flatten)]
     args: Args,
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Debug, clap::Subcommand)]
+enum Command {
+    /// List, show, acknowledge, resolve, close or annotate incidents on a running collector.
+    Incidents {
+        #[command(flatten)]
+        remote: vigil_collector::cli::Remote,
+        #[command(subcommand)]
+        command: vigil_collector::cli::IncidentsCommand,
+    },
 }
 
 fn main() -> ExitCode {
@@ -25,6 +38,28 @@ fn main() -> ExitCode {
             return ExitCode::from(code);
         }
     };
+    if let Some(Command::Incidents { remote, command }) = &cli.command {
+        let runtime = match tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+        {
+            Ok(runtime) => runtime,
+            Err(error) => {
+                eprintln!("vigil-collector: cannot start the async runtime: {error}");
+                return ExitCode::from(1);
+            }
+        };
+        return match runtime.block_on(vigil_collector::cli::run(remote, command)) {
+            Ok(out) => {
+                print!("{out}");
+                ExitCode::SUCCESS
+            }
+            Err(error) => {
+                eprintln!("vigil-collector: {error}");
+                ExitCode::from(1)
+            }
+        };
+    }
     let config = match Config::load(&cli.args) {
         Ok(config) => config,
         Err(errors) => {

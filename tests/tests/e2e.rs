@@ -9,6 +9,8 @@ mod bad_input;
 mod cli;
 #[path = "e2e/dedup.rs"]
 mod dedup;
+#[path = "e2e/incidents.rs"]
+mod incidents;
 #[path = "e2e/pipeline.rs"]
 mod pipeline;
 #[path = "e2e/prometheus.rs"]
