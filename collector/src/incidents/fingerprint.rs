@@ -27,10 +27,11 @@ pub fn fingerprint(event: &EventIn) -> String {
         field(value.as_bytes());
     }
     let digest = context.finish();
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
     let mut hex = String::with_capacity(32);
     for byte in &digest.as_ref()[..16] {
-        use std::fmt::Write;
-        let _ = write!(hex, "{byte:02x}");
+        hex.push(char::from(DIGITS[usize::from(byte >> 4)]));
+        hex.push(char::from(DIGITS[usize::from(byte & 0xf)]));
     }
     hex
 }

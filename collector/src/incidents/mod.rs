@@ -251,10 +251,13 @@ pub struct Incident {
     /// Worst severity seen while active.
     pub severity: Severity,
     /// Host of the first event.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub host: Option<String>,
     /// Service.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub service: Option<String>,
     /// Source.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub source: Option<String>,
     /// Check name.
     pub check: String,
@@ -265,14 +268,19 @@ pub struct Incident {
     /// Last change, Unix ms.
     pub updated_ms: i64,
     /// Acknowledged, Unix ms.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub acknowledged_ms: Option<i64>,
     /// Who acknowledged.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub acknowledged_by: Option<String>,
     /// Resolved, Unix ms.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub resolved_ms: Option<i64>,
     /// Who or what resolved it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub resolved_by: Option<String>,
     /// Closed, Unix ms.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub closed_ms: Option<i64>,
     /// Firing events folded in (the first included).
     pub count: u64,
@@ -291,12 +299,15 @@ pub struct Incident {
     /// Every host whose events folded in.
     pub hosts: Vec<String>,
     /// Parent incident (correlation), when attached.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub parent_id: Option<String>,
     /// Suspected change record.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub suspected_change: Option<String>,
     /// Covered by a silence.
     pub silenced: bool,
     /// Problem record.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub problem_id: Option<String>,
     /// Ordered history.
     pub timeline: Vec<TimelineEntry>,
@@ -520,6 +531,8 @@ pub struct Engine {
     dirty: Vec<String>,
     /// `by_fingerprint` entries changed since the last commit, with their value before.
     index_undo: HashMap<String, Option<String>>,
+    /// Committed open or acknowledged incidents per priority (index 0 = priority 1).
+    active_counts: [u64; 5],
     effects: Vec<Effect>,
 }
 
@@ -544,6 +557,9 @@ impl Engine {
             engine
                 .by_fingerprint
                 .insert(incident.fingerprint.clone(), incident.id.clone());
+            if incident.state.is_active() {
+                engine.active_counts[priority_index(incident.priority)] += 1;
+            }
             engine.incidents.insert(incident.id.clone(), incident);
         }
         engine
@@ -564,15 +580,9 @@ impl Engine {
         self.incidents.values()
     }
 
-    /// Open or acknowledged incidents per priority (index 0 = priority 1).
+    /// Committed open or acknowledged incidents per priority (index 0 = priority 1).
     pub fn active_by_priority(&self) -> [u64; 5] {
-        let mut counts = [0u64; 5];
-        for incident in self.incidents.values() {
-            if incident.state.is_active() {
-                counts[usize::from(incident.priority.clamp(1, 5) - 1)] += 1;
-            }
-        }
-        counts
+        self.active_counts
     }
 
     /// Stage 2: why this event opens nothing, if it does not.
@@ -725,6 +735,18 @@ impl Engine {
     /// The store committed: forget the undo log, drop closed incidents from memory, hand out
     /// the effects.
     pub fn commit(&mut self) -> Vec<Effect> {
+        for (id, before) in &self.undo {
+            if let Some(before) = before
+                && before.state.is_active()
+            {
+                self.active_counts[priority_index(before.priority)] -= 1;
+            }
+            if let Some(after) = self.incidents.get(id)
+                && after.state.is_active()
+            {
+                self.active_counts[priority_index(after.priority)] += 1;
+            }
+        }
         for id in self.dirty.drain(..) {
             if self
                 .incidents
@@ -760,8 +782,21 @@ impl Engine {
     }
 
     /// Checks the invariant: at most one active incident per fingerprint, and the fingerprint
-    /// index points at an incident that exists. For tests and debug assertions.
+    /// index points at an incident that exists; with nothing pending, the active counts match.
+    /// For tests and debug assertions.
     pub fn check_invariants(&self) -> Result<(), String> {
+        if self.undo.is_empty() {
+            let mut counts = [0u64; 5];
+            for incident in self.incidents.values().filter(|i| i.state.is_active()) {
+                counts[priority_index(incident.priority)] += 1;
+            }
+            if counts != self.active_counts {
+                return Err(format!(
+                    "active counts {:?} but {counts:?} active incidents",
+                    self.active_counts
+                ));
+            }
+        }
         let mut active: HashMap<&str, &str> = HashMap::new();
         for incident in self.incidents.values() {
             if incident.state.is_active()
@@ -782,6 +817,10 @@ impl Engine {
         }
         Ok(())
     }
+}
+
+fn priority_index(priority: u8) -> usize {
+    usize::from(priority.clamp(1, 5) - 1)
 }
 
 /// The number behind an incident id.

@@ -1,0 +1,443 @@
+//! `vigil-bench-incidents`: the incident engine measurements behind BENCHMARKS.md, on a release
+//! `vigil-collector` pinned to one core (`taskset`), durable (SQLite WAL, `synchronous=FULL`,
+//! group commit):
+//!
+//! - CPU per new incident and per folded duplicate, with events sent as JSON arrays of 100 to
+//!   `POST /v1/events` and as agent batches of 100 events (zstd msgpack to `POST /v1/ingest`);
+//! - latency at 1,000 events/s: from sending one event to its 2xx (the incident is committed
+//!   then), and from sending to a `GET /v1/incidents/{id}` that returns it;
+//! - with `--alertmanager`, Debian's `prometheus-alertmanager` in the same run: CPU per distinct
+//!   alert and per duplicate, alerts posted as arrays of 100 to `/api/v2/alerts`.
+//!
+//! Results print as Markdown table rows on stdout.
+
+use anyhow::{Context, Result, bail};
+use clap::Parser;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+use vigil_e2e::{Process, client, encode_zstd_msgpack, free_port, proc_usage};
+use vigil_shared::event::{Severity, Status};
+use vigil_shared::wire::{AgentInfo, Batch, Event, PROTOCOL_VERSION};
+
+#[derive(Parser)]
+#[command(name = "vigil-bench-incidents", about = "Incident engine benchmark")]
+struct Cli {
+    /// Directory with a release build of vigil-collector.
+    #[arg(long, default_value = "target/release")]
+    bin_dir: PathBuf,
+    /// Events per phase.
+    #[arg(long, default_value_t = 50_000)]
+    events: usize,
+    /// Concurrent connections for the throughput phases.
+    #[arg(long, default_value_t = 4)]
+    connections: usize,
+    /// Seconds of the 1,000 events/s latency phase.
+    #[arg(long, default_value_t = 20)]
+    latency_seconds: u64,
+    /// CPU the server under test is pinned to.
+    #[arg(long, default_value_t = 1)]
+    server_cpu: usize,
+    /// Also measure prometheus-alertmanager (Debian package) in the same run.
+    #[arg(long)]
+    alertmanager: bool,
+}
+
+fn main() -> Result<()> {
+    let cli = Cli::parse();
+    let bin_dir = std::fs::canonicalize(&cli.bin_dir)
+        .with_context(|| format!("bin dir {} (cargo build --release)", cli.bin_dir.display()))?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    runtime.block_on(run(&cli, &bin_dir))
+}
+
+fn pinned(cpu: usize, program: &Path) -> Command {
+    let taskset = Command::new("taskset")
+        .arg("-V")
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if taskset {
+        let mut command = Command::new("taskset");
+        command.arg("-c").arg(cpu.to_string()).arg(program);
+        command
+    } else {
+        eprintln!("taskset not found: the server is not pinned");
+        Command::new(program)
+    }
+}
+
+async fn wait_ok(url: &str) -> Result<()> {
+    let http = client();
+    for _ in 0..400 {
+        if let Ok(response) = http.get(url).send().await
+            && response.status().is_success()
+        {
+            return Ok(());
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    bail!("{url} did not answer")
+}
+
+fn generic(check: &str, i: usize) -> serde_json::Value {
+    serde_json::json!({
+        "source": "bench", "host": format!("web-{}", i % 50), "service": "checkout",
+        "check": check, "status": "firing", "severity": "major",
+        "summary": "5xx rate above 5%", "labels": {"dc": "eu-1"}
+    })
+}
+
+/// Sends `bodies` over `connections` keep-alive connections; returns wall seconds.
+async fn send_all(
+    url: &str,
+    bodies: Vec<(Vec<u8>, &'static str, Option<&'static str>)>,
+    connections: usize,
+) -> Result<f64> {
+    let bodies = Arc::new(bodies);
+    let next = Arc::new(AtomicU64::new(0));
+    let failed = Arc::new(AtomicU64::new(0));
+    let started = Instant::now();
+    let mut tasks = Vec::new();
+    for _ in 0..connections {
+        let (bodies, next, failed, url) = (
+            Arc::clone(&bodies),
+            Arc::clone(&next),
+            Arc::clone(&failed),
+            url.to_owned(),
+        );
+        tasks.push(tokio::spawn(async move {
+            let http = client();
+            loop {
+                let index = next.fetch_add(1, Ordering::Relaxed) as usize;
+                let Some((body, content_type, encoding)) = bodies.get(index) else {
+                    return;
+                };
+                loop {
+                    let mut request = http
+                        .post(&url)
+                        .header("content-type", *content_type)
+                        .body(body.clone());
+                    if let Some(encoding) = encoding {
+                        request = request.header("content-encoding", *encoding);
+                    }
+                    match request.send().await {
+                        Ok(response) if response.status().is_success() => {
+                            let _ = response.bytes().await;
+                            break;
+                        }
+                        Ok(response) if response.status().as_u16() == 503 => {
+                            tokio::time::sleep(Duration::from_millis(5)).await;
+                        }
+                        _ => {
+                            failed.fetch_add(1, Ordering::Relaxed);
+                            break;
+                        }
+                    }
+                }
+            }
+        }));
+    }
+    for task in tasks {
+        task.await?;
+    }
+    let n_failed = failed.load(Ordering::Relaxed);
+    if n_failed > 0 {
+        bail!("{n_failed} requests to {url} failed");
+    }
+    Ok(started.elapsed().as_secs_f64())
+}
+
+/// Runs one phase and returns CPU µs per event of process `pid`.
+async fn phase(
+    label: &str,
+    pid: u32,
+    url: &str,
+    bodies: Vec<(Vec<u8>, &'static str, Option<&'static str>)>,
+    n_events: usize,
+    connections: usize,
+) -> Result<f64> {
+    let (before, _) = proc_usage(pid).context("read /proc")?;
+    let wall = send_all(url, bodies, connections).await?;
+    let (after, rss) = proc_usage(pid).context("read /proc")?;
+    let per_event = (after - before) * 1e6 / n_events as f64;
+    println!(
+        "| {label} | {n_events} | {wall:.2} s | {:.0} | {:.2} s | **{per_event:.1} µs** | {:.1} MiB |",
+        n_events as f64 / wall,
+        after - before,
+        rss as f64 / 1_048_576.0
+    );
+    Ok(per_event)
+}
+
+fn json_arrays(
+    check: impl Fn(usize) -> String,
+    n: usize,
+) -> Vec<(Vec<u8>, &'static str, Option<&'static str>)> {
+    (0..n.div_ceil(100))
+        .map(|chunk| {
+            let events: Vec<serde_json::Value> = (chunk * 100..((chunk + 1) * 100).min(n))
+                .map(|i| generic(&check(i), i))
+                .collect();
+            (
+                serde_json::to_vec(&events).expect("encode"),
+                "application/json",
+                None,
+            )
+        })
+        .collect()
+}
+
+fn agent_batches(
+    host: &str,
+    check: impl Fn(usize) -> String,
+    n: usize,
+) -> Vec<(Vec<u8>, &'static str, Option<&'static str>)> {
+    (0..n.div_ceil(100))
+        .map(|chunk| {
+            let batch = Batch {
+                version: PROTOCOL_VERSION,
+                agent: AgentInfo {
+                    host_id: host.to_owned(),
+                    hostname: host.to_owned(),
+                    version: "bench".into(),
+                    labels: [("env".to_owned(), "prod".to_owned())].into(),
+                },
+                stream: 1,
+                seq: chunk as u64 + 1,
+                time_ms: 0,
+                samples: vec![],
+                events: (chunk * 100..((chunk + 1) * 100).min(n))
+                    .map(|i| Event {
+                        check: check(i),
+                        status: Status::Firing,
+                        severity: Severity::Major,
+                        summary: "log line matched".into(),
+                        service: None,
+                        labels: Default::default(),
+                        time_ms: 0,
+                        dedup_key: None,
+                    })
+                    .collect(),
+                inventory: None,
+            };
+            (
+                encode_zstd_msgpack(&batch),
+                "application/msgpack",
+                Some("zstd"),
+            )
+        })
+        .collect()
+}
+
+async fn run(cli: &Cli, bin_dir: &Path) -> Result<()> {
+    let tmp = tempfile::tempdir()?;
+    let data = tmp.path().join("data");
+    std::fs::create_dir_all(&data)?;
+    let port = free_port();
+    let mut command = pinned(cli.server_cpu, &bin_dir.join("vigil-collector"));
+    command
+        .args(["--listen", &format!("127.0.0.1:{port}"), "--data-dir"])
+        .arg(&data)
+        .env("RUST_LOG", "warn");
+    let collector = Process::spawn("vigil-collector", command, tmp.path().join("collector.log"));
+    let base = format!("http://127.0.0.1:{port}");
+    wait_ok(&format!("{base}/readyz")).await?;
+    let pid = collector.pid();
+    let events_url = format!("{base}/v1/events");
+    let ingest_url = format!("{base}/v1/ingest");
+    let n = cli.events;
+    let conns = cli.connections;
+    println!("| phase | events | wall | events/s | collector CPU | CPU per event | peak RSS |");
+    println!("|---|---|---|---|---|---|---|");
+    phase(
+        "vigil: new incidents, JSON arrays of 100",
+        pid,
+        &events_url,
+        json_arrays(|i| format!("new-{i}"), n),
+        n,
+        conns,
+    )
+    .await?;
+    phase(
+        "vigil: duplicates, JSON arrays of 100",
+        pid,
+        &events_url,
+        json_arrays(|_| "dup".to_owned(), n),
+        n,
+        conns,
+    )
+    .await?;
+    phase(
+        "vigil: new incidents, agent batches of 100",
+        pid,
+        &ingest_url,
+        agent_batches("bench-new", |i| format!("agent-new-{i}"), n),
+        n,
+        conns,
+    )
+    .await?;
+    phase(
+        "vigil: duplicates, agent batches of 100",
+        pid,
+        &ingest_url,
+        agent_batches("bench-dup", |_| "agent-dup".to_owned(), n),
+        n,
+        conns,
+    )
+    .await?;
+    latency(&base, cli.latency_seconds).await?;
+    drop(collector);
+    if cli.alertmanager {
+        alertmanager(cli, tmp.path()).await?;
+    }
+    Ok(())
+}
+
+/// 1,000 events/s, one event per request, each a new incident: send → 2xx, and send → GET finds it.
+async fn latency(base: &str, seconds: u64) -> Result<()> {
+    let http = client();
+    let total = seconds as usize * 1_000;
+    let mut ticker = tokio::time::interval(Duration::from_millis(1));
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Burst);
+    let mut tasks = Vec::with_capacity(total);
+    let started = Instant::now();
+    for i in 0..total {
+        ticker.tick().await;
+        let http = http.clone();
+        let base = base.to_owned();
+        tasks.push(tokio::spawn(async move {
+            let body = generic(&format!("latency-{i}"), i);
+            let sent = Instant::now();
+            let response = http
+                .post(format!("{base}/v1/events"))
+                .json(&body)
+                .send()
+                .await
+                .ok()?;
+            if !response.status().is_success() {
+                return None;
+            }
+            let answer: serde_json::Value = response.json().await.ok()?;
+            let acked = sent.elapsed();
+            let visible = if i % 10 == 0 {
+                let id = answer["incident_id"].as_str()?.to_owned();
+                let found = http
+                    .get(format!("{base}/v1/incidents/{id}"))
+                    .send()
+                    .await
+                    .ok()?;
+                found.status().is_success().then(|| sent.elapsed())
+            } else {
+                None
+            };
+            Some((acked, visible))
+        }));
+    }
+    let mut acked = Vec::new();
+    let mut visible = Vec::new();
+    let mut failed = 0;
+    for task in tasks {
+        match task.await? {
+            Some((a, v)) => {
+                acked.push(a);
+                visible.extend(v);
+            }
+            None => failed += 1,
+        }
+    }
+    let rate = total as f64 / started.elapsed().as_secs_f64();
+    acked.sort();
+    visible.sort();
+    let pct = |values: &[Duration], p: f64| {
+        values
+            .get(((values.len() as f64 * p) as usize).min(values.len().saturating_sub(1)))
+            .map_or(0.0, |d| d.as_secs_f64() * 1_000.0)
+    };
+    println!();
+    println!("| at {rate:.0} events/s, one event per request | p50 | p99 | samples | failed |");
+    println!("|---|---|---|---|---|");
+    println!(
+        "| send → 2xx (incident committed) | {:.2} ms | {:.2} ms | {} | {failed} |",
+        pct(&acked, 0.5),
+        pct(&acked, 0.99),
+        acked.len()
+    );
+    println!(
+        "| send → `GET /v1/incidents/{{id}}` returns it | {:.2} ms | {:.2} ms | {} | |",
+        pct(&visible, 0.5),
+        pct(&visible, 0.99),
+        visible.len()
+    );
+    if failed > 0 {
+        bail!("{failed} latency requests failed");
+    }
+    Ok(())
+}
+
+async fn alertmanager(cli: &Cli, tmp: &Path) -> Result<()> {
+    let binary = Path::new("/usr/bin/prometheus-alertmanager");
+    if !binary.exists() {
+        bail!("install prometheus-alertmanager (apt-get install -y prometheus-alertmanager)");
+    }
+    let config = tmp.join("alertmanager.yml");
+    std::fs::write(
+        &config,
+        "route:\n  receiver: void\n  group_by: ['...']\nreceivers:\n  - name: void\n",
+    )?;
+    let port = free_port();
+    let mut command = pinned(cli.server_cpu, binary);
+    command
+        .arg(format!("--config.file={}", config.display()))
+        .arg(format!("--storage.path={}", tmp.join("am").display()))
+        .arg(format!("--web.listen-address=127.0.0.1:{port}"))
+        .arg("--cluster.listen-address=");
+    let process = Process::spawn("alertmanager", command, tmp.join("alertmanager.log"));
+    let base = format!("http://127.0.0.1:{port}");
+    wait_ok(&format!("{base}/-/ready")).await?;
+    let url = format!("{base}/api/v2/alerts");
+    let alerts =
+        |name: &dyn Fn(usize) -> String| -> Vec<(Vec<u8>, &'static str, Option<&'static str>)> {
+            (0..cli.events.div_ceil(100))
+                .map(|chunk| {
+                    let alerts: Vec<serde_json::Value> = (chunk * 100
+                    ..((chunk + 1) * 100).min(cli.events))
+                    .map(|i| {
+                        serde_json::json!({
+                            "labels": {"alertname": name(i), "host": format!("web-{}", i % 50),
+                                       "service": "checkout", "severity": "major", "dc": "eu-1"},
+                            "annotations": {"summary": "5xx rate above 5%"}
+                        })
+                    })
+                    .collect();
+                    (
+                        serde_json::to_vec(&alerts).expect("encode"),
+                        "application/json",
+                        None,
+                    )
+                })
+                .collect()
+        };
+    phase(
+        "alertmanager: distinct alerts, arrays of 100",
+        process.pid(),
+        &url,
+        alerts(&|i| format!("new-{i}")),
+        cli.events,
+        cli.connections,
+    )
+    .await?;
+    phase(
+        "alertmanager: duplicates, arrays of 100",
+        process.pid(),
+        &url,
+        alerts(&|_| "dup".to_owned()),
+        cli.events,
+        cli.connections,
+    )
+    .await?;
+    Ok(())
+}
