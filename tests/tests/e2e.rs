@@ -11,6 +11,8 @@ mod cli;
 mod dedup;
 #[path = "e2e/incidents.rs"]
 mod incidents;
+#[path = "e2e/inventory.rs"]
+mod inventory;
 #[path = "e2e/pipeline.rs"]
 mod pipeline;
 #[path = "e2e/prometheus.rs"]

@@ -44,6 +44,19 @@ pub const INCIDENT_SLA_BREACHES: &str = "vigil_incident_sla_breaches_total";
 /// Events through the engine, by outcome.
 pub const EVENTS: &str = "vigil_events_total";
 
+/// Prefix of the agent's probe samples, exported as `vigil_<name>` (`vigil_probe_up`, ...).
+pub const PROBE_SAMPLE_PREFIX: &str = "probe_";
+
+/// The exported family of agent sample `name`: `vigil_probe_*` for probe results,
+/// `vigil_host_<name>` for everything else.
+pub fn family_name(name: &str) -> String {
+    if name.starts_with(PROBE_SAMPLE_PREFIX) {
+        format!("vigil_{name}")
+    } else {
+        format!("{HOST_PREFIX}{name}")
+    }
+}
+
 /// HELP text for the samples `vigil-agent` sends (exported as `vigil_host_<name>`); other names
 /// get a generic text.
 pub fn sample_help(name: &str) -> &'static str {
@@ -90,6 +103,16 @@ pub fn sample_help(name: &str) -> &'static str {
         "agent_batches_delivered_total" => "Batches the agent delivered to the collector.",
         "agent_batches_dropped_total" => "Batches the agent dropped, by reason.",
         "agent_queue_batches" => "Batches waiting in the agent's send queue.",
+        "agent_spool_bytes" => "Bytes in the agent's on-disk spool.",
+        "agent_spool_batches" => "Batches in the agent's on-disk spool.",
+        "agent_spool_dropped_batches_total" => {
+            "Batches the agent dropped from its spool at the size cap."
+        }
+        "probe_up" => "1 when the availability probe succeeded, 0 when it failed.",
+        "probe_latency_seconds" => "Time the availability probe took (connect or response).",
+        "probe_http_status" => "HTTP status the probe received.",
+        "probe_tls_cert_expiry_days" => "Days until the probed TLS certificate expires.",
+        "probe_process_count" => "Processes whose command line matches the probe.",
         _ => "Reported by vigil-agent.",
     }
 }

@@ -3,7 +3,8 @@
 //! stale and a silent host's samples disappear while its `vigil_host_up` turns 0.
 //!
 //! Every agent sample `name` is exported as `vigil_host_<name>` with a `host` label plus the
-//! sample's own labels; names ending in `_total` are counters, all others gauges.
+//! sample's own labels, except probe results (`probe_*`), exported as `vigil_probe_*`; names
+//! ending in `_total` are counters, all others gauges.
 
 pub mod metrics;
 
@@ -417,7 +418,7 @@ fn host_families(hosts: &Hosts, now_ms: i64) -> Vec<MetricFamily> {
                 MetricType::GAUGE
             };
             families.push(family(
-                format!("{}{name}", metrics::HOST_PREFIX),
+                metrics::family_name(name),
                 metrics::sample_help(name),
                 kind,
                 metrics,

@@ -124,6 +124,55 @@ pub fn agent_event(
     }
 }
 
+/// The change record of an inventory drift: which top-level fields (and labels) changed, with
+/// their values before and after; `None` when nothing did.
+pub fn inventory_change(
+    host_id: &str,
+    before: &vigil_shared::wire::Inventory,
+    labels_before: &vigil_shared::labels::Labels,
+    after: &vigil_shared::wire::Inventory,
+    labels_after: &vigil_shared::labels::Labels,
+    id: String,
+    now_ms: i64,
+) -> Option<crate::store::ChangeRecord> {
+    let (Ok(serde_json::Value::Object(old)), Ok(serde_json::Value::Object(new))) =
+        (serde_json::to_value(before), serde_json::to_value(after))
+    else {
+        return None;
+    };
+    let mut details = serde_json::Map::new();
+    for (key, value) in &new {
+        let previous = old.get(key).cloned().unwrap_or(serde_json::Value::Null);
+        if &previous != value {
+            details.insert(
+                key.clone(),
+                serde_json::json!({ "before": previous, "after": value }),
+            );
+        }
+    }
+    if labels_before != labels_after {
+        details.insert(
+            "labels".to_owned(),
+            serde_json::json!({ "before": labels_before, "after": labels_after }),
+        );
+    }
+    if details.is_empty() {
+        return None;
+    }
+    let fields: Vec<&str> = details.keys().map(String::as_str).collect();
+    Some(crate::store::ChangeRecord {
+        id,
+        kind: "inventory".to_owned(),
+        summary: format!("inventory of {host_id} changed: {}", fields.join(", ")),
+        by: "vigil".to_owned(),
+        hosts: vec![host_id.to_owned()],
+        services: Vec::new(),
+        starts_ms: now_ms,
+        ends_ms: None,
+        details: serde_json::Value::Object(details),
+    })
+}
+
 impl Ingest {
     /// Wires the ingest path. Rule events go to `feed` (the collector's own event producer).
     pub fn new(
@@ -218,6 +267,24 @@ impl Ingest {
             .inventory
             .as_ref()
             .and_then(|inventory| serde_json::to_string(inventory).ok());
+        let change = batch.inventory.as_ref().and_then(|inventory| {
+            self.hosts.read(|all| {
+                let previous = all.get(&batch.agent.host_id)?;
+                inventory_change(
+                    &batch.agent.host_id,
+                    previous.inventory.as_ref()?,
+                    &previous.labels,
+                    inventory,
+                    &batch.agent.labels,
+                    format!(
+                        "inventory-{}-{:x}-{}",
+                        batch.agent.host_id, batch.stream, batch.seq
+                    ),
+                    now_ms,
+                )
+                .map(Box::new)
+            })
+        });
         let write = HostWrite {
             host_id: batch.agent.host_id.clone(),
             hostname: batch.agent.hostname.clone(),
@@ -232,6 +299,7 @@ impl Ingest {
                 .iter()
                 .map(|event| agent_event(&batch.agent.host_id, &batch.agent.labels, event))
                 .collect(),
+            change,
         };
         let seq = batch.seq;
         let n_samples = batch.samples.len();

@@ -85,6 +85,42 @@ pub struct HostWrite {
     pub inventory_json: Option<String>,
     /// Events the batch carried, for the incident engine.
     pub events: Vec<EventIn>,
+    /// A change record to keep with the batch (the inventory drifted).
+    pub change: Option<Box<ChangeRecord>>,
+}
+
+/// A change record (SPEC "Change"): deploys, config changes, maintenance, inventory drift.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct ChangeRecord {
+    /// Stable id.
+    pub id: String,
+    /// `deploy`, `config`, `maintenance`, `inventory` or `other`.
+    pub kind: String,
+    /// One line.
+    pub summary: String,
+    /// Who made it (`vigil` for inventory drift).
+    pub by: String,
+    /// Hosts concerned.
+    pub hosts: Vec<String>,
+    /// Services concerned.
+    pub services: Vec<String>,
+    /// Start, Unix ms.
+    pub starts_ms: i64,
+    /// End, Unix ms.
+    pub ends_ms: Option<i64>,
+    /// Details (for inventory: the fields that changed, before and after).
+    pub details: serde_json::Value,
+}
+
+/// Filters of `GET /v1/changes`.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ChangeFilter {
+    /// Only this host.
+    pub host: Option<String>,
+    /// Only this kind.
+    pub kind: Option<String>,
+    /// At most this many, newest first.
+    pub limit: usize,
 }
 
 /// One change to the store.
@@ -199,6 +235,8 @@ pub trait Reader: Send + Sync + 'static {
     fn list_incidents(&self, filter: &IncidentFilter) -> Result<Vec<Incident>, StoreError>;
     /// One incident.
     fn get_incident(&self, id: &str) -> Result<Option<Incident>, StoreError>;
+    /// Change records matching `filter`, newest first.
+    fn list_changes(&self, filter: &ChangeFilter) -> Result<Vec<ChangeRecord>, StoreError>;
 }
 
 /// What one commit did, for metrics and logs.
@@ -468,6 +506,7 @@ mod tests {
             received_ms: 1,
             inventory_json: None,
             events: Vec::new(),
+            change: None,
         })
     }
 

@@ -4,7 +4,10 @@
 //! survives a kill -9 and a power cut. Group commit (see [`super::Store`]) keeps that affordable.
 //! Migrations are versioned in code and tracked with `PRAGMA user_version`.
 
-use super::{Backend, HostRecord, HostWrite, IncidentFilter, Reader, StoreError, WriteOutcome};
+use super::{
+    Backend, ChangeFilter, ChangeRecord, HostRecord, HostWrite, IncidentFilter, Reader, StoreError,
+    WriteOutcome,
+};
 use crate::incidents::{Incident, parse_id};
 use rusqlite::{Connection, OpenFlags, OptionalExtension, params, params_from_iter};
 use std::path::Path;
@@ -46,6 +49,15 @@ const MIGRATIONS: &[&str] = &[
         at_ms INTEGER NOT NULL
     ) STRICT, WITHOUT ROWID;
     CREATE INDEX event_ids_by_time ON event_ids (at_ms);",
+    // 3: change records (deploys, maintenance, inventory drift).
+    "CREATE TABLE changes (
+        id TEXT PRIMARY KEY NOT NULL,
+        kind TEXT NOT NULL,
+        hosts TEXT NOT NULL,
+        starts_ms INTEGER NOT NULL,
+        data TEXT NOT NULL
+    ) STRICT;
+    CREATE INDEX changes_by_time ON changes (starts_ms);",
 ];
 
 /// SQLite implementation of [`Backend`].
@@ -193,6 +205,9 @@ impl Backend for SqliteBackend {
             write.received_ms,
             write.inventory_json,
         ])?;
+        if let Some(change) = &write.change {
+            save_change(&self.connection, change)?;
+        }
         Ok(WriteOutcome::Accepted)
     }
 
@@ -226,12 +241,7 @@ impl Backend for SqliteBackend {
             id: incident.id.clone(),
             reason: error.to_string(),
         })?;
-        // Hosts as a delimited list so `instr` finds one exactly: "\u{1f}a\u{1f}b\u{1f}".
-        let mut hosts = String::from("\u{1f}");
-        for host in &incident.hosts {
-            hosts.push_str(host);
-            hosts.push('\u{1f}');
-        }
+        let hosts = host_list(&incident.hosts);
         let mut upsert = self.connection.prepare_cached(
             "INSERT INTO incidents (id, fingerprint, state, priority, host, hosts, opened_ms,
                                     updated_ms, data)
@@ -273,6 +283,34 @@ impl Backend for SqliteBackend {
             tracing::error!(error = %error, "store rollback failed");
         }
     }
+}
+
+/// Hosts as a delimited list so `instr` finds one exactly: "\u{1f}a\u{1f}b\u{1f}".
+fn host_list(hosts: &[String]) -> String {
+    let mut list = String::from("\u{1f}");
+    for host in hosts {
+        list.push_str(host);
+        list.push('\u{1f}');
+    }
+    list
+}
+
+fn save_change(connection: &Connection, change: &ChangeRecord) -> Result<(), StoreError> {
+    let data = serde_json::to_string(change).map_err(|error| StoreError::Corrupt {
+        id: change.id.clone(),
+        reason: error.to_string(),
+    })?;
+    let mut insert = connection.prepare_cached(
+        "INSERT INTO changes (id, kind, hosts, starts_ms, data) VALUES (?1, ?2, ?3, ?4, ?5)",
+    )?;
+    insert.execute(params![
+        change.id,
+        change.kind,
+        host_list(&change.hosts),
+        change.starts_ms,
+        data
+    ])?;
+    Ok(())
 }
 
 fn find_incident(connection: &Connection, id: &str) -> Result<Option<Incident>, StoreError> {
@@ -357,6 +395,37 @@ impl Reader for SqliteReader {
     fn get_incident(&self, id: &str) -> Result<Option<Incident>, StoreError> {
         find_incident(&self.connection(), id)
     }
+
+    fn list_changes(&self, filter: &ChangeFilter) -> Result<Vec<ChangeRecord>, StoreError> {
+        let mut sql = String::from("SELECT id, data FROM changes WHERE 1 = 1");
+        let mut values: Vec<rusqlite::types::Value> = Vec::new();
+        if let Some(kind) = &filter.kind {
+            sql.push_str(" AND kind = ?");
+            values.push(kind.clone().into());
+        }
+        if let Some(host) = &filter.host {
+            sql.push_str(" AND instr(hosts, ?) > 0");
+            values.push(format!("\u{1f}{host}\u{1f}").into());
+        }
+        sql.push_str(" ORDER BY starts_ms DESC, id DESC LIMIT ?");
+        values.push((filter.limit.min(i64::MAX as usize) as i64).into());
+        let connection = self.connection();
+        let mut statement = connection.prepare_cached(&sql)?;
+        let rows = statement.query_map(params_from_iter(values), |row| {
+            Ok((row.get::<_, String>(0)?, row.get::<_, String>(1)?))
+        })?;
+        let mut changes = Vec::new();
+        for row in rows {
+            let (id, data) = row?;
+            changes.push(
+                serde_json::from_str(&data).map_err(|error| StoreError::Corrupt {
+                    id,
+                    reason: error.to_string(),
+                })?,
+            );
+        }
+        Ok(changes)
+    }
 }
 
 #[cfg(test)]
@@ -394,6 +463,7 @@ mod tests {
             received_ms: 1_000 + seq as i64,
             inventory_json: None,
             events: Vec::new(),
+            change: None,
         }
     }
 
