@@ -1134,6 +1134,144 @@ host = "a"
     }
 
     #[test]
+    fn config_reads_probes_logs_and_spool_keys() {
+        let config = parse(
+            r#"
+spool_max_bytes = 1048576
+clock_skew_threshold = "10s"
+
+[[probe]]
+name = "web"
+kind = "http"
+target = "https://127.0.0.1:8443/healthz"
+interval = "10s"
+timeout = "2s"
+expect_status = 200
+body_match = "ok"
+severity = "critical"
+failures_before_down = 2
+
+[[probe]]
+name = "db"
+kind = "tcp"
+target = "127.0.0.1:5432"
+
+[[probe]]
+name = "worker"
+kind = "process"
+target = "^/usr/bin/worker "
+interval = "1s"
+
+[[log]]
+name = "app"
+path = "/var/log/app.log"
+pattern = "ERROR|FATAL"
+"#,
+        )
+        .unwrap();
+        assert_eq!(config.spool_max_bytes, 1_048_576);
+        assert_eq!(config.clock_skew_threshold, Duration::from_secs(10));
+        assert_eq!(config.probes.len(), 3);
+        let web = &config.probes[0];
+        assert_eq!(web.timeout, Duration::from_secs(2));
+        assert_eq!(web.severity, Severity::Critical);
+        assert_eq!(web.failures_before_down, 2);
+        assert!(matches!(
+            &web.kind,
+            ProbeKind::Http {
+                expect_status: Some(200),
+                body_match: Some(_),
+                ..
+            }
+        ));
+        let db = &config.probes[1];
+        assert_eq!(db.interval, DEFAULT_PROBE_INTERVAL);
+        assert_eq!(db.timeout, DEFAULT_PROBE_TIMEOUT);
+        assert_eq!(db.severity, Severity::Major);
+        assert_eq!(db.failures_before_down, 3);
+        // A short interval gets a default timeout below it.
+        assert_eq!(config.probes[2].timeout, Duration::from_millis(500));
+        assert_eq!(config.logs[0].severity, Severity::Warning);
+        assert_eq!(config.logs[0].path, PathBuf::from("/var/log/app.log"));
+        let described = config.describe();
+        assert!(
+            described.contains("probes: web (http, every 10s, timeout 2s), db"),
+            "{described}"
+        );
+        assert!(
+            described.contains("logs: app (/var/log/app.log)"),
+            "{described}"
+        );
+        let empty = parse("").unwrap();
+        assert_eq!(empty.spool_max_bytes, DEFAULT_SPOOL_MAX_BYTES);
+        assert!(empty.probes.is_empty());
+    }
+
+    #[test]
+    fn config_names_each_bad_probe_and_log_key() {
+        assert_eq!(
+            message("[[probe]]\nname = \"web\"\nkind = \"http\"\ntarget = \"ftp://x\"\n"),
+            "config key probe[0].target: \"ftp://x\" is not an http:// or https:// URL"
+        );
+        assert_eq!(
+            message(
+                "[[probe]]\nname = \"a\"\nkind = \"tcp\"\ntarget = \"h:1\"\ninterval = \"1s\"\ntimeout = \"2s\"\n"
+            ),
+            "config key probe[0].timeout: 2s must be shorter than the interval 1s"
+        );
+        assert_eq!(
+            message("[[probe]]\nname = \"a\"\nkind = \"tcp\"\ntarget = \"nope\"\n"),
+            "config key probe[0].target: \"nope\" is not HOST:PORT"
+        );
+        assert_eq!(
+            message("[[probe]]\nname = \"a\"\nkind = \"process\"\ntarget = \"(\"\n")
+                .split(':')
+                .next(),
+            Some("config key probe[0].target")
+        );
+        assert_eq!(
+            message("[[probe]]\nname = \"a b\"\nkind = \"ping\"\n"),
+            "config key probe[0].name: \"a b\" is invalid: use 1 to 64 letters, digits, '_', '-' or '.'; \
+             config key probe[0].kind: \"ping\" is invalid: use http, tcp or process"
+        );
+        assert_eq!(
+            message(
+                "[[probe]]\nname = \"a\"\nkind = \"tcp\"\ntarget = \"h:1\"\nexpect_status = 200\nseverity = \"fatal\"\nfailures_before_down = 0\n"
+            ),
+            "config key probe[0].severity: \"fatal\" is invalid: use critical, major, minor, warning or info; \
+             config key probe[0].failures_before_down: 0 is out of range: use 1 to 1000; \
+             config key probe[0].expect_status: applies to http probes only, not tcp"
+        );
+        assert_eq!(
+            message(
+                "[[probe]]\nname = \"a\"\nkind = \"tcp\"\ntarget = \"h:1\"\n[[probe]]\nname = \"a\"\nkind = \"tcp\"\ntarget = \"h:2\"\n"
+            ),
+            "config key probe[1].name: \"a\" is used twice: probe names are unique"
+        );
+        assert_eq!(
+            message("[[log]]\nname = \"app\"\npath = \"relative.log\"\npattern = \"x\"\n"),
+            "config key log[0].path: \"relative.log\" is not an absolute path"
+        );
+        assert_eq!(
+            message("[[log]]\nname = \"app\"\npath = \"/x.log\"\n"),
+            "config key log[0].pattern: is missing: give a regex"
+        );
+        assert_eq!(
+            message("spool_max_bytes = 100\n"),
+            "config key spool_max_bytes: is below the minimum 16384 bytes"
+        );
+        assert_eq!(
+            message("spool_max_bytes = \"lots\"\n"),
+            "config key spool_max_bytes: \"lots\" is not a byte count: use a whole number of bytes"
+        );
+        assert_eq!(
+            message("clock_skew_threshold = \"1s\"\n"),
+            "config key clock_skew_threshold: \"1s\" is too small: the Date header has 1 s resolution, use 2s or more"
+        );
+        assert!(message("[[probe]]\nnam = \"x\"\n").contains("unknown field `nam`"));
+    }
+
+    #[test]
     fn config_rejects_interval_below_minimum() {
         assert_eq!(
             message("interval = \"100ms\""),
@@ -1241,6 +1379,10 @@ host = "a"
             "--once",
             "--log-format",
             "json",
+            "--spool-max-bytes",
+            "65536",
+            "--clock-skew-threshold",
+            "1m",
         ])
         .unwrap();
         let config = Config::from_raw(args.to_raw(), None).unwrap();
@@ -1250,5 +1392,7 @@ host = "a"
         assert_eq!(config.hostname, "h");
         assert!(config.once);
         assert_eq!(config.log_format, LogFormat::Json);
+        assert_eq!(config.spool_max_bytes, 65_536);
+        assert_eq!(config.clock_skew_threshold, Duration::from_secs(60));
     }
 }
