@@ -721,8 +721,11 @@ fn parse_severity(text: &str) -> Result<Severity, String> {
 
 /// Compiles a regex, with a one-line message naming what is wrong.
 fn compile(text: &str) -> Result<Pattern, String> {
+    // Small limits: patterns here are short, and the lazy DFA's cache is the agent's largest
+    // heap user otherwise.
     regex::RegexBuilder::new(text)
         .size_limit(1 << 20)
+        .dfa_size_limit(64 * 1024)
         .build()
         .map(Pattern)
         .map_err(|error| {

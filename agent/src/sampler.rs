@@ -250,6 +250,7 @@ fn take_and_spool(
     state: &mut State,
     spool: &Spool,
     shipper: &Shipper,
+    encoder: &mut transport::Encoder,
     max_bytes: u64,
 ) {
     let dropped = spool.take_dropped();
@@ -271,7 +272,7 @@ fn take_and_spool(
         Some(&stats),
     );
     let n_samples = batch.samples.len();
-    match transport::enqueue(spool, &batch) {
+    match transport::enqueue_with(spool, encoder, &batch) {
         Ok(()) => tracing::debug!(seq, n_samples, "batch spooled"),
         Err(error) => {
             tracing::error!(seq, error = %DisplayChain(&error), "cannot spool the batch")
@@ -316,6 +317,7 @@ pub async fn run(config: &Config, shutdown: impl Future<Output = ()>) -> Result<
         "vigil-agent started"
     );
 
+    let mut encoder = transport::Encoder::new();
     let shipping = shipper.run(&spool);
     tokio::pin!(shipping, shutdown);
     let mut shipping_done = false;
@@ -341,7 +343,7 @@ pub async fn run(config: &Config, shutdown: impl Future<Output = ()>) -> Result<
     while !stopping {
         tokio::select! {
             () = &mut shutdown => stopping = true,
-            _ = interval.tick() => take_and_spool(&mut sampler, &mut state, &spool, &shipper, config.spool_max_bytes),
+            _ = interval.tick() => take_and_spool(&mut sampler, &mut state, &spool, &shipper, &mut encoder, config.spool_max_bytes),
             result = probe_results.recv(), if probes_open => match result {
                 Some(result) => sampler.absorb_probe(result),
                 None => probes_open = false,
@@ -363,6 +365,7 @@ pub async fn run(config: &Config, shutdown: impl Future<Output = ()>) -> Result<
         &mut state,
         &spool,
         &shipper,
+        &mut encoder,
         config.spool_max_bytes,
     );
     spool.close();

@@ -14,9 +14,14 @@ const MAX_BODY: usize = 1024 * 1024;
 
 /// The client http probes share: connections are not kept, redirects not followed, proxies not
 /// used (a probe checks direct reachability from this host), TLS details kept for the expiry.
-pub fn client() -> Result<reqwest::Client, ProbeError> {
+/// The system CA bundle is loaded only when `https` is true (some probe uses https).
+pub fn client(https: bool) -> Result<reqwest::Client, ProbeError> {
     let _ = rustls::crypto::ring::default_provider().install_default();
-    reqwest::Client::builder()
+    let mut builder = reqwest::Client::builder();
+    if !https {
+        builder = builder.tls_certs_only(std::iter::empty());
+    }
+    builder
         .pool_max_idle_per_host(0)
         .redirect(reqwest::redirect::Policy::none())
         .no_proxy()
@@ -203,7 +208,7 @@ mod tests {
 
     #[tokio::test]
     async fn http_probe_checks_status_and_body() {
-        let client = client().unwrap();
+        let client = client(false).unwrap();
         let url =
             serve("HTTP/1.1 200 OK\r\ncontent-length: 11\r\nconnection: close\r\n\r\nstatus: ok\n");
         let outcome = probe(&client, &url, None, None).await;

@@ -98,11 +98,16 @@ pub struct ProbeContext {
 impl ProbeContext {
     /// Builds the context for `probes`; the HTTP client only when an http probe exists.
     pub fn new(probes: &[ProbeConfig], procfs_root: PathBuf) -> Result<ProbeContext, ProbeError> {
-        let http = if probes
-            .iter()
-            .any(|probe| matches!(probe.kind, ProbeKind::Http { .. }))
-        {
-            Some(http::client()?)
+        let http_urls = || {
+            probes.iter().filter_map(|probe| match &probe.kind {
+                ProbeKind::Http { url, .. } => Some(url.as_str()),
+                _ => None,
+            })
+        };
+        let http = if http_urls().next().is_some() {
+            Some(http::client(
+                http_urls().any(|url| url.starts_with("https://")),
+            )?)
         } else {
             None
         };

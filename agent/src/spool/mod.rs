@@ -352,9 +352,22 @@ impl Spool {
                 .unwrap_or_default();
             return Err(SpoolError::Segment { path, source });
         }
+        let record_offset = inner.segments.back().map_or(0, |active| active.bytes);
+        let active_first = inner.segments.back().map_or(0, |active| active.first_seq);
         if let Some(active) = inner.segments.back_mut() {
             active.bytes += n_written;
             active.last_seq = seq;
+        }
+        // The reader is waiting exactly here (the common online case): hand it the body from
+        // memory instead of reading it back from the file.
+        if inner.front.is_none() && inner.cursor == Some((active_first, record_offset)) {
+            inner.front = Some((
+                Spooled {
+                    seq,
+                    body: body.to_vec(),
+                },
+                record_offset + n_written,
+            ));
         }
         inner.last_seq = seq;
         inner.bytes += n_written;

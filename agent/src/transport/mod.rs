@@ -25,7 +25,8 @@
 //! next start.
 //!
 //! One long-lived `reqwest::Client` (connection pool inside), connect timeout 5 s, request timeout
-//! 10 s. The rustls `ring` provider is installed before the client is built (reqwest is compiled
+//! 10 s. With an `http://` collector the client is built without the system CA bundle (nothing
+//! to verify), which saves its parsing at start and its memory. The rustls `ring` provider is installed before the client is built (reqwest is compiled
 //! with `rustls-no-provider` and panics without one).
 
 pub mod retry;
@@ -118,9 +119,55 @@ impl Encoded {
     }
 }
 
+/// Encodes batches with one long-lived zstd context (creating one per batch costs more than the
+/// compression itself at agent batch sizes).
+pub struct Encoder {
+    compressor: Option<zstd::bulk::Compressor<'static>>,
+}
+
+impl Encoder {
+    /// An encoder; the zstd context is created at the first batch.
+    pub fn new() -> Encoder {
+        Encoder { compressor: None }
+    }
+
+    /// Encodes and compresses a batch.
+    pub fn encode(&mut self, batch: &Batch) -> Result<Encoded, TransportError> {
+        let seq = batch.seq;
+        let raw = codec::encode(batch, Format::Msgpack)
+            .map_err(|source| TransportError::Encode { seq, source })?;
+        let compressor = match &mut self.compressor {
+            Some(compressor) => compressor,
+            None => self.compressor.insert(
+                zstd::bulk::Compressor::new(ZSTD_LEVEL)
+                    .map_err(|source| TransportError::Compress { seq, source })?,
+            ),
+        };
+        let body = compressor
+            .compress(&raw)
+            .map_err(|source| TransportError::Compress { seq, source })?;
+        Ok(Encoded { seq, body })
+    }
+}
+
+impl Default for Encoder {
+    fn default() -> Self {
+        Encoder::new()
+    }
+}
+
 /// Encodes a batch and appends it to the spool, from where [`Shipper::run`] sends it.
 pub fn enqueue(spool: &Spool, batch: &Batch) -> Result<(), TransportError> {
-    let encoded = Encoded::new(batch)?;
+    enqueue_with(spool, &mut Encoder::new(), batch)
+}
+
+/// [`enqueue`] with a long-lived [`Encoder`].
+pub fn enqueue_with(
+    spool: &Spool,
+    encoder: &mut Encoder,
+    batch: &Batch,
+) -> Result<(), TransportError> {
+    let encoded = encoder.encode(batch)?;
     let count = |n: usize| u32::try_from(n).unwrap_or(u32::MAX);
     spool
         .append(
@@ -219,7 +266,13 @@ impl Shipper {
                 Some(value)
             }
         };
-        let client = reqwest::Client::builder()
+        let mut builder = reqwest::Client::builder();
+        if url.scheme() == "http" {
+            // Plain HTTP needs no trust store: skip loading (and keeping) the system's CA
+            // bundle, the largest part of the agent's start-up CPU and heap.
+            builder = builder.tls_certs_only(std::iter::empty());
+        }
+        let client = builder
             .connect_timeout(options.connect_timeout)
             .timeout(options.request_timeout)
             .user_agent(concat!("vigil-agent/", env!("CARGO_PKG_VERSION")))
