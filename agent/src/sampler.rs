@@ -1,20 +1,25 @@
-//! The sampler: the agent's only orchestrator. Each tick it runs the collectors, adds pending
-//! events and the inventory (when it changed), stamps the batch with the next `seq` from the
-//! state and hands it to the transport queue. It also owns the tick loop, the shutdown sequence
-//! and the `--once` sample.
+//! The sampler: the agent's only orchestrator. Each tick it runs the collectors, adds the probes'
+//! latest results, runs the host-event detectors, adds pending events and the inventory (when it
+//! changed), stamps the batch with the next `seq` from the state and appends it to the spool,
+//! from where the transport sends it. It also owns the tick loop, the probe tasks, the shutdown
+//! sequence and the `--once` sample.
 //!
 //! # Lifecycle of [`run`]
 //!
-//! 1. Open the state (stream, last seq), build the HTTP client and the collectors (the first CPU
-//!    refresh happens here), queue an `agent_start` event.
+//! 1. Open the state (stream, seq reservation) and the spool (recovering a torn tail; numbering
+//!    continues above anything already spooled), build the HTTP client and the collectors (the
+//!    first CPU refresh happens here), compare the boot time with the last run's (`reboot`), queue
+//!    an `agent_start` event and start one task per probe.
 //! 2. Wait [`sysinfo::MINIMUM_CPU_UPDATE_INTERVAL`] so the first CPU usage is real, then tick on a
 //!    tokio `interval` (`MissedTickBehavior::Skip`: a stalled host does not get a burst of catch-up
-//!    samples) while the shipper sends queued batches concurrently, on the same task.
-//! 3. On shutdown: stop ticking, take a final batch carrying an `agent_stop` event, close the queue
-//!    and give the shipper [`SHUTDOWN_DEADLINE`] to deliver everything; log what is left.
+//!    samples) while, on the same task, the shipper sends spooled batches and probe results
+//!    arrive over a channel (a probe never delays a tick).
+//! 3. On shutdown: stop the probes and the ticks, take a final batch carrying an `agent_stop`
+//!    event, close the spool and give the shipper [`SHUTDOWN_DEADLINE`] to deliver; whatever is
+//!    left stays in the spool for the next start.
 
 use std::future::Future;
-use std::sync::atomic::Ordering;
+use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::time::MissedTickBehavior;
@@ -24,8 +29,11 @@ use vigil_shared::{Labels, Severity, Status};
 use crate::AgentError;
 use crate::collectors::{Collectors, DisplayChain, labeled, sample};
 use crate::config::Config;
+use crate::events::{self, HostEvents, Observed};
+use crate::probes::{self, ProbeContext, ProbeResult, Probes};
+use crate::spool::{Dropped, Spool, SpoolStats};
 use crate::state::State;
-use crate::transport::{Queue, QueueLimits, Shipper, TransportOptions};
+use crate::transport::{self, Shipper, TransportOptions};
 
 /// How long the final flush may take after SIGTERM/SIGINT.
 pub const SHUTDOWN_DEADLINE: Duration = Duration::from_secs(5);
@@ -34,7 +42,7 @@ pub const INVENTORY_REFRESH_MS: i64 = 3_600_000;
 /// The agent's version, as sent in `agent.version` and the inventory.
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");
 
-/// Builds batches from the collectors.
+/// Builds batches from the collectors, probes and event detectors.
 pub struct Sampler {
     agent: AgentInfo,
     collectors: Collectors,
@@ -43,10 +51,12 @@ pub struct Sampler {
     last_inventory_ms: i64,
     pending_events: Vec<Event>,
     samples_hint: usize,
+    probes: Probes,
+    host_events: HostEvents,
 }
 
 impl Sampler {
-    /// Creates the collectors (first CPU refresh included).
+    /// Creates the collectors (first CPU refresh included) and the detectors.
     pub fn new(config: &Config) -> Result<Sampler, AgentError> {
         Ok(Sampler {
             agent: AgentInfo {
@@ -61,6 +71,12 @@ impl Sampler {
             last_inventory_ms: 0,
             pending_events: Vec::new(),
             samples_hint: 64,
+            probes: Probes::new(&config.probes),
+            host_events: HostEvents::new(
+                config.procfs_root.clone(),
+                config.clock_skew_threshold,
+                &config.logs,
+            ),
         })
     }
 
@@ -69,17 +85,38 @@ impl Sampler {
         self.pending_events.push(event);
     }
 
+    /// Takes in a probe result (its events wait for the next batch).
+    pub fn absorb_probe(&mut self, result: ProbeResult) {
+        self.probes.absorb(result, &mut self.pending_events);
+    }
+
     /// Takes one sample as a batch with `stream` and `seq`. The inventory is included when it
-    /// differs from the last one included (so always in the first batch). With a `queue`, the
-    /// transport's counters are added as samples.
-    pub fn sample(&mut self, stream: u64, seq: u64, queue: Option<&Queue>) -> Batch {
+    /// differs from the last one included (so always in the first batch). `skew_ms` is the
+    /// collector's clock offset when known; with `spool` its figures are added as self-metrics.
+    pub fn sample(
+        &mut self,
+        stream: u64,
+        seq: u64,
+        skew_ms: Option<i64>,
+        spool: Option<&SpoolStats>,
+    ) -> Batch {
         let time_ms = now_ms();
         let mut samples = Vec::with_capacity(self.samples_hint);
         self.collectors.collect(&mut samples);
-        if let Some(queue) = queue {
-            push_queue_samples(queue, &mut samples);
+        self.probes.samples(&mut samples);
+        if let Some(stats) = spool {
+            push_spool_samples(stats, &mut samples);
         }
         self.samples_hint = samples.len();
+        self.host_events.detect(
+            Observed {
+                filesystems: self.collectors.filesystems(),
+                read_only: self.collectors.read_only(),
+                skew_ms,
+                now_ms: time_ms,
+            },
+            &mut self.pending_events,
+        );
         let inventory = self.collectors.inventory(&self.depends_on);
         // Resent when it changed, and at least every INVENTORY_REFRESH_MS even if not, so an
         // inventory lost with a dropped batch (or a collector that lost its store) comes back.
@@ -104,58 +141,122 @@ impl Sampler {
     }
 }
 
-/// The transport's counters as samples.
-fn push_queue_samples(queue: &Queue, samples: &mut Vec<Sample>) {
-    let stats = queue.stats();
+/// The spool's figures as self-metrics (`agent_queue_batches` and the `queue_full` reason keep
+/// their names from the in-memory queue the spool replaced).
+fn push_spool_samples(stats: &SpoolStats, samples: &mut Vec<Sample>) {
     samples.push(sample(
         "agent_batches_delivered_total",
-        stats.delivered.load(Ordering::Relaxed) as f64,
+        stats.delivered_total as f64,
     ));
     samples.push(labeled(
         "agent_batches_dropped_total",
         &[("reason", "queue_full")],
-        stats.dropped_full.load(Ordering::Relaxed) as f64,
+        stats.dropped_batches_total as f64,
     ));
     samples.push(labeled(
         "agent_batches_dropped_total",
         &[("reason", "rejected")],
-        stats.rejected.load(Ordering::Relaxed) as f64,
+        stats.rejected_total as f64,
     ));
-    samples.push(sample("agent_queue_batches", queue.len() as f64));
+    samples.push(sample("agent_queue_batches", stats.batches as f64));
+    samples.push(sample("agent_spool_bytes", stats.bytes as f64));
+    samples.push(sample("agent_spool_batches", stats.batches as f64));
+    samples.push(sample(
+        "agent_spool_dropped_batches_total",
+        stats.dropped_batches_total as f64,
+    ));
 }
 
 /// An informational event about the agent itself (`agent_start`, `agent_stop`).
 pub fn agent_event(check: &str, summary: String) -> Event {
-    Event {
-        check: check.to_owned(),
-        status: Status::Firing,
-        severity: Severity::Info,
+    events::event(
+        check,
+        Status::Firing,
+        Severity::Info,
         summary,
-        service: None,
-        labels: Labels::new(),
-        time_ms: now_ms(),
-        dedup_key: None,
-    }
+        Labels::new(),
+        now_ms(),
+    )
 }
 
-/// Now, in Unix milliseconds (0 if the clock is before 1970).
-pub fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|elapsed| i64::try_from(elapsed.as_millis()).unwrap_or(i64::MAX))
-        .unwrap_or(0)
+/// The `data_loss` event for what the spool dropped at its cap.
+pub fn data_loss_event(dropped: &Dropped, max_bytes: u64) -> Event {
+    events::event(
+        "data_loss",
+        Status::Firing,
+        Severity::Major,
+        format!(
+            "spool full ({max_bytes} bytes): dropped {} unsent batches (seq {}-{}) with {} samples and {} events",
+            dropped.batches, dropped.first_seq, dropped.last_seq, dropped.samples, dropped.events
+        ),
+        Labels::from([
+            ("batches".to_owned(), dropped.batches.to_string()),
+            ("samples".to_owned(), dropped.samples.to_string()),
+            ("events".to_owned(), dropped.events.to_string()),
+        ]),
+        now_ms(),
+    )
 }
 
-/// `--once`: one full sample (metrics and inventory) as a batch with stream 0 and seq 0. Touches
-/// neither the state dir nor the network. Blocks for about 250 ms so CPU usage is real.
+pub use crate::clock::now_ms;
+
+/// `--once`: one full sample (metrics, one run of every probe, inventory and the events found)
+/// as a batch with stream 0 and seq 0. Touches neither the state dir nor the collector (probes do
+/// reach their targets). Blocks for about 250 ms so CPU usage is real, longer if a probe is slow
+/// (at most its timeout).
 pub fn sample_once(config: &Config) -> Result<Batch, AgentError> {
     let mut sampler = Sampler::new(config)?;
-    std::thread::sleep(sysinfo::MINIMUM_CPU_UPDATE_INTERVAL + Duration::from_millis(50));
-    Ok(sampler.sample(0, 0, None))
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(AgentError::Runtime)?;
+    let context = Arc::new(ProbeContext::new(
+        &config.probes,
+        config.procfs_root.clone(),
+    )?);
+    let results = runtime.block_on(async {
+        let mut handles = Vec::new();
+        for (probe_idx, probe) in config.probes.iter().enumerate() {
+            let probe = probe.clone();
+            let context = context.clone();
+            handles.push(tokio::spawn(async move {
+                let mut scratch = probes::process::Scratch::default();
+                let outcome = probes::run_once(&probe, &context, &mut scratch).await;
+                ProbeResult {
+                    probe_idx,
+                    outcome,
+                    time_ms: now_ms(),
+                }
+            }));
+        }
+        tokio::time::sleep(sysinfo::MINIMUM_CPU_UPDATE_INTERVAL + Duration::from_millis(50)).await;
+        let mut results = Vec::new();
+        for handle in handles {
+            if let Ok(result) = handle.await {
+                results.push(result);
+            }
+        }
+        results
+    });
+    for result in results {
+        sampler.absorb_probe(result);
+    }
+    Ok(sampler.sample(0, 0, None, None))
 }
 
-/// Takes a sample with the next seq and queues it. A seq that cannot be persisted is never sent.
-fn take_and_queue(sampler: &mut Sampler, state: &mut State, queue: &Queue) {
+/// Takes a sample with the next seq and spools it. A seq that cannot be persisted is never sent.
+fn take_and_spool(
+    sampler: &mut Sampler,
+    state: &mut State,
+    spool: &Spool,
+    shipper: &Shipper,
+    encoder: &mut transport::Encoder,
+    max_bytes: u64,
+) {
+    let dropped = spool.take_dropped();
+    if dropped.batches > 0 {
+        sampler.push_event(data_loss_event(&dropped, max_bytes));
+    }
     let seq = match state.next_seq() {
         Ok(seq) => seq,
         Err(error) => {
@@ -163,12 +264,18 @@ fn take_and_queue(sampler: &mut Sampler, state: &mut State, queue: &Queue) {
             return;
         }
     };
-    let batch = sampler.sample(state.stream(), seq, Some(queue));
+    let stats = spool.stats();
+    let batch = sampler.sample(
+        state.stream(),
+        seq,
+        shipper.peer_clock().skew_ms(),
+        Some(&stats),
+    );
     let n_samples = batch.samples.len();
-    match queue.push(&batch) {
-        Ok(()) => tracing::debug!(seq, n_samples, "batch queued"),
+    match transport::enqueue_with(spool, encoder, &batch) {
+        Ok(()) => tracing::debug!(seq, n_samples, "batch spooled"),
         Err(error) => {
-            tracing::error!(seq, error = %DisplayChain(&error), "cannot queue the batch")
+            tracing::error!(seq, error = %DisplayChain(&error), "cannot spool the batch")
         }
     }
 }
@@ -176,66 +283,105 @@ fn take_and_queue(sampler: &mut Sampler, state: &mut State, queue: &Queue) {
 /// Runs the agent until `shutdown` completes, then flushes (see the module doc).
 pub async fn run(config: &Config, shutdown: impl Future<Output = ()>) -> Result<(), AgentError> {
     let mut state = State::open(&config.state_dir)?;
+    let spool = Spool::open(&config.state_dir, config.spool_max_bytes)?;
+    state.skip_to(spool.last_seq());
     let shipper = Shipper::new(&TransportOptions::new(
         config.collector.clone(),
         config.token.clone(),
     ))?;
-    let queue = Queue::new(QueueLimits::default());
     let mut sampler = Sampler::new(config)?;
     sampler.push_event(agent_event(
         "agent_start",
         format!("vigil-agent {VERSION} started"),
     ));
+    if let Ok(boot_time) = sysinfo::System::boot_time()
+        && let Some(event) =
+            events::reboot::detect(state.swap_boot_time(boot_time), boot_time, now_ms())
+    {
+        sampler.push_event(event);
+    }
+    let context = Arc::new(ProbeContext::new(
+        &config.probes,
+        config.procfs_root.clone(),
+    )?);
+    let (mut probe_results, probe_tasks) = probes::spawn_all(&config.probes, context);
+    let mut probes_open = !config.probes.is_empty();
     tracing::info!(
         host_id = %config.host_id,
         collector = %config.collector,
         interval_ms = config.interval.as_millis() as u64,
         stream = state.stream(),
         last_seq = state.last_seq(),
+        n_probes = config.probes.len(),
+        n_logs = config.logs.len(),
         "vigil-agent started"
     );
 
-    let shipping = shipper.run(&queue);
+    let mut encoder = transport::Encoder::new();
+    let shipping = shipper.run(&spool);
     tokio::pin!(shipping, shutdown);
     let mut shipping_done = false;
 
     let warm_up = tokio::time::sleep(sysinfo::MINIMUM_CPU_UPDATE_INTERVAL);
     tokio::pin!(warm_up);
-    let mut stopping = tokio::select! {
-        () = &mut shutdown => true,
-        () = &mut warm_up => false,
-    };
+    let mut stopping = false;
+    let mut warm = false;
+    while !stopping && !warm {
+        tokio::select! {
+            () = &mut shutdown => stopping = true,
+            () = &mut warm_up => warm = true,
+            result = probe_results.recv(), if probes_open => match result {
+                Some(result) => sampler.absorb_probe(result),
+                None => probes_open = false,
+            },
+            () = &mut shipping, if !shipping_done => shipping_done = true,
+        }
+    }
 
     let mut interval = tokio::time::interval(config.interval);
     interval.set_missed_tick_behavior(MissedTickBehavior::Skip);
     while !stopping {
         tokio::select! {
             () = &mut shutdown => stopping = true,
-            _ = interval.tick() => take_and_queue(&mut sampler, &mut state, &queue),
+            _ = interval.tick() => take_and_spool(&mut sampler, &mut state, &spool, &shipper, &mut encoder, config.spool_max_bytes),
+            result = probe_results.recv(), if probes_open => match result {
+                Some(result) => sampler.absorb_probe(result),
+                None => probes_open = false,
+            },
             () = &mut shipping, if !shipping_done => shipping_done = true,
         }
     }
 
+    for task in &probe_tasks {
+        task.abort();
+    }
     tracing::info!("shutting down: sending the final batch");
     sampler.push_event(agent_event(
         "agent_stop",
         format!("vigil-agent {VERSION} stopped"),
     ));
-    take_and_queue(&mut sampler, &mut state, &queue);
-    queue.close();
+    take_and_spool(
+        &mut sampler,
+        &mut state,
+        &spool,
+        &shipper,
+        &mut encoder,
+        config.spool_max_bytes,
+    );
+    spool.close();
     if !shipping_done
         && tokio::time::timeout(SHUTDOWN_DEADLINE, &mut shipping)
             .await
             .is_err()
     {
         tracing::warn!(
-            undelivered = queue.len(),
+            unsent = spool.stats().batches,
             deadline_ms = SHUTDOWN_DEADLINE.as_millis() as u64,
-            "shutdown deadline passed: batches left undelivered"
+            "shutdown deadline passed: unsent batches stay in the spool for the next start"
         );
     } else {
         tracing::info!(
-            delivered_total = queue.stats().delivered.load(Ordering::Relaxed),
+            delivered_total = spool.stats().delivered_total,
             "all batches sent"
         );
     }
@@ -254,29 +400,29 @@ mod tests {
     #[test]
     fn sampler_sends_inventory_first_then_only_when_changed() {
         let mut sampler = Sampler::new(&config()).unwrap();
-        let first = sampler.sample(9, 1, None);
+        let first = sampler.sample(9, 1, None, None);
         assert!(first.inventory.is_some());
         assert_eq!(first.stream, 9);
         assert_eq!(first.seq, 1);
         assert_eq!(first.version, PROTOCOL_VERSION);
         assert_eq!(first.agent.host_id, "test-host");
-        let second = sampler.sample(9, 2, None);
+        let second = sampler.sample(9, 2, None, None);
         assert!(second.inventory.is_none());
         sampler.depends_on.push("db-1".into());
-        let third = sampler.sample(9, 3, None);
+        let third = sampler.sample(9, 3, None, None);
         assert_eq!(third.inventory.unwrap().depends_on, vec!["db-1"]);
         // Unchanged but stale: resent.
         sampler.last_inventory_ms -= INVENTORY_REFRESH_MS;
-        assert!(sampler.sample(9, 4, None).inventory.is_some());
-        assert!(sampler.sample(9, 5, None).inventory.is_none());
+        assert!(sampler.sample(9, 4, None, None).inventory.is_some());
+        assert!(sampler.sample(9, 5, None, None).inventory.is_none());
     }
 
     #[test]
     fn sampler_drains_pending_events_once() {
         let mut sampler = Sampler::new(&config()).unwrap();
         sampler.push_event(agent_event("agent_start", "x".into()));
-        assert_eq!(sampler.sample(1, 1, None).events.len(), 1);
-        assert!(sampler.sample(1, 2, None).events.is_empty());
+        assert_eq!(sampler.sample(1, 1, None, None).events.len(), 1);
+        assert!(sampler.sample(1, 2, None, None).events.is_empty());
     }
 
     #[test]

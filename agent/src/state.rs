@@ -4,13 +4,19 @@
 //!
 //! One file, `<state-dir>/state`, holding one JSON object: `{"version":1,"stream":<u64>,"seq":<u64>}`.
 //! `stream` is a random non-zero u64 read from `/dev/urandom` when the file is first created;
-//! `seq` is the last sequence number handed to a batch (0 before the first one).
+//! `seq` is the highest sequence number *reserved*: numbers are taken in blocks of [`SEQ_BLOCK`],
+//! so the file (and its fsync) is rewritten once per block, not once per batch.
+//!
+//! A second file, `<state-dir>/boot_time`, holds the host's boot time (Unix seconds, text) as
+//! seen by the last run, for the `reboot` event ([`State::swap_boot_time`]).
 //!
 //! # Invariants
 //!
-//! - [`State::next_seq`] writes `seq + 1` to disk (temporary file, `fsync`, `rename`, `fsync` of
-//!   the directory) *before* returning it, so a number is on disk before any batch carrying it
-//!   can leave the host, and `seq` only grows across restarts within a stream.
+//! - [`State::next_seq`] only hands out a number that is already covered by a reservation on disk
+//!   (temporary file, `fsync`, `rename`, `fsync` of the directory), so a number is durable before
+//!   any batch carrying it can leave the host, and `seq` only grows across restarts within a
+//!   stream. After a restart (clean or not) numbering continues above the last reservation: the
+//!   unused rest of a block is skipped, never reused, so the collector sees a gap, not a repeat.
 //! - If the file is unreadable or corrupt, the agent never guesses: it logs a warning and starts a
 //!   new random stream with `seq` from 1, so it can never resend lower numbers on a known stream.
 //! - If writing fails, `next_seq` returns an error and the caller does not send a batch with that
@@ -24,6 +30,10 @@ use serde::{Deserialize, Serialize};
 
 /// Name of the state file inside the state directory.
 pub const STATE_FILE: &str = "state";
+/// Name of the boot-time file inside the state directory.
+pub const BOOT_TIME_FILE: &str = "boot_time";
+/// How many sequence numbers one fsynced write of the state file reserves.
+pub const SEQ_BLOCK: u64 = 64;
 const STATE_VERSION: u32 = 1;
 
 /// Why the state could not be opened or advanced.
@@ -66,6 +76,7 @@ pub struct State {
     dir: PathBuf,
     stream: u64,
     seq: u64,
+    reserved: u64,
 }
 
 impl State {
@@ -96,12 +107,14 @@ impl State {
                 dir: dir.to_owned(),
                 stream: file.stream,
                 seq: file.seq,
+                reserved: file.seq,
             },
             None => {
                 let state = State {
                     dir: dir.to_owned(),
                     stream: random_stream()?,
                     seq: 0,
+                    reserved: 0,
                 };
                 state.persist(0)?;
                 tracing::info!(stream = state.stream, path = %path.display(), "started a new stream");
@@ -121,14 +134,41 @@ impl State {
         self.seq
     }
 
-    /// Takes the next sequence number, writing it to disk first.
+    /// Takes the next sequence number; when it is beyond the reservation, reserves the next
+    /// block on disk first.
     pub fn next_seq(&mut self) -> Result<u64, StateError> {
         let next = self.seq.saturating_add(1);
         // Even when the write fails, never hand this number out again: a partial write may have
         // reached the disk.
         self.seq = next;
-        self.persist(next)?;
+        if next > self.reserved {
+            let reserved = next.saturating_add(SEQ_BLOCK - 1);
+            self.persist(reserved)?;
+            self.reserved = reserved;
+        }
         Ok(next)
+    }
+
+    /// Makes sure the next seq is above `seq` (the spool's highest, which may belong to an older
+    /// stream when the state file was lost).
+    pub fn skip_to(&mut self, seq: u64) {
+        if seq > self.seq {
+            self.seq = seq;
+        }
+    }
+
+    /// Records `boot_time` (Unix seconds) and returns the one the last run recorded, if any.
+    pub fn swap_boot_time(&self, boot_time: u64) -> Option<u64> {
+        let path = self.dir.join(BOOT_TIME_FILE);
+        let previous = fs::read_to_string(&path)
+            .ok()
+            .and_then(|text| text.trim().parse::<u64>().ok());
+        if previous != Some(boot_time)
+            && let Err(error) = fs::write(&path, format!("{boot_time}\n"))
+        {
+            tracing::warn!(path = %path.display(), error = %error, "cannot record the boot time");
+        }
+        previous
     }
 
     fn persist(&self, seq: u64) -> Result<(), StateError> {
@@ -195,10 +235,32 @@ mod tests {
         assert_eq!(state.next_seq().unwrap(), 3);
         drop(state);
 
+        // The rest of the reserved block is skipped, never reused.
         let mut state = State::open(&state_dir).unwrap();
         assert_eq!(state.stream(), stream);
-        assert_eq!(state.last_seq(), 3);
-        assert_eq!(state.next_seq().unwrap(), 4);
+        assert_eq!(state.last_seq(), SEQ_BLOCK);
+        assert_eq!(state.next_seq().unwrap(), SEQ_BLOCK + 1);
+        for expected in SEQ_BLOCK + 2..=3 * SEQ_BLOCK + 5 {
+            assert_eq!(state.next_seq().unwrap(), expected);
+        }
+        drop(state);
+        let mut state = State::open(&state_dir).unwrap();
+        assert_eq!(state.next_seq().unwrap(), 4 * SEQ_BLOCK + 1);
+        state.skip_to(10 * SEQ_BLOCK);
+        assert_eq!(state.next_seq().unwrap(), 10 * SEQ_BLOCK + 1);
+        state.skip_to(5);
+        assert_eq!(state.next_seq().unwrap(), 10 * SEQ_BLOCK + 2);
+    }
+
+    #[test]
+    fn state_swaps_the_boot_time() {
+        let dir = tempfile::tempdir().unwrap();
+        let state = State::open(dir.path()).unwrap();
+        assert_eq!(state.swap_boot_time(1_000), None);
+        assert_eq!(state.swap_boot_time(1_000), Some(1_000));
+        assert_eq!(state.swap_boot_time(2_000), Some(1_000));
+        fs::write(dir.path().join(BOOT_TIME_FILE), "garbage").unwrap();
+        assert_eq!(state.swap_boot_time(3_000), None);
     }
 
     #[test]
@@ -227,7 +289,7 @@ mod tests {
             // The replacement is itself readable.
             let reopened = State::open(dir.path()).unwrap();
             assert_eq!(reopened.stream(), state.stream());
-            assert_eq!(reopened.last_seq(), 1);
+            assert_eq!(reopened.last_seq(), SEQ_BLOCK);
         }
     }
 

@@ -14,8 +14,9 @@ use axum::routing::post;
 use tokio::sync::Notify;
 use vigil_agent::config::Secret;
 use vigil_agent::config::{Config, RawConfig};
+use vigil_agent::spool::Spool;
 use vigil_agent::transport::retry::RetryPolicy;
-use vigil_agent::transport::{Queue, QueueLimits, Shipper, TransportOptions};
+use vigil_agent::transport::{Shipper, TransportOptions, enqueue};
 use vigil_shared::wire::codec::{Format, decode};
 use vigil_shared::wire::{AgentInfo, Batch, PROTOCOL_VERSION};
 
@@ -119,9 +120,10 @@ fn seqs(recorder: &Recorder) -> Vec<(u64, u16)> {
 async fn transport_retries_503_then_delivers_in_seq_order_with_headers() {
     let (url, recorder) = start(&[503, 503]).await;
     let shipper = Shipper::new(&fast_options(&url, Some("tok-123"))).unwrap();
-    let queue = Queue::new(QueueLimits::default());
+    let dir = tempfile::tempdir().unwrap();
+    let queue = Spool::open(dir.path(), 1 << 20).unwrap();
     for seq in 1..=3 {
-        queue.push(&batch(seq)).unwrap();
+        enqueue(&queue, &batch(seq)).unwrap();
     }
     queue.close();
     tokio::time::timeout(DEADLINE, shipper.run(&queue))
@@ -132,12 +134,9 @@ async fn transport_retries_503_then_delivers_in_seq_order_with_headers() {
         seqs(&recorder),
         vec![(1, 503), (1, 503), (1, 200), (2, 200), (3, 200)]
     );
-    assert!(queue.is_empty());
     let stats = queue.stats();
-    assert_eq!(
-        stats.delivered.load(std::sync::atomic::Ordering::Relaxed),
-        3
-    );
+    assert_eq!(stats.batches, 0);
+    assert_eq!(stats.delivered_total, 3);
     let requests = recorder.requests.lock().unwrap();
     let headers = &requests[2].headers;
     assert_eq!(headers["content-type"], "application/msgpack");
@@ -155,9 +154,10 @@ async fn transport_drops_a_rejected_batch_and_moves_on() {
     // seq 1 delivered, seq 2 answered 422 (dropped, never retried), seq 3 delivered.
     let (url, recorder) = start(&[200, 422]).await;
     let shipper = Shipper::new(&fast_options(&url, None)).unwrap();
-    let queue = Queue::new(QueueLimits::default());
+    let dir = tempfile::tempdir().unwrap();
+    let queue = Spool::open(dir.path(), 1 << 20).unwrap();
     for seq in 1..=3 {
-        queue.push(&batch(seq)).unwrap();
+        enqueue(&queue, &batch(seq)).unwrap();
     }
     queue.close();
     tokio::time::timeout(DEADLINE, shipper.run(&queue))
@@ -165,13 +165,7 @@ async fn transport_drops_a_rejected_batch_and_moves_on() {
         .expect("shipper finished within the deadline");
 
     assert_eq!(seqs(&recorder), vec![(1, 200), (2, 422), (3, 200)]);
-    assert_eq!(
-        queue
-            .stats()
-            .rejected
-            .load(std::sync::atomic::Ordering::Relaxed),
-        1
-    );
+    assert_eq!(queue.stats().rejected_total, 1);
     let requests = recorder.requests.lock().unwrap();
     assert!(requests[0].headers.get("authorization").is_none());
 }
@@ -180,8 +174,9 @@ async fn transport_drops_a_rejected_batch_and_moves_on() {
 async fn transport_keeps_retrying_401_until_the_collector_accepts() {
     let (url, recorder) = start(&[401, 403]).await;
     let shipper = Shipper::new(&fast_options(&url, Some("wrong"))).unwrap();
-    let queue = Queue::new(QueueLimits::default());
-    queue.push(&batch(1)).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let queue = Spool::open(dir.path(), 1 << 20).unwrap();
+    enqueue(&queue, &batch(1)).unwrap();
     queue.close();
     tokio::time::timeout(DEADLINE, shipper.run(&queue))
         .await
@@ -234,10 +229,10 @@ async fn agent_run_streams_batches_and_flushes_agent_stop_on_shutdown() {
     let last_seq = last.seq;
     drop(requests);
 
-    // A restart continues the same stream after the last seq.
+    // A restart continues the same stream above the last seq (past the reserved block).
     let mut state = vigil_agent::state::State::open(state_dir.path()).unwrap();
     assert_eq!(state.stream(), stream);
-    assert_eq!(state.next_seq().unwrap(), last_seq + 1);
+    assert!(state.next_seq().unwrap() > last_seq);
 }
 
 #[tokio::test]
@@ -250,8 +245,9 @@ async fn transport_close_cuts_a_long_backoff_short_for_the_shutdown_flush() {
         max_retry_after: Duration::from_secs(60),
     };
     let shipper = Shipper::new(&options).unwrap();
-    let queue = Queue::new(QueueLimits::default());
-    queue.push(&batch(1)).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let queue = Spool::open(dir.path(), 1 << 20).unwrap();
+    enqueue(&queue, &batch(1)).unwrap();
     let shipping = shipper.run(&queue);
     tokio::pin!(shipping);
     // Let the first attempt fail, then close the queue as the shutdown sequence does.

@@ -295,6 +295,18 @@ impl Agent {
         interval: &str,
         extra: &[&str],
     ) -> Agent {
+        Agent::start_with_env(state_dir, collector_url, host_id, interval, extra, &[])
+    }
+
+    /// Like [`Agent::start`] with extra environment variables (e.g. `RUST_LOG`).
+    pub fn start_with_env(
+        state_dir: &Path,
+        collector_url: &str,
+        host_id: &str,
+        interval: &str,
+        extra: &[&str],
+        env: &[(&str, &str)],
+    ) -> Agent {
         let mut command = Command::new(bin("vigil-agent"));
         command
             .arg("--collector")
@@ -306,7 +318,8 @@ impl Agent {
             .arg("--state-dir")
             .arg(state_dir)
             .args(extra)
-            .env("RUST_LOG", "info");
+            .env("RUST_LOG", "info")
+            .envs(env.iter().copied());
         let log = state_dir.with_extension("agent.log");
         Agent {
             process: Process::spawn("vigil-agent", command, log),

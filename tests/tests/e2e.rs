@@ -1,6 +1,12 @@
 //! The one end-to-end test binary: real `vigil-collector` and `vigil-agent` processes on random
 //! loopback ports with temporary directories. One module per journey.
 
+#[path = "e2e/agent_events.rs"]
+mod agent_events;
+#[path = "e2e/agent_probes.rs"]
+mod agent_probes;
+#[path = "e2e/agent_spool.rs"]
+mod agent_spool;
 #[path = "e2e/auth.rs"]
 mod auth;
 #[path = "e2e/bad_input.rs"]
@@ -17,6 +23,8 @@ mod inventory;
 mod pipeline;
 #[path = "e2e/prometheus.rs"]
 mod prometheus;
+#[path = "e2e/receiver.rs"]
+mod receiver;
 #[path = "e2e/tidy.rs"]
 mod tidy;
 

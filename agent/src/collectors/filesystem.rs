@@ -25,7 +25,9 @@
 //! `filesystem_inodes_free`, left out when the filesystem has no inode limit (`f_files == 0`,
 //! e.g. btrfs).
 //!
-//! Every sample has labels `mountpoint`, `device` and `fstype`.
+//! Every sample has labels `mountpoint`, `device` and `fstype`. The mount points found read-only
+//! (`ST_RDONLY` from the same `statvfs`) are kept in [`Sources::read_only`] for the `fs_readonly`
+//! event.
 
 use std::ffi::CString;
 use std::mem::MaybeUninit;
@@ -97,6 +99,8 @@ pub struct Usage {
     pub inodes_total: u64,
     /// Free inodes.
     pub inodes_free: u64,
+    /// Mounted read-only (`ST_RDONLY`).
+    pub read_only: bool,
 }
 
 /// `statvfs` of the filesystem at `path`; `None` when it fails.
@@ -127,6 +131,7 @@ pub fn usage(path: &Path) -> Option<Usage> {
         avail: bavail.saturating_mul(fragment).min(size),
         inodes_total: files,
         inodes_free: ffree.min(files),
+        read_only: (stat.f_flag & libc::ST_RDONLY) != 0,
     })
 }
 
@@ -137,6 +142,7 @@ pub fn collect(sources: &mut Sources, out: &mut Vec<Sample>) -> Result<(), Colle
         .disks
         .refresh_specifics(true, DiskRefreshKind::nothing());
     let mut found: Vec<InventoryFilesystem> = Vec::with_capacity(sources.filesystems.len());
+    sources.read_only.clear();
     for disk in &sources.disks {
         let mountpoint = disk.mount_point().to_string_lossy();
         let fstype = disk.file_system().to_string_lossy();
@@ -179,6 +185,9 @@ pub fn collect(sources: &mut Sources, out: &mut Vec<Sample>) -> Result<(), Colle
                 &labels,
                 usage.inodes_free as f64,
             ));
+        }
+        if usage.read_only {
+            sources.read_only.push(mountpoint.to_string());
         }
         found.push(InventoryFilesystem {
             mountpoint: mountpoint.into_owned(),

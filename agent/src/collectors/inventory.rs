@@ -5,9 +5,12 @@
 //! at start ([`StaticInventory`]); the rest is taken from what the collectors saw on their last
 //! run, so building the inventory costs no extra refresh. MAC addresses are read once per
 //! interface name from `sys/class/net/<name>/address` under the same root as procfs. IP addresses
-//! are left empty for now (reading them needs `getifaddrs` or netlink, not worth it yet).
+//! (`10.0.0.5/24`, `fe80::1/64`) come from `getifaddrs(3)` ([`read_addresses`]), re-read at most
+//! once a minute ([`ADDRESS_REFRESH`]) so an address change still reaches the inventory.
 
 use std::collections::HashMap;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+use std::time::Duration;
 
 use sysinfo::System;
 use vigil_shared::wire::{Inventory, InventoryInterface};
@@ -71,11 +74,92 @@ pub fn parse_cpu_model(text: &str) -> Option<String> {
         })
 }
 
+/// How often interface addresses are re-read.
+pub const ADDRESS_REFRESH: Duration = Duration::from_secs(60);
+
+/// The prefix length of a netmask given as bytes (contiguous ones; `None` otherwise).
+pub fn prefix_len(mask: &[u8]) -> Option<u32> {
+    let ones: u32 = mask.iter().map(|byte| byte.count_ones()).sum();
+    let contiguous = mask
+        .iter()
+        .flat_map(|byte| (0..8).rev().map(move |bit| byte >> bit & 1 == 1))
+        .skip(ones as usize)
+        .all(|bit| !bit);
+    contiguous.then_some(ones)
+}
+
+/// `IP/prefix` per interface name, from `getifaddrs(3)`; empty when it fails.
+pub fn read_addresses() -> HashMap<String, Vec<String>> {
+    let mut addresses: HashMap<String, Vec<String>> = HashMap::new();
+    let mut head: *mut libc::ifaddrs = std::ptr::null_mut();
+    // SAFETY: getifaddrs writes a pointer to a list it allocates into `head`; we free it below.
+    if unsafe { libc::getifaddrs(&mut head) } != 0 {
+        return addresses;
+    }
+    let mut cursor = head;
+    while !cursor.is_null() {
+        // SAFETY: `cursor` is a non-null node of the list getifaddrs returned, alive until
+        // freeifaddrs; its fields are valid per getifaddrs(3).
+        let entry = unsafe { &*cursor };
+        cursor = entry.ifa_next;
+        if entry.ifa_addr.is_null() || entry.ifa_name.is_null() {
+            continue;
+        }
+        // SAFETY: ifa_name is a NUL-terminated string owned by the list.
+        let name = unsafe { std::ffi::CStr::from_ptr(entry.ifa_name) }
+            .to_string_lossy()
+            .into_owned();
+        // SAFETY: ifa_addr is non-null and points to a sockaddr whose family says its real type;
+        // the netmask, when non-null, has the same family.
+        let parsed = unsafe {
+            match i32::from((*entry.ifa_addr).sa_family) {
+                libc::AF_INET => {
+                    let addr = &*(entry.ifa_addr as *const libc::sockaddr_in);
+                    let ip = Ipv4Addr::from(u32::from_be(addr.sin_addr.s_addr));
+                    let prefix = (!entry.ifa_netmask.is_null())
+                        .then(|| {
+                            let mask = &*(entry.ifa_netmask as *const libc::sockaddr_in);
+                            prefix_len(&mask.sin_addr.s_addr.to_ne_bytes())
+                        })
+                        .flatten();
+                    Some((IpAddr::V4(ip), prefix.unwrap_or(32)))
+                }
+                libc::AF_INET6 => {
+                    let addr = &*(entry.ifa_addr as *const libc::sockaddr_in6);
+                    let ip = Ipv6Addr::from(addr.sin6_addr.s6_addr);
+                    let prefix = (!entry.ifa_netmask.is_null())
+                        .then(|| {
+                            let mask = &*(entry.ifa_netmask as *const libc::sockaddr_in6);
+                            prefix_len(&mask.sin6_addr.s6_addr)
+                        })
+                        .flatten();
+                    Some((IpAddr::V6(ip), prefix.unwrap_or(128)))
+                }
+                _ => None,
+            }
+        };
+        if let Some((ip, prefix)) = parsed {
+            addresses
+                .entry(name)
+                .or_default()
+                .push(format!("{ip}/{prefix}"));
+        }
+    }
+    // SAFETY: `head` came from a successful getifaddrs and is freed exactly once.
+    unsafe { libc::freeifaddrs(head) };
+    for list in addresses.values_mut() {
+        list.sort();
+        list.dedup();
+    }
+    addresses
+}
+
 /// Builds the inventory from the static facts and the collectors' last view.
 pub fn build(
     static_inventory: &StaticInventory,
     sources: &Sources,
     macs: &mut HashMap<String, String>,
+    addresses: &HashMap<String, Vec<String>>,
     depends_on: &[String],
 ) -> Inventory {
     let interfaces = sources
@@ -89,7 +173,7 @@ pub fn build(
             InventoryInterface {
                 name: name.clone(),
                 mac,
-                addresses: Vec::new(),
+                addresses: addresses.get(name).cloned().unwrap_or_default(),
             }
         })
         .collect();
@@ -143,6 +227,22 @@ mod tests {
             Some("BCM2835")
         );
         assert_eq!(parse_cpu_model("processor : 0\n"), None);
+    }
+
+    #[test]
+    fn inventory_prefix_len_counts_contiguous_ones() {
+        assert_eq!(prefix_len(&[255, 255, 255, 0]), Some(24));
+        assert_eq!(prefix_len(&[255, 255, 240, 0]), Some(20));
+        assert_eq!(prefix_len(&[0, 0, 0, 0]), Some(0));
+        assert_eq!(prefix_len(&[255, 0, 255, 0]), None);
+        assert_eq!(prefix_len(&[0xff; 16]), Some(128));
+    }
+
+    #[test]
+    fn inventory_reads_loopback_addresses() {
+        let addresses = read_addresses();
+        let lo = addresses.get("lo").expect("lo has addresses");
+        assert!(lo.contains(&"127.0.0.1/8".to_owned()), "{lo:?}");
     }
 
     #[test]

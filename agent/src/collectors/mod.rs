@@ -107,6 +107,8 @@ pub struct Sources {
     pub filesystems: Vec<InventoryFilesystem>,
     /// Interfaces reported by the last successful `network` run.
     pub interfaces: Vec<String>,
+    /// Mount points of real filesystems mounted read-only, from the last `filesystem` run.
+    pub read_only: Vec<String>,
 }
 
 /// A collector: appends its samples to `out`.
@@ -163,6 +165,8 @@ pub struct Collectors {
     healthy: Vec<bool>,
     static_inventory: inventory::StaticInventory,
     macs: HashMap<String, String>,
+    addresses: HashMap<String, Vec<String>>,
+    addresses_read: Option<std::time::Instant>,
 }
 
 impl Collectors {
@@ -191,10 +195,13 @@ impl Collectors {
                 procfs,
                 filesystems: Vec::new(),
                 interfaces: Vec::new(),
+                read_only: Vec::new(),
             },
             healthy: vec![true; REGISTRY.len()],
             static_inventory,
             macs: HashMap::new(),
+            addresses: HashMap::new(),
+            addresses_read: None,
         })
     }
 
@@ -233,12 +240,30 @@ impl Collectors {
 
     /// The inventory as of the last [`Collectors::collect`].
     pub fn inventory(&mut self, depends_on: &[String]) -> Inventory {
+        if self
+            .addresses_read
+            .is_none_or(|read| read.elapsed() >= inventory::ADDRESS_REFRESH)
+        {
+            self.addresses = inventory::read_addresses();
+            self.addresses_read = Some(std::time::Instant::now());
+        }
         inventory::build(
             &self.static_inventory,
             &self.sources,
             &mut self.macs,
+            &self.addresses,
             depends_on,
         )
+    }
+
+    /// Real filesystems seen by the last `filesystem` run.
+    pub fn filesystems(&self) -> &[InventoryFilesystem] {
+        &self.sources.filesystems
+    }
+
+    /// Mount points of real filesystems found read-only by the last `filesystem` run.
+    pub fn read_only(&self) -> &[String] {
+        &self.sources.read_only
     }
 }
 
@@ -308,6 +333,7 @@ pub(crate) mod tests {
             procfs: Procfs::new(root),
             filesystems: Vec::new(),
             interfaces: Vec::new(),
+            read_only: Vec::new(),
         }
     }
 

@@ -3,50 +3,51 @@
 //!
 //! # Pipeline
 //!
-//! The sampler hands each [`Batch`] to [`Queue::push`], which encodes it once
-//! (`encode(batch, Format::Msgpack)`, MessagePack with named fields) and compresses it with zstd
-//! level 3. [`Shipper::run`] takes the oldest queued batch, POSTs it with
+//! The sampler hands each [`Batch`] to [`enqueue`], which encodes it once
+//! (`encode(batch, Format::Msgpack)`, MessagePack with named fields), compresses it with zstd
+//! level 3 and appends it to the on-disk [`Spool`]. [`Shipper::run`] takes the oldest unacknowledged
+//! batch from the spool, POSTs it with
 //! `Content-Type: application/msgpack`, `Content-Encoding: zstd`, `User-Agent: vigil-agent/<version>`
 //! and `Authorization: Bearer <token>` (when a token is set; the header is marked sensitive and
-//! the token is never logged), and classifies the answer with [`retry`]: delivered → next batch;
-//! retriable → the *same* batch again after an exponential backoff with full jitter (so order is
-//! kept); rejected (400, 413, 415, 422, other 4xx) → the collector's `{"error": ...}` is logged at
-//! error level, the batch is dropped and counted, and the next one goes.
+//! the token is never logged), and classifies the answer with [`retry`]: delivered → acknowledge
+//! in the spool, next batch; retriable (connection error, timeout, 408, 429, 5xx, 401/403) → the
+//! *same* batch again after an exponential backoff with full jitter or the collector's
+//! `Retry-After` (so order is kept, and everything taken meanwhile waits in the spool); rejected
+//! (400, 413, 415, 422, other 4xx) → the collector's `{"error": ...}` is logged at error level, the
+//! batch is acknowledged as rejected (dropped and counted) and the next one goes, so one malformed
+//! batch never blocks the queue.
 //!
-//! # Limits
+//! Every answer's `Date` header is kept as the collector's clock ([`PeerClock`]), for the
+//! `clock_skew` event.
 //!
-//! The queue is in memory and bounded ([`QueueLimits`]: 1,000 batches or 64 MiB of compressed
-//! bodies). When it is full the **oldest** batch is dropped with a warning and counted in
-//! [`QueueStats::dropped_full`], so a long collector outage costs the oldest data, not the newest.
-//! Batches still queued when the process exits are lost: an on-disk spool (write, send, ack)
-//! replaces this queue in a later issue, so that offline and online become one path.
-//!
-//! On shutdown the queue is closed: a shipper waiting in a backoff wakes up at once and retries at
-//! least every 500 ms until the caller's deadline.
+//! On shutdown the spool is closed: a shipper waiting in a backoff wakes up at once and retries at
+//! least every 500 ms until the caller's deadline; what is still unsent stays in the spool for the
+//! next start.
 //!
 //! One long-lived `reqwest::Client` (connection pool inside), connect timeout 5 s, request timeout
-//! 10 s. The rustls `ring` provider is installed before the client is built (reqwest is compiled
+//! 10 s. With an `http://` collector the client is built without the system CA bundle (nothing
+//! to verify), which saves its parsing at start and its memory. The rustls `ring` provider is installed before the client is built (reqwest is compiled
 //! with `rustls-no-provider` and panics without one).
 
 pub mod retry;
 
-use std::collections::VecDeque;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Mutex, MutexGuard, PoisonError};
+use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 use std::time::Duration;
 
-use reqwest::header::{AUTHORIZATION, CONTENT_ENCODING, CONTENT_TYPE, HeaderValue, RETRY_AFTER};
-use tokio::sync::Notify;
+use reqwest::header::{
+    AUTHORIZATION, CONTENT_ENCODING, CONTENT_TYPE, DATE, HeaderValue, RETRY_AFTER,
+};
 use vigil_shared::wire::Batch;
 use vigil_shared::wire::codec::{self, EncodeError, Format};
 
 use crate::collectors::DisplayChain;
 use crate::config::Secret;
+use crate::spool::{Spool, SpoolError};
 use retry::{Backoff, RetryPolicy, Verdict};
 
 /// zstd level of request bodies.
 pub const ZSTD_LEVEL: i32 = 3;
-/// Longest wait between attempts once the queue is closed (shutdown flush).
+/// Longest wait between attempts once the spool is closed (shutdown flush).
 const FLUSH_RETRY_DELAY: Duration = Duration::from_millis(500);
 /// Longest part of an error response body kept for the log.
 const MAX_ERROR_BODY: usize = 4_096;
@@ -77,6 +78,15 @@ pub enum TransportError {
         #[source]
         source: EncodeError,
     },
+    /// A batch could not be written to the spool.
+    #[error("cannot spool batch seq {seq}")]
+    Spool {
+        /// The batch's seq.
+        seq: u64,
+        /// The spool's error.
+        #[source]
+        source: SpoolError,
+    },
     /// A batch could not be compressed.
     #[error("cannot compress batch seq {seq}")]
     Compress {
@@ -88,36 +98,7 @@ pub enum TransportError {
     },
 }
 
-/// Bounds of the in-memory queue.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct QueueLimits {
-    /// Most batches held.
-    pub max_batches: usize,
-    /// Most compressed bytes held.
-    pub max_bytes: usize,
-}
-
-impl Default for QueueLimits {
-    fn default() -> Self {
-        QueueLimits {
-            max_batches: 1_000,
-            max_bytes: 64 * 1024 * 1024,
-        }
-    }
-}
-
-/// Counters of the queue and the shipper.
-#[derive(Debug, Default)]
-pub struct QueueStats {
-    /// Batches the collector accepted.
-    pub delivered: AtomicU64,
-    /// Batches dropped because the queue was full (oldest first).
-    pub dropped_full: AtomicU64,
-    /// Batches the collector refused for good.
-    pub rejected: AtomicU64,
-}
-
-/// One encoded, compressed batch waiting to be sent.
+/// One encoded, compressed batch.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Encoded {
     /// The batch's seq.
@@ -138,120 +119,88 @@ impl Encoded {
     }
 }
 
+/// Encodes batches with one long-lived zstd context (creating one per batch costs more than the
+/// compression itself at agent batch sizes).
+pub struct Encoder {
+    compressor: Option<zstd::bulk::Compressor<'static>>,
+}
+
+impl Encoder {
+    /// An encoder; the zstd context is created at the first batch.
+    pub fn new() -> Encoder {
+        Encoder { compressor: None }
+    }
+
+    /// Encodes and compresses a batch.
+    pub fn encode(&mut self, batch: &Batch) -> Result<Encoded, TransportError> {
+        let seq = batch.seq;
+        let raw = codec::encode(batch, Format::Msgpack)
+            .map_err(|source| TransportError::Encode { seq, source })?;
+        let compressor = match &mut self.compressor {
+            Some(compressor) => compressor,
+            None => self.compressor.insert(
+                zstd::bulk::Compressor::new(ZSTD_LEVEL)
+                    .map_err(|source| TransportError::Compress { seq, source })?,
+            ),
+        };
+        let body = compressor
+            .compress(&raw)
+            .map_err(|source| TransportError::Compress { seq, source })?;
+        Ok(Encoded { seq, body })
+    }
+}
+
+impl Default for Encoder {
+    fn default() -> Self {
+        Encoder::new()
+    }
+}
+
+/// Encodes a batch and appends it to the spool, from where [`Shipper::run`] sends it.
+pub fn enqueue(spool: &Spool, batch: &Batch) -> Result<(), TransportError> {
+    enqueue_with(spool, &mut Encoder::new(), batch)
+}
+
+/// [`enqueue`] with a long-lived [`Encoder`].
+pub fn enqueue_with(
+    spool: &Spool,
+    encoder: &mut Encoder,
+    batch: &Batch,
+) -> Result<(), TransportError> {
+    let encoded = encoder.encode(batch)?;
+    let count = |n: usize| u32::try_from(n).unwrap_or(u32::MAX);
+    spool
+        .append(
+            encoded.seq,
+            count(batch.samples.len()),
+            count(batch.events.len()),
+            &encoded.body,
+        )
+        .map_err(|source| TransportError::Spool {
+            seq: encoded.seq,
+            source,
+        })
+}
+
+/// The collector's clock as last seen in a `Date` header.
 #[derive(Debug, Default)]
-struct QueueInner {
-    batches: VecDeque<Encoded>,
-    bytes: usize,
-    closed: bool,
+pub struct PeerClock {
+    known: AtomicBool,
+    /// Local clock minus the collector's, in ms.
+    skew_ms: AtomicI64,
 }
 
-/// The bounded FIFO between the sampler and the shipper.
-#[derive(Debug)]
-pub struct Queue {
-    limits: QueueLimits,
-    inner: Mutex<QueueInner>,
-    /// Wakes the shipper when a batch is pushed or the queue is closed.
-    notify: Notify,
-    /// Wakes the shipper out of a backoff when the queue is closed (shutdown flush).
-    closing: Notify,
-    stats: QueueStats,
-}
-
-impl Queue {
-    /// An empty queue.
-    pub fn new(limits: QueueLimits) -> Queue {
-        Queue {
-            limits,
-            inner: Mutex::new(QueueInner::default()),
-            notify: Notify::new(),
-            closing: Notify::new(),
-            stats: QueueStats::default(),
-        }
+impl PeerClock {
+    /// Local minus collector clock in ms, once a `Date` header was seen.
+    pub fn skew_ms(&self) -> Option<i64> {
+        self.known
+            .load(Ordering::Relaxed)
+            .then(|| self.skew_ms.load(Ordering::Relaxed))
     }
 
-    fn lock(&self) -> MutexGuard<'_, QueueInner> {
-        self.inner.lock().unwrap_or_else(PoisonError::into_inner)
-    }
-
-    /// Encodes, compresses and enqueues a batch.
-    pub fn push(&self, batch: &Batch) -> Result<(), TransportError> {
-        self.push_encoded(Encoded::new(batch)?);
-        Ok(())
-    }
-
-    /// Enqueues an encoded batch, dropping the oldest ones while the queue is over its limits.
-    pub fn push_encoded(&self, encoded: Encoded) {
-        let mut inner = self.lock();
-        inner.bytes += encoded.body.len();
-        inner.batches.push_back(encoded);
-        while inner.batches.len() > self.limits.max_batches.max(1)
-            || (inner.bytes > self.limits.max_bytes && inner.batches.len() > 1)
-        {
-            let Some(dropped) = inner.batches.pop_front() else {
-                break;
-            };
-            inner.bytes -= dropped.body.len();
-            let n_dropped = self.stats.dropped_full.fetch_add(1, Ordering::Relaxed) + 1;
-            // One warning per 100 drops: a long outage drops a batch every tick.
-            if n_dropped % 100 == 1 {
-                tracing::warn!(
-                    seq = dropped.seq,
-                    dropped_total = n_dropped,
-                    "queue full: dropping the oldest batches (logged every 100 drops)"
-                );
-            } else {
-                tracing::debug!(
-                    seq = dropped.seq,
-                    dropped_total = n_dropped,
-                    "queue full: dropped the oldest batch"
-                );
-            }
-        }
-        drop(inner);
-        self.notify.notify_one();
-    }
-
-    /// No more pushes: [`Shipper::run`] returns once the queue is empty.
-    pub fn close(&self) {
-        self.lock().closed = true;
-        self.notify.notify_one();
-        self.closing.notify_one();
-    }
-
-    /// True once [`Queue::close`] was called.
-    pub fn is_closed(&self) -> bool {
-        self.lock().closed
-    }
-
-    /// Batches waiting.
-    pub fn len(&self) -> usize {
-        self.lock().batches.len()
-    }
-
-    /// True when nothing is waiting.
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
-
-    /// The counters.
-    pub fn stats(&self) -> &QueueStats {
-        &self.stats
-    }
-
-    /// A copy of the oldest batch, or whether the queue is closed when there is none.
-    fn front(&self) -> Result<Encoded, bool> {
-        let inner = self.lock();
-        inner.batches.front().cloned().ok_or(inner.closed)
-    }
-
-    /// Removes the oldest batch if it is still `seq` (it may have been dropped meanwhile).
-    fn remove(&self, seq: u64) {
-        let mut inner = self.lock();
-        if inner.batches.front().is_some_and(|front| front.seq == seq)
-            && let Some(removed) = inner.batches.pop_front()
-        {
-            inner.bytes -= removed.body.len();
-        }
+    fn record(&self, skew_ms: i64) {
+        self.skew_ms.store(skew_ms, Ordering::Relaxed);
+        self.known.store(true, Ordering::Relaxed);
     }
 }
 
@@ -283,13 +232,14 @@ impl TransportOptions {
     }
 }
 
-/// Sends queued batches to the collector.
+/// Sends spooled batches to the collector.
 #[derive(Debug)]
 pub struct Shipper {
     client: reqwest::Client,
     url: reqwest::Url,
     authorization: Option<HeaderValue>,
     retry: RetryPolicy,
+    clock: PeerClock,
 }
 
 /// What one attempt ended with, for the log.
@@ -316,7 +266,13 @@ impl Shipper {
                 Some(value)
             }
         };
-        let client = reqwest::Client::builder()
+        let mut builder = reqwest::Client::builder();
+        if url.scheme() == "http" {
+            // Plain HTTP needs no trust store: skip loading (and keeping) the system's CA
+            // bundle, the largest part of the agent's start-up CPU and heap.
+            builder = builder.tls_certs_only(std::iter::empty());
+        }
+        let client = builder
             .connect_timeout(options.connect_timeout)
             .timeout(options.request_timeout)
             .user_agent(concat!("vigil-agent/", env!("CARGO_PKG_VERSION")))
@@ -327,19 +283,25 @@ impl Shipper {
             url,
             authorization,
             retry: options.retry,
+            clock: PeerClock::default(),
         })
     }
 
-    /// Sends queued batches in order until the queue is closed and empty. Never returns early:
+    /// The collector's clock as seen in its last `Date` header.
+    pub fn peer_clock(&self) -> &PeerClock {
+        &self.clock
+    }
+
+    /// Sends spooled batches in order until the spool is closed and empty. Never returns early:
     /// bound it with a timeout to give up.
-    pub async fn run(&self, queue: &Queue) {
+    pub async fn run(&self, spool: &Spool) {
         let mut backoff = Backoff::new(self.retry, jitter_seed());
         loop {
-            let batch = match queue.front() {
+            let batch = match spool.front() {
                 Ok(batch) => batch,
                 Err(true) => return,
                 Err(false) => {
-                    queue.notify.notified().await;
+                    spool.notify.notified().await;
                     continue;
                 }
             };
@@ -347,8 +309,7 @@ impl Shipper {
             let (verdict, attempt) = self.send(batch.body).await;
             match verdict {
                 Verdict::Delivered => {
-                    queue.remove(seq);
-                    queue.stats.delivered.fetch_add(1, Ordering::Relaxed);
+                    spool.ack(seq, true);
                     if backoff.attempt() > 0 {
                         tracing::info!(seq, "collector reachable again");
                     }
@@ -356,15 +317,14 @@ impl Shipper {
                     tracing::debug!(seq, "batch delivered");
                 }
                 Verdict::Reject { reason } => {
-                    queue.remove(seq);
-                    let n_rejected = queue.stats.rejected.fetch_add(1, Ordering::Relaxed) + 1;
+                    spool.ack(seq, false);
                     backoff.reset();
                     let (status, message) = attempt_fields(&attempt);
                     tracing::error!(
                         seq,
                         status,
                         reason,
-                        rejected_total = n_rejected,
+                        rejected_total = spool.stats().rejected_total,
                         error = %message,
                         "collector rejected the batch: dropped it"
                     );
@@ -379,11 +339,13 @@ impl Shipper {
                     let delay_ms = delay.as_millis() as u64;
                     if loud {
                         tracing::error!(seq, status, reason, delay_ms, error = %message, "collector refused the token: check --token; will retry");
+                    } else if backoff.attempt() == 1 {
+                        tracing::warn!(seq, status, reason, delay_ms, error = %message, "delivery failed: spooling until the collector answers");
                     } else {
-                        tracing::warn!(seq, status, reason, delay_ms, error = %message, "delivery failed: will retry");
+                        tracing::debug!(seq, status, reason, delay_ms, error = %message, "delivery failed again");
                     }
                     // During the shutdown flush, retry at least every 500 ms: the deadline is short.
-                    let closed = queue.is_closed();
+                    let closed = spool.is_closed();
                     let delay = if closed {
                         delay.min(FLUSH_RETRY_DELAY)
                     } else {
@@ -391,7 +353,7 @@ impl Shipper {
                     };
                     tokio::select! {
                         () = tokio::time::sleep(delay) => {}
-                        () = queue.closing.notified(), if !closed => {}
+                        () = spool.closing.notified(), if !closed => {}
                     }
                 }
             }
@@ -417,6 +379,15 @@ impl Shipper {
             }
         };
         let status = response.status().as_u16();
+        if let Some(date_ms) = response
+            .headers()
+            .get(DATE)
+            .and_then(|value| value.to_str().ok())
+            .and_then(crate::clock::parse_http_date_ms)
+        {
+            // The header has 1 s resolution and is truncated: compare with its middle.
+            self.clock.record(crate::clock::now_ms() - (date_ms + 500));
+        }
         let retry_after = response
             .headers()
             .get(RETRY_AFTER)
@@ -488,57 +459,6 @@ fn jitter_seed() -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn encoded(seq: u64, len: usize) -> Encoded {
-        Encoded {
-            seq,
-            body: vec![0; len],
-        }
-    }
-
-    #[test]
-    fn queue_drops_oldest_when_full_by_count() {
-        let queue = Queue::new(QueueLimits {
-            max_batches: 3,
-            max_bytes: usize::MAX,
-        });
-        for seq in 1..=5 {
-            queue.push_encoded(encoded(seq, 10));
-        }
-        assert_eq!(queue.len(), 3);
-        assert_eq!(queue.front().unwrap().seq, 3);
-        assert_eq!(queue.stats().dropped_full.load(Ordering::Relaxed), 2);
-    }
-
-    #[test]
-    fn queue_drops_oldest_when_full_by_bytes_but_keeps_the_newest() {
-        let queue = Queue::new(QueueLimits {
-            max_batches: 100,
-            max_bytes: 25,
-        });
-        queue.push_encoded(encoded(1, 10));
-        queue.push_encoded(encoded(2, 10));
-        queue.push_encoded(encoded(3, 10));
-        assert_eq!(queue.len(), 2);
-        assert_eq!(queue.front().unwrap().seq, 2);
-        queue.push_encoded(encoded(4, 100));
-        assert_eq!(queue.len(), 1);
-        assert_eq!(queue.front().unwrap().seq, 4);
-    }
-
-    #[test]
-    fn queue_remove_only_takes_the_expected_front() {
-        let queue = Queue::new(QueueLimits::default());
-        queue.push_encoded(encoded(1, 1));
-        queue.push_encoded(encoded(2, 1));
-        queue.remove(2);
-        assert_eq!(queue.len(), 2);
-        queue.remove(1);
-        assert_eq!(queue.front().unwrap().seq, 2);
-        queue.close();
-        queue.remove(2);
-        assert_eq!(queue.front(), Err(true));
-    }
 
     #[test]
     fn error_message_prefers_the_json_error_field() {

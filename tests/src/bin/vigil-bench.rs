@@ -5,8 +5,10 @@
 //!   with `taskset`, posts over keep-alive HTTP from several connections for a fixed time, and
 //!   reports accepted samples per second of wall time and per CPU-second of the collector.
 //! - `agent`: runs `vigil-agent` at 1 s and 10 s intervals side by side for a fixed time against a
-//!   collector and reports each one's CPU seconds and peak RSS (VmHWM); with `--node-exporter` it
-//!   also runs Debian's `prometheus-node-exporter`, scraped at the same intervals, for comparison.
+//!   collector, each with three probes at its own interval (http and tcp against loopback peers
+//!   the bench starts, process against a `sleep` it spawns), and reports each one's CPU seconds
+//!   and peak RSS (VmHWM); with `--node-exporter` it also runs Debian's
+//!   `prometheus-node-exporter`, scraped at the same intervals, for comparison.
 //!
 //! Results print as Markdown table rows on stdout; BENCHMARKS.md records them with the machine.
 
@@ -331,17 +333,80 @@ async fn wait_ready(url: &str) -> Result<()> {
     bail!("{url} did not become ready")
 }
 
+/// Loopback peers for the agent's probes: an HTTP server answering 200 `ok`, a TCP listener that
+/// accepts and closes, and a `sleep` with a unique argument (killed on drop).
+struct ProbePeers {
+    http_url: String,
+    tcp_address: String,
+    sleep_seconds: String,
+    sleeper: std::process::Child,
+}
+
+impl ProbePeers {
+    fn start() -> Result<ProbePeers> {
+        use std::io::{Read, Write};
+        let http = std::net::TcpListener::bind("127.0.0.1:0")?;
+        let http_url = format!("http://{}/healthz", http.local_addr()?);
+        std::thread::spawn(move || {
+            for stream in http.incoming() {
+                let Ok(mut stream) = stream else { continue };
+                let _ = stream.set_read_timeout(Some(Duration::from_secs(2)));
+                let mut buffer = [0u8; 4096];
+                let _ = stream.read(&mut buffer);
+                let _ = stream.write_all(
+                    b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\nconnection: close\r\n\r\nok",
+                );
+            }
+        });
+        let tcp = std::net::TcpListener::bind("127.0.0.1:0")?;
+        let tcp_address = tcp.local_addr()?.to_string();
+        std::thread::spawn(move || for _stream in tcp.incoming() {});
+        let sleep_seconds = format!("{}.{}", 86_000 + std::process::id() % 400, 7);
+        let sleeper = Command::new("sleep").arg(&sleep_seconds).spawn()?;
+        Ok(ProbePeers {
+            http_url,
+            tcp_address,
+            sleep_seconds,
+            sleeper,
+        })
+    }
+
+    /// An agent config with the three probes at `interval`.
+    fn config(&self, interval: &str) -> String {
+        format!(
+            "[[probe]]\nname = \"web\"\nkind = \"http\"\ntarget = \"{}\"\ninterval = \"{interval}\"\ntimeout = \"500ms\"\n\
+             [[probe]]\nname = \"db\"\nkind = \"tcp\"\ntarget = \"{}\"\ninterval = \"{interval}\"\ntimeout = \"500ms\"\n\
+             [[probe]]\nname = \"worker\"\nkind = \"process\"\ntarget = '^sleep {}$'\ninterval = \"{interval}\"\ntimeout = \"500ms\"\n",
+            self.http_url,
+            self.tcp_address,
+            self.sleep_seconds.replace('.', "\\."),
+        )
+    }
+}
+
+impl Drop for ProbePeers {
+    fn drop(&mut self) {
+        let _ = self.sleeper.kill();
+        let _ = self.sleeper.wait();
+    }
+}
+
 async fn agent(bin_dir: &Path, seconds: u64, node_exporter: bool) -> Result<()> {
     let tmp = tempfile::tempdir()?;
     let data = tmp.path().join("data");
     std::fs::create_dir_all(&data)?;
+    let peers = ProbePeers::start()?;
     // The collector only receives; its own cost is not measured here.
     let collector = Collector::start_with_bin(&bin_dir.join("vigil-collector"), &data, &[]).await;
     let mut runs: Vec<(String, Process, Option<tokio::task::JoinHandle<()>>)> = Vec::new();
     for interval in ["1s", "10s"] {
         let state = tmp.path().join(format!("agent-{interval}"));
+        let config = tmp.path().join(format!("agent-{interval}.toml"));
+        std::fs::write(&config, peers.config(interval))?;
         let mut command = Command::new(bin_dir.join("vigil-agent"));
         command
+            .arg("--config")
+            .arg(&config)
             .args([
                 "--collector",
                 &collector.url,
@@ -419,5 +484,13 @@ async fn agent(bin_dir: &Path, seconds: u64, node_exporter: bool) -> Result<()> 
     if n_up != 2 {
         bail!("expected both agents up at the collector, got {hosts}");
     }
+    // The probes ran and stayed up: a probe going down logs a warning.
+    for interval in ["1s", "10s"] {
+        let log = std::fs::read_to_string(tmp.path().join(format!("agent-{interval}.log")))?;
+        if log.contains("probe down") {
+            bail!("a probe of the {interval} agent went down:\n{log}");
+        }
+    }
+    drop(peers);
     Ok(())
 }
