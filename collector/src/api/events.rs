@@ -68,29 +68,33 @@ async fn accept(state: &AppState, headers: &HeaderMap, body: &[u8]) -> Result<Re
         });
     }
     let n = requests.len();
-    let events = requests
-        .into_iter()
-        .enumerate()
-        .map(|(index, request)| {
-            let host_labels = request.host.as_deref().and_then(|host| {
-                state
-                    .hosts
-                    .read(|all| all.get(host).map(|known| known.labels.clone()))
-            });
-            to_event(request, host_labels.unwrap_or_default()).map_err(|message| {
-                let at = if is_array {
-                    format!("event [{index}]: ")
-                } else {
-                    String::new()
-                };
-                ApiError {
-                    status: StatusCode::UNPROCESSABLE_ENTITY,
-                    message: format!("{at}{message}"),
-                    retry_after: None,
-                }
+    // One look at the host table for the whole request: impact needs the hosts' labels.
+    let events = state.hosts.read(|all| {
+        requests
+            .into_iter()
+            .enumerate()
+            .map(|(index, request)| {
+                let host_labels = request
+                    .host
+                    .as_deref()
+                    .and_then(|host| all.get(host))
+                    .map(|known| known.labels.clone())
+                    .unwrap_or_default();
+                to_event(request, host_labels).map_err(|message| {
+                    let at = if is_array {
+                        format!("event [{index}]: ")
+                    } else {
+                        String::new()
+                    };
+                    ApiError {
+                        status: StatusCode::UNPROCESSABLE_ENTITY,
+                        message: format!("{at}{message}"),
+                        retry_after: None,
+                    }
+                })
             })
-        })
-        .collect::<Result<Vec<_>, _>>()?;
+            .collect::<Result<Vec<_>, _>>()
+    })?;
     if events.is_empty() {
         return Ok(Json(Vec::<EventResponse>::new()).into_response());
     }

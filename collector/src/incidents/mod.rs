@@ -520,7 +520,8 @@ pub enum Effect {
 #[derive(Debug, Default)]
 pub struct Engine {
     policy: Policy,
-    incidents: HashMap<String, Incident>,
+    /// Boxed: the map moves 8-byte pointers when it grows, not whole incidents.
+    incidents: HashMap<String, Box<Incident>>,
     /// Fingerprint → the newest incident with it that is not closed.
     by_fingerprint: HashMap<String, String>,
     last_id: u64,
@@ -560,7 +561,9 @@ impl Engine {
             if incident.state.is_active() {
                 engine.active_counts[priority_index(incident.priority)] += 1;
             }
-            engine.incidents.insert(incident.id.clone(), incident);
+            engine
+                .incidents
+                .insert(incident.id.clone(), Box::new(incident));
         }
         engine
     }
@@ -572,12 +575,12 @@ impl Engine {
 
     /// An incident that is not closed.
     pub fn get(&self, id: &str) -> Option<&Incident> {
-        self.incidents.get(id)
+        self.incidents.get(id).map(AsRef::as_ref)
     }
 
     /// Every incident that is not closed.
     pub fn incidents(&self) -> impl Iterator<Item = &Incident> {
-        self.incidents.values()
+        self.incidents.values().map(AsRef::as_ref)
     }
 
     /// Committed open or acknowledged incidents per priority (index 0 = priority 1).
@@ -644,7 +647,7 @@ impl Engine {
         self.index_undo
             .entry(incident.fingerprint.clone())
             .or_insert(before);
-        self.incidents.insert(id.clone(), incident);
+        self.incidents.insert(id.clone(), Box::new(incident));
         self.undo.insert(id.clone(), None);
         self.dirty.push(id.clone());
         EventOutcome::Opened(id)
@@ -666,8 +669,10 @@ impl Engine {
 
     fn touch(&mut self, id: &str) {
         if !self.undo.contains_key(id) {
-            self.undo
-                .insert(id.to_owned(), self.incidents.get(id).cloned());
+            self.undo.insert(
+                id.to_owned(),
+                self.incidents.get(id).map(|incident| (**incident).clone()),
+            );
             self.dirty.push(id.to_owned());
         }
     }
@@ -700,7 +705,7 @@ impl Engine {
         if action == Action::Note && text.is_none_or(|text| text.trim().is_empty()) {
             return Err(ActionError::Invalid("a note needs a non-empty \"text\""));
         }
-        let snapshot = self.incidents[id].clone();
+        let snapshot = (*self.incidents[id]).clone();
         lifecycle::check_action(&snapshot, action)?;
         let changed = lifecycle::would_change(&snapshot, action);
         if !changed {
@@ -729,7 +734,9 @@ impl Engine {
 
     /// Incidents changed since the last commit, in the order first changed.
     pub fn dirty(&self) -> impl Iterator<Item = &Incident> {
-        self.dirty.iter().filter_map(|id| self.incidents.get(id))
+        self.dirty
+            .iter()
+            .filter_map(|id| self.incidents.get(id).map(AsRef::as_ref))
     }
 
     /// The store committed: forget the undo log, drop closed incidents from memory, hand out
@@ -767,7 +774,7 @@ impl Engine {
     pub fn rollback(&mut self) {
         for (id, before) in std::mem::take(&mut self.undo) {
             match before {
-                Some(before) => self.incidents.insert(id, before),
+                Some(before) => self.incidents.insert(id, Box::new(before)),
                 None => self.incidents.remove(&id),
             };
         }

@@ -9,7 +9,8 @@
 //! - with `--alertmanager`, Debian's `prometheus-alertmanager` in the same run: CPU per distinct
 //!   alert and per duplicate, alerts posted as arrays of 100 to `/api/v2/alerts`.
 //!
-//! Results print as Markdown table rows on stdout.
+//! Results print as Markdown table rows on stdout; `VIGIL_BENCH_SLOWEST=1` also lists the 40
+//! slowest requests of the latency phase (with their send time) on stderr.
 
 use anyhow::{Context, Result, bail};
 use clap::Parser;
@@ -334,19 +335,31 @@ async fn latency(base: &str, seconds: u64) -> Result<()> {
             } else {
                 None
             };
-            Some((acked, visible))
+            Some((acked, visible, i))
         }));
     }
     let mut acked = Vec::new();
     let mut visible = Vec::new();
     let mut failed = 0;
+    let mut slowest = Vec::new();
     for task in tasks {
         match task.await? {
-            Some((a, v)) => {
+            Some((a, v, i)) => {
                 acked.push(a);
                 visible.extend(v);
+                slowest.push((a, i));
             }
             None => failed += 1,
+        }
+    }
+    if std::env::var_os("VIGIL_BENCH_SLOWEST").is_some() {
+        slowest.sort();
+        for (latency, i) in slowest.iter().rev().take(40) {
+            eprintln!(
+                "slow: event {i} at {} ms: {:.2} ms",
+                i,
+                latency.as_secs_f64() * 1e3
+            );
         }
     }
     let rate = total as f64 / started.elapsed().as_secs_f64();
