@@ -391,6 +391,9 @@ impl Drop for ProbePeers {
     }
 }
 
+/// Time given to start-up and the first ticks before the measured window.
+const AGENT_WARM_UP: Duration = Duration::from_secs(12);
+
 async fn agent(bin_dir: &Path, seconds: u64, node_exporter: bool) -> Result<()> {
     let tmp = tempfile::tempdir()?;
     let data = tmp.path().join("data");
@@ -463,17 +466,46 @@ async fn agent(bin_dir: &Path, seconds: u64, node_exporter: bool) -> Result<()> 
             ));
         }
     }
+    // Steady state: a baseline after start-up and the first 10 s tick and scrape, then the
+    // window. The start-up (loading the binary, first full sample) is reported apart.
+    tokio::time::sleep(AGENT_WARM_UP).await;
+    println!(
+        "| process | window | CPU in the window | % of a core | CPU before it (start-up, first {} s) | CPU total | peak RSS |",
+        AGENT_WARM_UP.as_secs()
+    );
+    println!("|---|---|---|---|---|---|---|");
+    let mut baselines = Vec::with_capacity(runs.len());
+    for (name, process, _) in &runs {
+        let (cpu, _) =
+            proc_usage(process.pid()).with_context(|| format!("read /proc of {name}"))?;
+        baselines.push(cpu);
+    }
     tokio::time::sleep(Duration::from_secs(seconds)).await;
-    for (name, process, scraper) in &runs {
+    for ((name, process, scraper), baseline) in runs.iter().zip(baselines) {
         let (cpu, rss) =
             proc_usage(process.pid()).with_context(|| format!("read /proc of {name}"))?;
+        let steady = cpu - baseline;
         println!(
-            "| {name} | {seconds} s | {cpu:.3} s | {:.3} % | {:.2} MiB |",
-            cpu / seconds as f64 * 100.0,
+            "| {name} | {seconds} s | {steady:.3} s | {:.3} % | {baseline:.3} s | {cpu:.3} s | {:.2} MiB |",
+            steady / seconds as f64 * 100.0,
             rss as f64 / 1_048_576.0
         );
         if let Some(scraper) = scraper {
             scraper.abort();
+        }
+    }
+    let (_, exposition) = collector.get_text("/metrics").await;
+    for interval in ["1s", "10s"] {
+        for probe in ["web", "db", "worker"] {
+            let up = exposition.lines().any(|line| {
+                line.starts_with("vigil_probe_up{")
+                    && line.contains(&format!("host=\"bench-{interval}\""))
+                    && line.contains(&format!("probe=\"{probe}\""))
+                    && line.ends_with(" 1")
+            });
+            if !up {
+                bail!("vigil_probe_up of {probe} on bench-{interval} is not 1 at the collector");
+            }
         }
     }
     let (_, hosts) = collector.get_json("/v1/hosts").await;
