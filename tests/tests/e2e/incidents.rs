@@ -396,3 +396,67 @@ async fn bad_events_get_clear_errors_and_change_nothing() {
     let (status, _) = collector.get_json("/v1/incidents/nope").await;
     assert_eq!(status, 404);
 }
+
+#[tokio::test]
+async fn a_threshold_rule_opens_an_incident_and_clears_it_past_the_clear_level() {
+    let tmp = tempfile::tempdir().unwrap();
+    let config = tmp.path().join("collector.toml");
+    std::fs::write(
+        &config,
+        "default_rules = false\n\
+         [[rule]]\nname = \"cpu_hot\"\nmetric = \"cpu_usage_ratio\"\nabove = 0.4\nclear = 0.2\n\
+         for = \"0s\"\nseverity = \"critical\"\n",
+    )
+    .unwrap();
+    let collector = Collector::start(
+        &tmp.path().join("data"),
+        &["--config", config.to_str().unwrap()],
+    )
+    .await;
+    let send = |seq: u64, cpu: f64| {
+        let mut batch = crate::batch("rule-host", 1, seq);
+        batch.samples[0].value = cpu;
+        let collector = &collector;
+        async move {
+            let (status, _, json) = collector
+                .post_ingest(vigil_e2e::encode_zstd_msgpack(&batch), crate::ZSTD_MSGPACK)
+                .await;
+            assert_eq!(status, 200, "{json}");
+        }
+    };
+    send(1, 0.5).await;
+    let opened = eventually(
+        Duration::from_secs(10),
+        Duration::from_millis(50),
+        || async {
+            match incidents(&collector, "host=rule-host").await.as_slice() {
+                [one] if one["state"] == "open" => Ok(one.clone()),
+                other => Err(format!("{other:?}")),
+            }
+        },
+    )
+    .await;
+    assert_eq!(opened["check"], "cpu_hot");
+    assert_eq!(opened["source"], "vigil");
+    assert_eq!(opened["severity"], "critical");
+    // Still above the threshold, then inside the hysteresis band: nothing changes.
+    send(2, 0.6).await;
+    send(3, 0.3).await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let all = incidents(&collector, "host=rule-host").await;
+    assert_eq!(all.len(), 1);
+    assert_eq!(all[0]["state"], "open", "{}", all[0]);
+    assert_eq!(all[0]["count"], 1, "edge-triggered: one firing event");
+    send(4, 0.1).await;
+    eventually(
+        Duration::from_secs(10),
+        Duration::from_millis(50),
+        || async {
+            match incidents(&collector, "host=rule-host").await.as_slice() {
+                [one] if one["state"] == "resolved" => Ok(()),
+                other => Err(format!("{other:?}")),
+            }
+        },
+    )
+    .await;
+}
