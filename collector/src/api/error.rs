@@ -56,6 +56,22 @@ impl ApiError {
         }
     }
 
+    /// A request body that could not be read (too large, broken connection): its status with a
+    /// JSON message.
+    pub fn from_body(rejection: axum::extract::rejection::BytesRejection) -> ApiError {
+        let status = rejection.status();
+        let message = if status == StatusCode::PAYLOAD_TOO_LARGE {
+            "request body too large: send at most 2 MiB (split event arrays)".to_owned()
+        } else {
+            format!("cannot read the request body: {}", rejection.body_text())
+        };
+        ApiError {
+            status,
+            message,
+            retry_after: None,
+        }
+    }
+
     /// A store failure: 503 with `Retry-After` (1 s when merely busy).
     pub fn from_store(error: std::sync::Arc<StoreError>) -> ApiError {
         let retry_after = match *error {

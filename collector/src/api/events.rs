@@ -22,7 +22,15 @@ pub const MAX_FIELD_LEN: usize = 256;
 pub const MAX_SUMMARY_LEN: usize = 4_096;
 
 /// Records the events; answers one object for one event, an array for an array.
-pub async fn post(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
+pub async fn post(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: Result<Bytes, axum::extract::rejection::BytesRejection>,
+) -> Response {
+    let body = match body {
+        Ok(body) => body,
+        Err(rejection) => return ApiError::from_body(rejection).into_response(),
+    };
     match accept(&state, &headers, &body).await {
         Ok(response) => response,
         Err(error) => error.into_response(),

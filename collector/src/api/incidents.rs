@@ -11,6 +11,7 @@ use crate::incidents::{Action, ActionError, State as IncidentState};
 use crate::store::{IncidentFilter, Write, WriteOutcome};
 use axum::Json;
 use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use std::collections::HashMap;
@@ -110,8 +111,9 @@ async fn act(
     id: String,
     action: Action,
     token: Option<Token>,
-    body: Bytes,
+    body: Result<Bytes, BytesRejection>,
 ) -> Result<Json<IncidentDto>, ApiError> {
+    let body = body.map_err(ApiError::from_body)?;
     let request: ActionRequest = if body.iter().all(u8::is_ascii_whitespace) {
         ActionRequest::default()
     } else {
@@ -171,7 +173,7 @@ pub async fn ack(
     State(state): State<AppState>,
     Path(id): Path<String>,
     token: Option<axum::Extension<Token>>,
-    body: Bytes,
+    body: Result<Bytes, BytesRejection>,
 ) -> Result<Json<IncidentDto>, ApiError> {
     act(state, id, Action::Ack, token.map(|t| t.0), body).await
 }
@@ -181,7 +183,7 @@ pub async fn resolve(
     State(state): State<AppState>,
     Path(id): Path<String>,
     token: Option<axum::Extension<Token>>,
-    body: Bytes,
+    body: Result<Bytes, BytesRejection>,
 ) -> Result<Json<IncidentDto>, ApiError> {
     act(state, id, Action::Resolve, token.map(|t| t.0), body).await
 }
@@ -191,7 +193,7 @@ pub async fn close(
     State(state): State<AppState>,
     Path(id): Path<String>,
     token: Option<axum::Extension<Token>>,
-    body: Bytes,
+    body: Result<Bytes, BytesRejection>,
 ) -> Result<Json<IncidentDto>, ApiError> {
     act(state, id, Action::Close, token.map(|t| t.0), body).await
 }
@@ -201,7 +203,7 @@ pub async fn note(
     State(state): State<AppState>,
     Path(id): Path<String>,
     token: Option<axum::Extension<Token>>,
-    body: Bytes,
+    body: Result<Bytes, BytesRejection>,
 ) -> Result<Json<IncidentDto>, ApiError> {
     act(state, id, Action::Note, token.map(|t| t.0), body).await
 }
