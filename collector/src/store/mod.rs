@@ -294,7 +294,19 @@ impl Store {
         let thread_healthy = Arc::clone(&healthy);
         let thread = std::thread::Builder::new()
             .name("vigil-store".into())
-            .spawn(move || writer_loop(writer, receiver, &thread_healthy))?;
+            .spawn(move || {
+                let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                    writer_loop(writer, receiver, &thread_healthy);
+                }));
+                if outcome.is_err() {
+                    // A bug. Nothing uncommitted is on disk; serving 503 forever would be worse
+                    // than a restart from the durable state, so let the supervisor restart us.
+                    tracing::error!(
+                        "the store writer panicked: exiting so the collector restarts from its store"
+                    );
+                    std::process::exit(1);
+                }
+            })?;
         Ok((Store { sender, healthy }, thread))
     }
 
