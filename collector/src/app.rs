@@ -54,7 +54,7 @@ pub async fn run(
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
     let started_ms = clock.now_ms();
     let StoreLocation::Sqlite(path) = &config.store;
-    let mut backend = SqliteBackend::open(path)?;
+    let mut backend = SqliteBackend::open_with(path, config.store_sync)?;
     let records = backend.load_hosts()?;
     let (incidents, last_id) = backend.load_incidents()?;
     let reader: Arc<dyn Reader> = Arc::new(SqliteReader::open(path)?);

@@ -64,6 +64,7 @@ pub struct RawFile {
     max_samples_per_batch: Option<usize>,
     max_events_per_batch: Option<usize>,
     max_pending_writes: Option<usize>,
+    store_sync: Option<String>,
     token: Option<Vec<RawToken>>,
     incidents: Option<RawIncidents>,
     default_rules: Option<bool>,
@@ -157,6 +158,8 @@ pub struct Config {
     pub limits: IngestLimits,
     /// Most store writes queued before ingest answers 503.
     pub max_pending_writes: usize,
+    /// When a commit reaches the disk.
+    pub store_sync: crate::store::sqlite::SyncMode,
     /// Bearer tokens; empty means no authentication (loopback only unless `insecure`).
     pub tokens: Tokens,
     /// Incident engine policy.
@@ -269,6 +272,16 @@ impl Config {
             file.rule.unwrap_or_default(),
             &mut errors,
         );
+        let store_sync = match file.store_sync.as_deref() {
+            None | Some("full") => crate::store::sqlite::SyncMode::Full,
+            Some("normal") => crate::store::sqlite::SyncMode::Normal,
+            Some(other) => {
+                errors.push(format!(
+                    "config key store_sync: unknown mode {other:?}: use full (fsync per commit) or normal (survives a collector crash, not a power cut)"
+                ));
+                crate::store::sqlite::SyncMode::Full
+            }
+        };
         let max_pending_writes = file.max_pending_writes.unwrap_or(4_096);
         if max_pending_writes == 0 {
             errors.push("config key max_pending_writes: must be greater than 0".to_owned());
@@ -294,6 +307,7 @@ impl Config {
                     insecure,
                     limits,
                     max_pending_writes,
+                    store_sync,
                     tokens,
                     policy,
                     event_id_retention,
@@ -840,5 +854,77 @@ mod tests {
         assert!(error.contains("line 2"), "{error}");
         assert!(error.contains("lisen"), "{error}");
         assert!(!error.contains('\n'));
+    }
+
+    #[test]
+    fn incident_policy_rules_and_store_sync_are_parsed_and_checked() {
+        let config = Config::from_parts(
+            &Args::default(),
+            file(
+                r#"
+                store_sync = "normal"
+                default_rules = true
+                [incidents]
+                min_severity = "minor"
+                reopen_window = "10m"
+                high_impact = ["tier=0"]
+                [incidents.sla.p1]
+                ack = "5m"
+                [[rule]]
+                name = "cpu_saturated"
+                metric = "cpu_usage_ratio"
+                above = 0.8
+                clear = 0.7
+                for = "1m"
+                "#,
+            ),
+            &no_env,
+        )
+        .unwrap();
+        assert_eq!(config.store_sync, crate::store::sqlite::SyncMode::Normal);
+        assert_eq!(config.policy.min_severity, Severity::Minor);
+        assert_eq!(config.policy.reopen_window_ms, 600_000);
+        assert_eq!(config.policy.priority.high_impact.len(), 1);
+        assert_eq!(config.policy.priority.sla[0].ack_ms, 300_000);
+        assert_eq!(
+            config.rules.len(),
+            default_rules().len(),
+            "same name replaces"
+        );
+        let cpu = config
+            .rules
+            .iter()
+            .find(|rule| rule.name == "cpu_saturated")
+            .unwrap();
+        assert_eq!((cpu.threshold, cpu.clear, cpu.for_ms), (0.8, 0.7, 60_000));
+
+        let errors = Config::from_parts(
+            &Args::default(),
+            file(
+                r#"
+                store_sync = "sometimes"
+                [incidents]
+                high_impact = ["prod"]
+                [incidents.sla.p9]
+                ack = "5m"
+                [[rule]]
+                name = "x"
+                metric = "load1"
+                above = 1.0
+                below = 2.0
+                "#,
+            ),
+            &no_env,
+        )
+        .unwrap_err()
+        .to_string();
+        for needle in [
+            "config key store_sync: unknown mode \"sometimes\"",
+            "config key incidents.high_impact: \"prod\" is not label=value",
+            "config key incidents.sla.p9: unknown priority",
+            "config key rule[0].above: give exactly one of above or below",
+        ] {
+            assert!(errors.contains(needle), "{needle} not in {errors}");
+        }
     }
 }

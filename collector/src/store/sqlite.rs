@@ -105,9 +105,26 @@ fn start_checkpointer(path: &Path) -> Option<std::sync::mpsc::Sender<()>> {
     }
 }
 
+/// When a commit reaches the disk.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum SyncMode {
+    /// fsync on every commit (`synchronous = FULL`): a 2xx survives a power cut.
+    #[default]
+    Full,
+    /// The OS writes the WAL back (`synchronous = NORMAL`): a 2xx survives a kill -9 of the
+    /// collector but not a power cut or kernel crash, which may lose the last commits (never
+    /// corrupt the store). No fsync wait in the answer path.
+    Normal,
+}
+
 impl SqliteBackend {
-    /// Opens (creating if needed) the database at `path` and migrates it.
+    /// Opens (creating if needed) the database at `path` and migrates it, fsync on every commit.
     pub fn open(path: &Path) -> Result<SqliteBackend, StoreError> {
+        SqliteBackend::open_with(path, SyncMode::Full)
+    }
+
+    /// Opens with the given sync mode.
+    pub fn open_with(path: &Path, sync: SyncMode) -> Result<SqliteBackend, StoreError> {
         let open_error = |source: Box<dyn std::error::Error + Send + Sync>| StoreError::Open {
             path: path.display().to_string(),
             source,
@@ -122,7 +139,11 @@ impl SqliteBackend {
         connection
             .pragma_update(None, "journal_mode", "WAL")
             .map_err(|error| open_error(Box::new(error)))?;
-        connection.pragma_update(None, "synchronous", "FULL")?;
+        let synchronous = match sync {
+            SyncMode::Full => "FULL",
+            SyncMode::Normal => "NORMAL",
+        };
+        connection.pragma_update(None, "synchronous", synchronous)?;
         connection.pragma_update(None, "foreign_keys", "ON")?;
         connection.busy_timeout(std::time::Duration::from_secs(5))?;
         let mut backend = SqliteBackend {

@@ -44,6 +44,9 @@ struct Cli {
     /// Also measure prometheus-alertmanager (Debian package) in the same run.
     #[arg(long)]
     alertmanager: bool,
+    /// The collector's `store_sync`: full (fsync per commit, the default) or normal.
+    #[arg(long, default_value = "full")]
+    store_sync: String,
 }
 
 fn main() -> Result<()> {
@@ -239,10 +242,14 @@ async fn run(cli: &Cli, bin_dir: &Path) -> Result<()> {
     let data = tmp.path().join("data");
     std::fs::create_dir_all(&data)?;
     let port = free_port();
+    let config = tmp.path().join("collector.toml");
+    std::fs::write(&config, format!("store_sync = {:?}\n", cli.store_sync))?;
     let mut command = pinned(cli.server_cpu, &bin_dir.join("vigil-collector"));
     command
         .args(["--listen", &format!("127.0.0.1:{port}"), "--data-dir"])
         .arg(&data)
+        .arg("--config")
+        .arg(&config)
         .env("RUST_LOG", "warn");
     let collector = Process::spawn("vigil-collector", command, tmp.path().join("collector.log"));
     let base = format!("http://127.0.0.1:{port}");
