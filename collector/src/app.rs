@@ -40,6 +40,9 @@ pub enum AppError {
     /// The server failed.
     #[error("http server failed: {0}")]
     Serve(#[source] std::io::Error),
+    /// The store writer died of a bug; the store holds everything acknowledged.
+    #[error("the store writer stopped unexpectedly (see the log): restart the collector")]
+    StoreWriterDied,
     /// A thread could not be started.
     #[error("cannot start the store writer thread: {0}")]
     Thread(#[source] std::io::Error),
@@ -142,6 +145,7 @@ pub async fn run(
         feed,
     ));
     let internal = tokio::spawn(forward_internal_events(store.clone(), feed_rx));
+    let watched = store.clone();
     let ticker = tokio::spawn(tick(store));
     let (stopping_tx, stopping_rx) = tokio::sync::oneshot::channel::<()>();
     let signal = async move {
@@ -157,6 +161,9 @@ pub async fn run(
             result.map_err(AppError::Serve)?;
             true
         }
+        () = watched.writer_died() => {
+            return Err(AppError::StoreWriterDied);
+        }
         () = async {
             if stopping_rx.await.is_ok() {
                 tokio::time::sleep(SHUTDOWN_GRACE).await;
@@ -165,6 +172,8 @@ pub async fn run(
             }
         } => false,
     };
+    // The writer ends once every Store handle is gone: this one first.
+    drop(watched);
     heartbeat.abort();
     ticker.abort();
     if drained {

@@ -266,6 +266,7 @@ const PRUNE_EVERY_MS: i64 = 60_000;
 pub struct Store {
     sender: mpsc::Sender<(Write, Reply)>,
     healthy: Arc<AtomicBool>,
+    died: Arc<tokio::sync::Notify>,
 }
 
 /// What the writer thread owns.
@@ -292,6 +293,8 @@ impl Store {
         let (sender, receiver) = mpsc::channel(max_pending.max(1));
         let healthy = Arc::new(AtomicBool::new(true));
         let thread_healthy = Arc::clone(&healthy);
+        let died = Arc::new(tokio::sync::Notify::new());
+        let thread_died = Arc::clone(&died);
         let thread = std::thread::Builder::new()
             .name("vigil-store".into())
             .spawn(move || {
@@ -300,14 +303,20 @@ impl Store {
                 }));
                 if outcome.is_err() {
                     // A bug. Nothing uncommitted is on disk; serving 503 forever would be worse
-                    // than a restart from the durable state, so let the supervisor restart us.
-                    tracing::error!(
-                        "the store writer panicked: exiting so the collector restarts from its store"
-                    );
-                    std::process::exit(1);
+                    // than a restart from the durable state: the app stops with an error.
+                    thread_healthy.store(false, Ordering::Relaxed);
+                    tracing::error!("the store writer panicked");
+                    thread_died.notify_one();
                 }
             })?;
-        Ok((Store { sender, healthy }, thread))
+        Ok((
+            Store {
+                sender,
+                healthy,
+                died,
+            },
+            thread,
+        ))
     }
 
     /// Persists one write; resolves once it is committed (or found to be a repeat). Refuses at
@@ -332,6 +341,11 @@ impl Store {
             .await
             .map_err(|_| Arc::new(StoreError::Closed))?;
         answer.await.map_err(|_| Arc::new(StoreError::Closed))?
+    }
+
+    /// Resolves if the writer thread dies of a bug (a panic); never otherwise.
+    pub async fn writer_died(&self) {
+        self.died.notified().await;
     }
 
     /// False once the last commit failed (cleared by the next successful one) or the writer stopped.
