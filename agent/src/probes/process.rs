@@ -258,10 +258,19 @@ mod tests {
             .env("IGNORED", &tag)
             .spawn()
             .unwrap();
+        let pid = child.id();
+        // Between fork and exec the child still shows this test's command line: wait (bounded)
+        // until it is `sleep`.
+        for _ in 0..200 {
+            let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+            if cmdline.starts_with(b"sleep\0") {
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
         let mut scratch = Scratch::default();
         let pattern = Regex::new(r"^sleep 30$").unwrap();
         let outcome = probe(Path::new("/"), &pattern, &mut scratch);
-        let pid = child.id();
         let _ = child.kill();
         let _ = child.wait();
         assert!(outcome.pids.contains(&pid), "{outcome:?}");
