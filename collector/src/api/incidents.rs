@@ -123,11 +123,15 @@ async fn act(
             ))
         })?
     };
-    let by = request
-        .by
-        .filter(|by| !by.trim().is_empty())
-        .or_else(|| token.map(|token| token.name.clone()))
-        .unwrap_or_default();
+    // Who acted: the name given, and with tokens also the token used, so a name in the body
+    // cannot hide which credential acted.
+    let given = request.by.filter(|by| !by.trim().is_empty());
+    let by = match (given, token) {
+        (Some(by), Some(token)) if by != token.name => format!("{by} (token {})", token.name),
+        (Some(by), _) => by,
+        (None, Some(token)) => token.name.clone(),
+        (None, None) => String::new(),
+    };
     if by.len() > 256
         || request
             .text

@@ -186,3 +186,74 @@ secret_file = "{}"
     .await;
     assert_eq!(status, 200, "{body}");
 }
+
+#[tokio::test]
+async fn incident_actions_need_operate_and_record_the_token_used() {
+    let tmp = tempfile::tempdir().unwrap();
+    let config = tmp.path().join("collector.toml");
+    std::fs::write(
+        &config,
+        r#"
+[[token]]
+name = "grafana"
+role = "read"
+sha256 = "2bb80d537b1da3e38bd30361aa855686bde0eacd7162fef6a25fe97bf527a25b"
+
+[[token]]
+name = "oncall"
+role = "operate"
+secret_env = "E2E_OPERATE_TOKEN"
+"#,
+    )
+    .unwrap();
+    let collector = Collector::start_with_env(
+        &tmp.path().join("data"),
+        &["--config", config.to_str().unwrap()],
+        &[("E2E_OPERATE_TOKEN", "operate-token-5d1e")],
+    )
+    .await;
+    let event = serde_json::json!({"source": "t", "host": "h", "check": "c",
+                                   "status": "firing", "severity": "major"});
+    let post = |path: &str, token: &str, body: serde_json::Value| {
+        client()
+            .post(format!("{}{path}", collector.url))
+            .bearer_auth(token)
+            .json(&body)
+            .send()
+    };
+    let refused = post("/v1/events", READ_TOKEN, event.clone()).await.unwrap();
+    assert_eq!(refused.status().as_u16(), 403);
+    let opened: serde_json::Value = post("/v1/events", "operate-token-5d1e", event)
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let id = opened["incident_id"].as_str().unwrap().to_owned();
+    let path = format!("/v1/incidents/{id}/ack");
+    let refused = post(&path, READ_TOKEN, serde_json::json!({"by": "mallory"}))
+        .await
+        .unwrap();
+    assert_eq!(refused.status().as_u16(), 403, "read may not act");
+    let acked: serde_json::Value = post(
+        &path,
+        "operate-token-5d1e",
+        serde_json::json!({"by": "alice"}),
+    )
+    .await
+    .unwrap()
+    .json()
+    .await
+    .unwrap();
+    assert_eq!(acked["acknowledged_by"], "alice (token oncall)");
+    let (status, _, body) = request(
+        &collector,
+        reqwest::Method::GET,
+        &format!("/v1/incidents/{id}"),
+        Some(READ_TOKEN),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    let (status, _, _) = request(&collector, reqwest::Method::GET, "/v1/incidents", None).await;
+    assert_eq!(status, 401);
+}
