@@ -39,15 +39,9 @@ fn main() -> ExitCode {
         }
     };
     if let Some(Command::Incidents { remote, command }) = &cli.command {
-        let runtime = match tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-        {
+        let runtime = match runtime(tokio::runtime::Builder::new_current_thread()) {
             Ok(runtime) => runtime,
-            Err(error) => {
-                eprintln!("vigil-collector: cannot start the async runtime: {error}");
-                return ExitCode::from(1);
-            }
+            Err(code) => return code,
         };
         return match runtime.block_on(vigil_collector::cli::run(remote, command)) {
             Ok(out) => {
@@ -72,15 +66,9 @@ fn main() -> ExitCode {
         return ExitCode::SUCCESS;
     }
     init_tracing(config.log_format);
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
+    let runtime = match runtime(tokio::runtime::Builder::new_multi_thread()) {
         Ok(runtime) => runtime,
-        Err(error) => {
-            eprintln!("vigil-collector: cannot start the async runtime: {error}");
-            return ExitCode::from(1);
-        }
+        Err(code) => return code,
     };
     match runtime.block_on(vigil_collector::run(config, shutdown_signal(), |_| {})) {
         Ok(()) => ExitCode::SUCCESS,
@@ -89,6 +77,14 @@ fn main() -> ExitCode {
             ExitCode::from(1)
         }
     }
+}
+
+/// Builds a runtime; on failure says why on stderr and gives exit status 1.
+fn runtime(mut builder: tokio::runtime::Builder) -> Result<tokio::runtime::Runtime, ExitCode> {
+    builder.enable_all().build().map_err(|error| {
+        eprintln!("vigil-collector: cannot start the async runtime: {error}");
+        ExitCode::from(1)
+    })
 }
 
 fn init_tracing(format: LogFormat) {

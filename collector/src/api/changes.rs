@@ -4,7 +4,7 @@
 
 use super::AppState;
 use super::error::ApiError;
-use super::incidents::{DEFAULT_LIMIT, MAX_LIMIT};
+use super::incidents::{DEFAULT_LIMIT, parse_limit};
 use crate::clock::rfc3339;
 use crate::store::{ChangeFilter, ChangeRecord};
 use axum::Json;
@@ -73,16 +73,7 @@ pub async fn list(
                     KINDS.join(", ")
                 )));
             }
-            "limit" => {
-                filter.limit = match value.parse::<usize>() {
-                    Ok(limit @ 1..=MAX_LIMIT) => limit,
-                    _ => {
-                        return Err(ApiError::bad_request(format!(
-                            "limit {value:?} is not a number from 1 to {MAX_LIMIT}"
-                        )));
-                    }
-                }
-            }
+            "limit" => filter.limit = parse_limit(&value)?,
             other => {
                 return Err(ApiError::bad_request(format!(
                     "unknown parameter {other:?}: use host, kind or limit"

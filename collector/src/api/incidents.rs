@@ -21,6 +21,16 @@ pub const DEFAULT_LIMIT: usize = 100;
 /// Largest `limit`.
 pub const MAX_LIMIT: usize = 1_000;
 
+/// Parses `limit`: 1 to [`MAX_LIMIT`].
+pub fn parse_limit(value: &str) -> Result<usize, ApiError> {
+    match value.parse::<usize>() {
+        Ok(limit @ 1..=MAX_LIMIT) => Ok(limit),
+        _ => Err(ApiError::bad_request(format!(
+            "limit {value:?} is not a number from 1 to {MAX_LIMIT}"
+        ))),
+    }
+}
+
 /// Parses the query into a filter; every problem is a 400 that names the parameter.
 pub fn parse_filter(query: &HashMap<String, String>) -> Result<IncidentFilter, ApiError> {
     let mut filter = IncidentFilter {
@@ -51,16 +61,7 @@ pub fn parse_filter(query: &HashMap<String, String>) -> Result<IncidentFilter, A
                 }
             }
             "host" => filter.host = Some(value.clone()),
-            "limit" => {
-                filter.limit = match value.parse::<usize>() {
-                    Ok(limit @ 1..=MAX_LIMIT) => limit,
-                    _ => {
-                        return Err(ApiError::bad_request(format!(
-                            "limit {value:?} is not a number from 1 to {MAX_LIMIT}"
-                        )));
-                    }
-                }
-            }
+            "limit" => filter.limit = parse_limit(value)?,
             other => {
                 return Err(ApiError::bad_request(format!(
                     "unknown parameter {other:?}: use state, host, priority or limit"

@@ -413,6 +413,30 @@ impl SqliteReader {
         })
     }
 
+    /// Runs `sql` (selecting `id, data`) and decodes each `data` JSON document.
+    fn documents<T: serde::de::DeserializeOwned>(
+        &self,
+        sql: &str,
+        values: Vec<rusqlite::types::Value>,
+    ) -> Result<Vec<T>, StoreError> {
+        let connection = self.connection();
+        let mut statement = connection.prepare_cached(sql)?;
+        let rows = statement.query_map(params_from_iter(values), |row| {
+            Ok((row.get::<_, String>(0)?, row.get::<_, String>(1)?))
+        })?;
+        let mut documents = Vec::new();
+        for row in rows {
+            let (id, data) = row?;
+            documents.push(
+                serde_json::from_str(&data).map_err(|error| StoreError::Corrupt {
+                    id,
+                    reason: error.to_string(),
+                })?,
+            );
+        }
+        Ok(documents)
+    }
+
     fn connection(&self) -> std::sync::MutexGuard<'_, Connection> {
         // A panic while holding the lock cannot leave the connection inconsistent: every use
         // is one statement.
@@ -449,17 +473,7 @@ impl Reader for SqliteReader {
         }
         sql.push_str(" ORDER BY id DESC LIMIT ?");
         values.push((filter.limit.min(i64::MAX as usize) as i64).into());
-        let connection = self.connection();
-        let mut statement = connection.prepare_cached(&sql)?;
-        let rows = statement.query_map(params_from_iter(values), |row| {
-            Ok((row.get::<_, String>(0)?, row.get::<_, String>(1)?))
-        })?;
-        let mut incidents = Vec::new();
-        for row in rows {
-            let (id, data) = row?;
-            incidents.push(incident_from_json(&id, &data)?);
-        }
-        Ok(incidents)
+        self.documents(&sql, values)
     }
 
     fn get_incident(&self, id: &str) -> Result<Option<Incident>, StoreError> {
@@ -479,22 +493,7 @@ impl Reader for SqliteReader {
         }
         sql.push_str(" ORDER BY starts_ms DESC, id DESC LIMIT ?");
         values.push((filter.limit.min(i64::MAX as usize) as i64).into());
-        let connection = self.connection();
-        let mut statement = connection.prepare_cached(&sql)?;
-        let rows = statement.query_map(params_from_iter(values), |row| {
-            Ok((row.get::<_, String>(0)?, row.get::<_, String>(1)?))
-        })?;
-        let mut changes = Vec::new();
-        for row in rows {
-            let (id, data) = row?;
-            changes.push(
-                serde_json::from_str(&data).map_err(|error| StoreError::Corrupt {
-                    id,
-                    reason: error.to_string(),
-                })?,
-            );
-        }
-        Ok(changes)
+        self.documents(&sql, values)
     }
 }
 
