@@ -62,7 +62,8 @@ pub fn open(
         suspected_change: None,
         silenced: false,
         problem_id: None,
-        timeline: Vec::new(),
+        // Most incidents keep a handful of entries; start small (memory per incident).
+        timeline: Vec::with_capacity(2),
     };
     set_sla(&mut incident, now_ms, policy);
     let text = (!event.summary.is_empty()).then(|| event.summary.clone());
