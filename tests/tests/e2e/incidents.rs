@@ -460,3 +460,77 @@ async fn a_threshold_rule_opens_an_incident_and_clears_it_past_the_clear_level()
     )
     .await;
 }
+
+#[tokio::test]
+async fn a_real_agent_probe_going_down_opens_an_incident_that_resolves_when_it_is_back() {
+    let tmp = tempfile::tempdir().unwrap();
+    let collector = Collector::start(&tmp.path().join("data"), &[]).await;
+    let (url, status) = crate::agent_probes::http_server();
+    let config = tmp.path().join("agent.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[labels]\nenv = \"prod\"\n\n[[probe]]\nname = \"web\"\nkind = \"http\"\n\
+             target = \"{url}\"\ninterval = \"500ms\"\ntimeout = \"400ms\"\nexpect_status = 200\n\
+             failures_before_down = 2\n"
+        ),
+    )
+    .unwrap();
+    let _agent = Agent::start(
+        &tmp.path().join("agent"),
+        &collector.url,
+        "probe-host",
+        "500ms",
+        &["--config", config.to_str().unwrap()],
+    );
+    eventually(
+        Duration::from_secs(30),
+        Duration::from_millis(100),
+        || async {
+            let (_, text) = collector.get_text("/metrics").await;
+            text.lines()
+                .any(|l| {
+                    l.starts_with("vigil_probe_up{")
+                        && l.contains("probe-host")
+                        && l.ends_with(" 1")
+                })
+                .then_some(())
+                .ok_or_else(|| "probe not up yet".to_owned())
+        },
+    )
+    .await;
+    status.store(500, std::sync::atomic::Ordering::SeqCst);
+    let opened = eventually(
+        Duration::from_secs(30),
+        Duration::from_millis(100),
+        || async {
+            match incidents(&collector, "host=probe-host&state=open")
+                .await
+                .as_slice()
+            {
+                [one] => Ok(one.clone()),
+                other => Err(format!("{other:?}")),
+            }
+        },
+    )
+    .await;
+    assert_eq!(opened["check"], "probe:web");
+    assert_eq!(opened["source"], "agent");
+    assert_eq!(opened["priority"], 1, "env=prod × major: {opened}");
+    assert!(
+        opened["summary"].as_str().unwrap().contains("500"),
+        "{opened}"
+    );
+    status.store(200, std::sync::atomic::Ordering::SeqCst);
+    eventually(
+        Duration::from_secs(30),
+        Duration::from_millis(100),
+        || async {
+            match incidents(&collector, "host=probe-host").await.as_slice() {
+                [one] if one["state"] == "resolved" && one["id"] == opened["id"] => Ok(()),
+                other => Err(format!("{other:?}")),
+            }
+        },
+    )
+    .await;
+}
