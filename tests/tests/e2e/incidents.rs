@@ -1,7 +1,8 @@
 //! The incident engine with the real binaries: a killed agent opens one host-down incident that
 //! resolves when it is back; a concurrent storm of one event is one incident with the exact
 //! count; a kill -9 mid-storm loses nothing that got a 2xx and doubles nothing resent; flapping
-//! input stays one incident; the CLI lists and acknowledges.
+//! input stays one incident; the CLI lists and acknowledges; a threshold rule and a real agent's
+//! probe open incidents and resolve them.
 
 use std::process::Command;
 use std::sync::Arc;
