@@ -368,6 +368,14 @@ impl Ingest {
             .await?;
         let in_memory = self.hosts.remove(host_id);
         tracing::info!(host = %host_id, "host forgotten");
+        // A decommissioned host is not down any more: resolve its host-down incident, if any
+        // (a resolved event with nothing to resolve changes nothing).
+        let _ = self.feed.send(crate::rules::host_down_event(
+            host_id,
+            &vigil_shared::labels::Labels::new(),
+            false,
+            "host forgotten (decommissioned)".to_owned(),
+        ));
         Ok(outcome == WriteOutcome::Forgotten || in_memory)
     }
 

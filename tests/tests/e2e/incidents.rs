@@ -85,7 +85,7 @@ async fn a_killed_agent_opens_one_host_down_incident_that_resolves_when_it_is_ba
     assert_eq!(all.len(), 1, "{all:?}");
     assert_eq!(all[0]["count"], 1);
 
-    let _agent = Agent::start(&state, &collector.url, "down-host", "500ms", &[]);
+    let agent = Agent::start(&state, &collector.url, "down-host", "500ms", &[]);
     let resolved = eventually(
         Duration::from_secs(20),
         Duration::from_millis(200),
@@ -105,6 +105,40 @@ async fn a_killed_agent_opens_one_host_down_incident_that_resolves_when_it_is_ba
         metrics.contains("vigil_incidents_opened_total{priority=\"2\"} 1"),
         "{metrics}"
     );
+
+    // Down again within the reopen window: the same incident reopens.
+    drop(agent);
+    let reopened = eventually(
+        Duration::from_secs(20),
+        Duration::from_millis(200),
+        || async {
+            match incidents(&collector, "host=down-host").await.as_slice() {
+                [one] if one["state"] == "open" => Ok(one.clone()),
+                other => Err(format!("{other:?}")),
+            }
+        },
+    )
+    .await;
+    assert_eq!(reopened["id"], opened["id"]);
+    assert_eq!(reopened["reopened"], 1);
+    // Decommissioned: forgetting the host resolves its host-down incident.
+    let response = client()
+        .delete(format!("{}/v1/hosts/down-host", collector.url))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status().as_u16(), 200);
+    eventually(
+        Duration::from_secs(10),
+        Duration::from_millis(100),
+        || async {
+            match incidents(&collector, "host=down-host").await.as_slice() {
+                [one] if one["state"] == "resolved" => Ok(()),
+                other => Err(format!("{other:?}")),
+            }
+        },
+    )
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
