@@ -124,7 +124,7 @@ pub fn fold_resolved(
         return EventOutcome::Noted(incident.id.clone());
     }
     if incident.state.is_active() {
-        resolve(incident, SOURCE, now_ms, effects, policy);
+        resolve(incident, SOURCE, None, now_ms, effects, policy);
         EventOutcome::Resolved(incident.id.clone())
     } else {
         EventOutcome::Noted(incident.id.clone())
@@ -275,6 +275,7 @@ fn set_flapping(
 fn resolve(
     incident: &mut Incident,
     by: &str,
+    text: Option<String>,
     now_ms: i64,
     effects: &mut Vec<Effect>,
     policy: &Policy,
@@ -285,13 +286,34 @@ fn resolve(
     incident.updated_ms = now_ms;
     push(
         incident,
-        TimelineEntry::new(now_ms, TimelineKind::Resolved, Some(by), None),
+        TimelineEntry::new(now_ms, TimelineKind::Resolved, Some(by), text),
         policy,
     );
     effects.push(Effect::Resolved {
         id: incident.id.clone(),
         priority: incident.priority,
         after_ms: now_ms - incident.opened_ms,
+    });
+}
+
+fn close(
+    incident: &mut Incident,
+    by: &str,
+    text: Option<String>,
+    now_ms: i64,
+    effects: &mut Vec<Effect>,
+    policy: &Policy,
+) {
+    incident.state = State::Closed;
+    incident.closed_ms = Some(now_ms);
+    incident.updated_ms = now_ms;
+    push(
+        incident,
+        TimelineEntry::new(now_ms, TimelineKind::Closed, Some(by), text),
+        policy,
+    );
+    effects.push(Effect::Closed {
+        id: incident.id.clone(),
     });
 }
 
@@ -366,23 +388,9 @@ pub fn act(
         Action::Resolve => {
             // A person resolving ends the flapping hold.
             incident.flapping = false;
-            resolve(incident, by, now_ms, effects, policy);
-            if let (Some(last), Some(text)) = (incident.timeline.last_mut(), entry_text) {
-                last.text = Some(text);
-            }
+            resolve(incident, by, entry_text, now_ms, effects, policy);
         }
-        Action::Close => {
-            incident.state = State::Closed;
-            incident.closed_ms = Some(now_ms);
-            push(
-                incident,
-                TimelineEntry::new(now_ms, TimelineKind::Closed, Some(by), entry_text),
-                policy,
-            );
-            effects.push(Effect::Closed {
-                id: incident.id.clone(),
-            });
-        }
+        Action::Close => close(incident, by, entry_text, now_ms, effects, policy),
         Action::Note => {
             push(
                 incident,
@@ -393,99 +401,91 @@ pub fn act(
     }
 }
 
+/// The acknowledgement is overdue and not yet counted as breached.
+fn ack_breach_due(incident: &Incident, now_ms: i64) -> bool {
+    incident.state == State::Open && !incident.sla.ack_breached && now_ms > incident.sla.ack_due_ms
+}
+
+/// The resolution is overdue and not yet counted as breached.
+fn resolve_breach_due(incident: &Incident, now_ms: i64) -> bool {
+    incident.state.is_active()
+        && !incident.sla.resolve_breached
+        && now_ms > incident.sla.resolve_due_ms
+}
+
+/// A flapping incident has been quiet long enough to settle.
+fn settle_due(incident: &Incident, now_ms: i64, policy: &Policy) -> bool {
+    incident.state.is_active()
+        && incident.flapping
+        && now_ms - incident.last_event_ms >= policy.flap.settle_after_ms
+}
+
+/// A resolved incident has been kept long enough to close.
+fn close_due(incident: &Incident, now_ms: i64, policy: &Policy) -> bool {
+    incident.state == State::Resolved
+        && incident
+            .resolved_ms
+            .is_some_and(|resolved| now_ms - resolved >= policy.close_after_ms)
+}
+
 /// Whether [`tick`] has anything to do for this incident at `now_ms`.
 pub fn tick_due(incident: &Incident, now_ms: i64, policy: &Policy) -> bool {
-    let sla = &incident.sla;
-    match incident.state {
-        State::Open | State::Acknowledged => {
-            (incident.state == State::Open && !sla.ack_breached && now_ms > sla.ack_due_ms)
-                || (!sla.resolve_breached && now_ms > sla.resolve_due_ms)
-                || (incident.flapping
-                    && now_ms - incident.last_event_ms >= policy.flap.settle_after_ms)
-        }
-        State::Resolved => incident
-            .resolved_ms
-            .is_some_and(|resolved| now_ms - resolved >= policy.close_after_ms),
-        State::Closed => false,
-    }
+    ack_breach_due(incident, now_ms)
+        || resolve_breach_due(incident, now_ms)
+        || settle_due(incident, now_ms, policy)
+        || close_due(incident, now_ms, policy)
+}
+
+/// Records one SLA breach: `kind` is `ack` or `resolve`, `verb` what was not done in time.
+fn breach(
+    incident: &mut Incident,
+    kind: &'static str,
+    verb: &str,
+    now_ms: i64,
+    policy: &Policy,
+    effects: &mut Vec<Effect>,
+) {
+    incident.updated_ms = now_ms;
+    push(
+        incident,
+        TimelineEntry::new(
+            now_ms,
+            TimelineKind::SlaBreached,
+            Some(VIGIL),
+            Some(format!("not {verb} by the SLA due time")),
+        ),
+        policy,
+    );
+    effects.push(Effect::SlaBreached {
+        id: incident.id.clone(),
+        priority: incident.priority,
+        kind,
+    });
 }
 
 /// Time-driven changes: SLA breaches, settling after flapping, closing after retention.
 pub fn tick(incident: &mut Incident, now_ms: i64, policy: &Policy, effects: &mut Vec<Effect>) {
-    match incident.state {
-        State::Open | State::Acknowledged => {
-            for (kind, due, breached, applies) in [
-                (
-                    "acknowledge",
-                    incident.sla.ack_due_ms,
-                    incident.sla.ack_breached,
-                    incident.state == State::Open,
-                ),
-                (
-                    "resolve",
-                    incident.sla.resolve_due_ms,
-                    incident.sla.resolve_breached,
-                    true,
-                ),
-            ] {
-                if applies && !breached && now_ms > due {
-                    if kind == "acknowledge" {
-                        incident.sla.ack_breached = true;
-                    } else {
-                        incident.sla.resolve_breached = true;
-                    }
-                    incident.updated_ms = now_ms;
-                    push(
-                        incident,
-                        TimelineEntry::new(
-                            now_ms,
-                            TimelineKind::SlaBreached,
-                            Some(VIGIL),
-                            Some(format!("not {kind}d by the SLA due time")),
-                        ),
-                        policy,
-                    );
-                    effects.push(Effect::SlaBreached {
-                        id: incident.id.clone(),
-                        priority: incident.priority,
-                        kind: if kind == "acknowledge" {
-                            "ack"
-                        } else {
-                            "resolve"
-                        },
-                    });
-                }
-            }
-            if incident.flapping && now_ms - incident.last_event_ms >= policy.flap.settle_after_ms {
-                set_flapping(incident, false, now_ms, policy, effects);
-                if incident.last_status == Status::Resolved {
-                    resolve(incident, SOURCE, now_ms, effects, policy);
-                }
-            }
+    if ack_breach_due(incident, now_ms) {
+        incident.sla.ack_breached = true;
+        breach(incident, "ack", "acknowledged", now_ms, policy, effects);
+    }
+    if resolve_breach_due(incident, now_ms) {
+        incident.sla.resolve_breached = true;
+        breach(incident, "resolve", "resolved", now_ms, policy, effects);
+    }
+    if settle_due(incident, now_ms, policy) {
+        set_flapping(incident, false, now_ms, policy, effects);
+        if incident.last_status == Status::Resolved {
+            resolve(incident, SOURCE, None, now_ms, effects, policy);
         }
-        State::Resolved => {
-            if incident
-                .resolved_ms
-                .is_some_and(|resolved| now_ms - resolved >= policy.close_after_ms)
-            {
-                incident.state = State::Closed;
-                incident.closed_ms = Some(now_ms);
-                incident.updated_ms = now_ms;
-                push(
-                    incident,
-                    TimelineEntry::new(
-                        now_ms,
-                        TimelineKind::Closed,
-                        Some(VIGIL),
-                        Some("closed after the retention period".into()),
-                    ),
-                    policy,
-                );
-                effects.push(Effect::Closed {
-                    id: incident.id.clone(),
-                });
-            }
-        }
-        State::Closed => {}
+    } else if close_due(incident, now_ms, policy) {
+        close(
+            incident,
+            VIGIL,
+            Some("closed after the retention period".into()),
+            now_ms,
+            effects,
+            policy,
+        );
     }
 }
