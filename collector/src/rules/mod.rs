@@ -177,7 +177,6 @@ struct RuleState {
 #[derive(Debug, Default)]
 pub struct Evaluator {
     rules: Vec<Rule>,
-    by_metric: HashMap<String, Vec<usize>>,
     /// Keyed by the fingerprint of the event the series would produce.
     state: HashMap<String, RuleState>,
 }
@@ -185,16 +184,8 @@ pub struct Evaluator {
 impl Evaluator {
     /// An evaluator of `rules`.
     pub fn new(rules: Vec<Rule>) -> Evaluator {
-        let mut by_metric: HashMap<String, Vec<usize>> = HashMap::new();
-        for (index, rule) in rules.iter().enumerate() {
-            by_metric
-                .entry(rule.metric.clone())
-                .or_default()
-                .push(index);
-        }
         Evaluator {
             rules,
-            by_metric,
             state: HashMap::new(),
         }
     }
@@ -221,15 +212,11 @@ impl Evaluator {
     /// firing or cleared.
     pub fn evaluate(&mut self, host: &Host, hasher: &RandomState, now_ms: i64) -> Vec<EventIn> {
         let mut events = Vec::new();
-        if self.by_metric.is_empty() {
-            return events;
-        }
+        let Evaluator { rules, state } = self;
         for series in host.series.iter() {
-            let Some(indexes) = self.by_metric.get(series.name.as_ref()) else {
-                continue;
-            };
-            for &index in indexes {
-                let rule = &self.rules[index];
+            // A handful of rules: comparing names (lengths first) is cheaper than hashing every
+            // series name of every batch.
+            for rule in rules.iter().filter(|rule| rule.metric == *series.name) {
                 let value = match &rule.divide_by {
                     None => series.value,
                     Some(divisor) => {
@@ -259,7 +246,7 @@ impl Evaluator {
                 event.labels = series.label_map();
                 event.host_labels.clone_from(&host.labels);
                 let key = fingerprint(&event);
-                let state = self.state.entry(key).or_default();
+                let state = state.entry(key).or_default();
                 if state.firing {
                     if rule.cleared(value) {
                         state.firing = false;
