@@ -68,7 +68,7 @@ fn main() {
     for chunk in all.chunks(100) {
         backend.begin().expect("begin");
         for incident in chunk {
-            backend.save_incident(incident).expect("save");
+            backend.save_incident(incident, None).expect("save");
         }
         backend.commit().expect("commit");
     }
@@ -77,7 +77,7 @@ fn main() {
     let cpu_before = thread_cpu_ns();
     for _ in 0..1_000 {
         backend.begin().expect("begin");
-        backend.save_incident(&one).expect("save");
+        backend.save_incident(&one, None).expect("save");
         backend.commit().expect("commit");
     }
     let commit_ns = (thread_cpu_ns() - cpu_before) as f64 / 1_000.0;

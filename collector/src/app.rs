@@ -4,14 +4,15 @@
 
 use crate::api::{self, AppState};
 use crate::clock::{Clock, SystemClock};
-use crate::config::{Config, StoreLocation};
+use crate::config::Config;
 use crate::export::Metrics;
 use crate::hosts::Hosts;
-use crate::incidents::{Effect, Engine, EventIn};
+use crate::incidents::Engine;
 use crate::ingest::Ingest;
+use crate::pipeline::sweeps::{self, HeartbeatSource};
+use crate::pipeline::{Pipeline, Write, WriteOutcome, Writer, effects, leader};
 use crate::rules::{self, Evaluator};
-use crate::store::sqlite::{SqliteBackend, SqliteReader};
-use crate::store::{Backend, Reader, Store, StoreError, Write, Writer};
+use crate::store::{self, StoreError, StoreOptions};
 use std::collections::HashSet;
 use std::future::{Future, IntoFuture};
 use std::net::SocketAddr;
@@ -56,16 +57,34 @@ pub async fn run(
 ) -> Result<(), AppError> {
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
     let started_ms = clock.now_ms();
-    let StoreLocation::Sqlite(path) = &config.store;
-    let mut backend = SqliteBackend::open_with(path, config.store_sync)?;
-    let records = backend.load_hosts()?;
-    let (incidents, last_id) = backend.load_incidents()?;
-    let reader: Arc<dyn Reader> = Arc::new(SqliteReader::open(path)?);
+    let location = config.store.clone();
+    let options = StoreOptions {
+        durability: config.store_sync,
+        pool_size: config.store_pool_size,
+        statement_timeout: config.store_timeout,
+        idle_in_transaction_timeout: config.store_timeout,
+    };
+    // Opening may block (PostgreSQL connects and migrates on the runtime): off the async threads.
+    let opened = tokio::task::spawn_blocking(move || {
+        let mut opened = store::open(&location, &options)?;
+        let records = opened.backend.load_hosts()?;
+        let (incidents, last_id) = opened.backend.load_incidents()?;
+        Ok::<_, StoreError>((opened, records, incidents, last_id))
+    })
+    .await
+    .map_err(|_| AppError::Thread(std::io::Error::other("the store opener panicked")))?;
+    let (opened, records, incidents, last_id) = opened?;
+    let shared = opened.backend.is_shared();
+    let reader = opened.reader;
     let down_after_ms = i64::try_from(config.host_down_after.as_millis()).unwrap_or(i64::MAX);
     let hosts = Arc::new(Hosts::new(down_after_ms));
     let n_restored = records.len();
-    for record in records {
-        hosts.restore(record, started_ms);
+    if !shared {
+        // With a shared store the hosts that report here arrive with their next batch; the
+        // others belong to other collectors.
+        for record in records {
+            hosts.restore(record, started_ms);
+        }
     }
     // Open rule and heartbeat incidents seed their producers, so they clear after a restart.
     let rule_names: HashSet<&str> = config.rules.iter().map(|rule| rule.name.as_str()).collect();
@@ -83,29 +102,34 @@ pub async fn run(
     let mut evaluator = Evaluator::new(config.rules.clone());
     evaluator.seed_firing(&firing_rules);
     let n_incidents = incidents.len();
-    let engine = Engine::new(config.policy.clone(), incidents, last_id);
-    tracing::info!(path = %path.display(), n_hosts = n_restored, n_incidents, "store opened");
+    // A shared store's engine loads what each group decides on; an embedded one keeps all.
+    let engine = if shared {
+        Engine::new(config.policy.clone(), Vec::new(), last_id)
+    } else {
+        Engine::new(config.policy.clone(), incidents, last_id)
+    };
+    tracing::info!(store = %config.store, shared, n_hosts = n_restored, n_incidents, "store opened");
     let metrics = Arc::new(Metrics::new());
     let observed = Arc::clone(&metrics);
     let writer = Writer {
-        backend: Box::new(backend),
+        backend: opened.backend,
         engine,
         clock: Arc::clone(&clock),
         observer: Box::new(move |report| {
             observed.observe_incidents(report);
             for effect in report.effects {
-                log_effect(effect);
+                effects::log_effect(effect);
             }
         }),
         event_id_retention_ms: i64::try_from(config.event_id_retention.as_millis())
             .unwrap_or(i64::MAX),
     };
-    let (store, writer) =
-        Store::start(writer, config.max_pending_writes).map_err(AppError::Thread)?;
+    let (pipeline, writer) =
+        Pipeline::start(writer, config.max_pending_writes).map_err(AppError::Thread)?;
     let totals = Arc::clone(&metrics);
     let (feed, feed_rx) = mpsc::unbounded_channel();
     let ingest = Arc::new(Ingest::new(
-        store.clone(),
+        pipeline.clone(),
         Arc::clone(&hosts),
         Arc::clone(&metrics),
         config.limits,
@@ -119,7 +143,8 @@ pub async fn run(
         metrics,
         clock: Arc::clone(&clock),
         tokens: Arc::new(config.tokens.clone()),
-        reader,
+        pipeline: pipeline.clone(),
+        reader: Arc::clone(&reader),
     };
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
@@ -137,16 +162,37 @@ pub async fn run(
     }
     tracing::info!(%address, host_down_after = %vigil_shared::format_duration(config.host_down_after), "vigil-collector listening");
     on_listening(address);
-    let heartbeat = tokio::spawn(watch_heartbeats(
-        Arc::clone(&hosts),
-        Arc::clone(&clock),
-        hosts_down,
-        started_ms,
-        feed,
+    let (leading_tx, leadership) = tokio::sync::watch::channel(None);
+    let holder = format!("{}:{}:{address}", hostname(), std::process::id());
+    let lease = tokio::spawn(leader::hold(
+        pipeline.clone(),
+        holder,
+        config.leader_lease,
+        leading_tx,
     ));
-    let internal = tokio::spawn(forward_internal_events(store.clone(), feed_rx));
-    let watched = store.clone();
-    let ticker = tokio::spawn(tick(store));
+    let source = if shared {
+        HeartbeatSource::Store {
+            reader: Arc::clone(&reader),
+            down_after_ms,
+        }
+    } else {
+        HeartbeatSource::Memory {
+            hosts: Arc::clone(&hosts),
+            down: hosts_down,
+            started_ms,
+        }
+    };
+    let heartbeat = tokio::spawn(sweeps::heartbeat(
+        pipeline.clone(),
+        Arc::clone(&clock),
+        leadership.clone(),
+        source,
+    ));
+    let internal = tokio::spawn(sweeps::forward_internal_events(pipeline.clone(), feed_rx));
+    drop(feed);
+    let ticker = tokio::spawn(sweeps::tick(pipeline.clone(), leadership));
+    let recovery = tokio::spawn(recover(pipeline.clone()));
+    let watched = pipeline;
     let (stopping_tx, stopping_rx) = tokio::sync::oneshot::channel::<()>();
     let signal = async move {
         shutdown.await;
@@ -172,22 +218,23 @@ pub async fn run(
             }
         } => false,
     };
-    // The writer ends once every Store handle is gone: this one first.
+    // The writer ends once every Pipeline handle is gone: this one first.
     drop(watched);
     heartbeat.abort();
     ticker.abort();
+    lease.abort();
+    recovery.abort();
     if drained {
-        // The router and the heartbeat held the feed's senders: the forwarder writes what is
-        // queued and ends.
+        // The router held the feed's senders: the forwarder writes what is queued and ends.
         let _ = tokio::time::timeout(SHUTDOWN_GRACE, internal).await;
         tracing::info!("http server stopped; flushing the store");
-        // The router (and with it every Store handle) is gone: the writer drains its queue and
-        // ends.
+        // The router (and with it every Pipeline handle) is gone: the writer drains its queue
+        // and ends.
         let _ = tokio::task::spawn_blocking(move || writer.join()).await;
     } else {
         internal.abort();
-        // Requests still running keep Store handles; they end with the runtime. Whatever they had
-        // committed is durable, and their clients, unanswered, resend (deduplicated).
+        // Requests still running keep Pipeline handles; they end with the runtime. Whatever
+        // they had committed is durable, and their clients, unanswered, resend (deduplicated).
         tracing::warn!(
             grace_ms = SHUTDOWN_GRACE.as_millis() as u64,
             "requests still in flight after the shutdown grace period: closing them"
@@ -202,111 +249,27 @@ pub async fn run(
     Ok(())
 }
 
-/// Logs each host's up → down and down → up transition once and turns it into a `host_down`
-/// event. `down` starts with the hosts that have an open host-down incident; such a host counts
-/// as back only once a batch arrives after `started_ms` (restored hosts get a grace period, which
-/// is not a sign of life).
-async fn watch_heartbeats(
-    hosts: Arc<Hosts>,
-    clock: Arc<dyn Clock>,
-    mut down: HashSet<String>,
-    started_ms: i64,
-    feed: mpsc::UnboundedSender<EventIn>,
-) {
+/// While the last commit failed, checks every second whether the store answers again, so
+/// readiness comes back without waiting for a client's write.
+async fn recover(pipeline: Pipeline) {
     let mut ticker = tokio::time::interval(Duration::from_secs(1));
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
     loop {
         ticker.tick().await;
-        let now_ms = clock.now_ms();
-        let down_after_ms = hosts.down_after_ms();
-        let events = hosts.read(|all| {
-            let mut events = Vec::new();
-            for host in all.values() {
-                let is_up = host.is_up(now_ms, down_after_ms);
-                if !is_up && down.insert(host.host_id.clone()) {
-                    let last_seen = crate::clock::rfc3339(host.last_seen_ms);
-                    tracing::warn!(host = %host.host_id, %last_seen, "host down: agent silent");
-                    events.push(rules::host_down_event(
-                        &host.host_id,
-                        &host.labels,
-                        true,
-                        format!("no data from the agent since {last_seen}"),
-                    ));
-                } else if is_up && host.last_seen_ms >= started_ms && down.remove(&host.host_id) {
-                    tracing::info!(host = %host.host_id, "host up again");
-                    events.push(rules::host_down_event(
-                        &host.host_id,
-                        &host.labels,
-                        false,
-                        "the agent reports again".to_owned(),
-                    ));
-                }
-            }
-            events
-        });
-        for event in events {
-            if feed.send(event).is_err() {
-                return;
-            }
+        if pipeline.is_healthy() {
+            continue;
+        }
+        match pipeline.write_waiting(Write::Ping).await {
+            Ok(WriteOutcome::Pong) => tracing::info!("the store answers again"),
+            Ok(_) => {}
+            Err(crate::pipeline::WriteError::Closed) => return,
+            Err(error) => tracing::debug!(error = %error, "the store still fails"),
         }
     }
 }
 
-/// Writes the collector's own events (rules, heartbeat) in order, waiting for queue space rather
-/// than dropping; retries a failed commit after a pause.
-async fn forward_internal_events(store: Store, mut feed: mpsc::UnboundedReceiver<EventIn>) {
-    let mut batch = Vec::new();
-    while feed.recv_many(&mut batch, 1_000).await > 0 {
-        let events = std::mem::take(&mut batch);
-        let mut attempt = 0u32;
-        loop {
-            match store.write_waiting(Write::Events(events.clone())).await {
-                Ok(_) => break,
-                Err(error) if matches!(*error, StoreError::Closed) => return,
-                Err(error) => {
-                    attempt += 1;
-                    tracing::warn!(error = %error, attempt, n_events = events.len(), "recording internal events failed; retrying");
-                    tokio::time::sleep(
-                        Duration::from_secs(1).min(Duration::from_millis(100) * attempt),
-                    )
-                    .await;
-                }
-            }
-        }
-    }
-}
-
-/// Drives time-based incident changes (SLA breaches, settling, closing) once a second.
-async fn tick(store: Store) {
-    let mut ticker = tokio::time::interval(Duration::from_secs(1));
-    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
-    loop {
-        ticker.tick().await;
-        if let Err(error) = store.write_waiting(Write::Tick).await {
-            if matches!(*error, StoreError::Closed) {
-                return;
-            }
-            tracing::warn!(error = %error, "incident tick failed");
-        }
-    }
-}
-
-fn log_effect(effect: &Effect) {
-    match effect {
-        Effect::Opened { id, priority } => {
-            tracing::info!(incident = %id, priority, "incident opened")
-        }
-        Effect::Reopened { id, priority } => {
-            tracing::info!(incident = %id, priority, "incident reopened");
-        }
-        Effect::Acknowledged { id, .. } => tracing::info!(incident = %id, "incident acknowledged"),
-        Effect::Resolved { id, .. } => tracing::info!(incident = %id, "incident resolved"),
-        Effect::Closed { id } => tracing::debug!(incident = %id, "incident closed"),
-        Effect::SlaBreached { id, kind, .. } => {
-            tracing::warn!(incident = %id, kind, "incident SLA breached");
-        }
-        Effect::Flapping { id, flapping } => {
-            tracing::info!(incident = %id, flapping, "incident flapping changed")
-        }
-    }
+fn hostname() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|name| name.trim().to_owned())
+        .unwrap_or_else(|_| "collector".to_owned())
 }

@@ -65,6 +65,9 @@ pub struct RawFile {
     max_events_per_batch: Option<usize>,
     max_pending_writes: Option<usize>,
     store_sync: Option<String>,
+    store_pool_size: Option<usize>,
+    store_timeout: Option<String>,
+    leader_lease: Option<String>,
     token: Option<Vec<RawToken>>,
     incidents: Option<RawIncidents>,
     default_rules: Option<bool>,
@@ -132,12 +135,7 @@ pub enum LogFormat {
     Json,
 }
 
-/// Where the shared state lives.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum StoreLocation {
-    /// An SQLite database file.
-    Sqlite(PathBuf),
-}
+pub use crate::store::StoreLocation;
 
 /// The validated configuration.
 #[derive(Debug, Clone)]
@@ -160,6 +158,12 @@ pub struct Config {
     pub max_pending_writes: usize,
     /// When a commit reaches the disk.
     pub store_sync: crate::store::sqlite::SyncMode,
+    /// PostgreSQL: most connections per collector.
+    pub store_pool_size: usize,
+    /// PostgreSQL: longest a statement, a lock wait or a pool checkout may take.
+    pub store_timeout: Duration,
+    /// How long a leader's lease on the sweeps lasts without renewal (failover time).
+    pub leader_lease: Duration,
     /// Bearer tokens; empty means no authentication (loopback only unless `insecure`).
     pub tokens: Tokens,
     /// Incident engine policy.
@@ -282,6 +286,23 @@ impl Config {
                 crate::store::sqlite::SyncMode::Full
             }
         };
+        let store_pool_size = file.store_pool_size.unwrap_or(8);
+        if !(2..=1_000).contains(&store_pool_size) {
+            errors.push("config key store_pool_size: use 2 to 1000 connections".to_owned());
+        }
+        let store_timeout = file
+            .store_timeout
+            .as_deref()
+            .and_then(|text| parse_duration_key("store_timeout", text, &mut errors))
+            .unwrap_or(Duration::from_secs(5));
+        let leader_lease = file
+            .leader_lease
+            .as_deref()
+            .and_then(|text| parse_duration_key("leader_lease", text, &mut errors))
+            .unwrap_or(Duration::from_secs(10));
+        if leader_lease < Duration::from_secs(1) {
+            errors.push("config key leader_lease: use at least 1s".to_owned());
+        }
         let max_pending_writes = file.max_pending_writes.unwrap_or(4_096);
         if max_pending_writes == 0 {
             errors.push("config key max_pending_writes: must be greater than 0".to_owned());
@@ -308,6 +329,9 @@ impl Config {
                     limits,
                     max_pending_writes,
                     store_sync,
+                    store_pool_size,
+                    store_timeout,
+                    leader_lease,
                     tokens,
                     policy,
                     event_id_retention,
@@ -624,11 +648,7 @@ fn parse_token(
 
 fn parse_store(url: &str) -> Result<StoreLocation, String> {
     if url.starts_with("postgres://") || url.starts_with("postgresql://") {
-        return Err(
-            "config key store: PostgreSQL is not supported by this build yet: use a SQLite path \
-             (sqlite:PATH) or leave store unset"
-                .to_owned(),
-        );
+        return Ok(StoreLocation::Postgres(crate::store::PostgresUrl::new(url)));
     }
     let path = url
         .strip_prefix("sqlite://")
@@ -636,7 +656,7 @@ fn parse_store(url: &str) -> Result<StoreLocation, String> {
         .unwrap_or(url);
     if path.is_empty() || url.contains("://") && !url.starts_with("sqlite://") {
         return Err(format!(
-            "config key store: unsupported store URL {url:?}: use a SQLite path (sqlite:PATH)"
+            "config key store: unsupported store URL {url:?}: use a SQLite path (sqlite:PATH) or postgres://USER@HOST/DB"
         ));
     }
     Ok(StoreLocation::Sqlite(PathBuf::from(path)))
@@ -833,10 +853,11 @@ mod tests {
             parse_store("/var/lib/vigil/v.db"),
             Ok(StoreLocation::Sqlite("/var/lib/vigil/v.db".into()))
         );
-        assert!(
-            parse_store("postgres://u@h/db")
-                .unwrap_err()
-                .contains("PostgreSQL")
+        assert_eq!(
+            parse_store("postgres://u@h/db"),
+            Ok(StoreLocation::Postgres(crate::store::PostgresUrl::new(
+                "postgres://u@h/db"
+            )))
         );
         assert!(
             parse_store("redis://x")

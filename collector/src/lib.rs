@@ -11,6 +11,7 @@ pub mod export;
 pub mod hosts;
 pub mod incidents;
 pub mod ingest;
+pub mod pipeline;
 pub mod rules;
 pub mod store;
 

@@ -85,6 +85,6 @@ pub async fn list(
     let changes = tokio::task::spawn_blocking(move || reader.list_changes(&filter))
         .await
         .map_err(|_| ApiError::internal("the change query was cancelled"))?
-        .map_err(|error| ApiError::from_store(std::sync::Arc::new(error)))?;
+        .map_err(|error| ApiError::from_store(&error))?;
     Ok(Json(changes.into_iter().map(ChangeDto::from).collect()))
 }

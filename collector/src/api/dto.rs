@@ -86,7 +86,7 @@ impl HostDto {
             last_seen: rfc3339(host.last_seen_ms),
             first_seen: rfc3339(host.first_seen_ms),
             agent_version: host.agent_version.clone(),
-            seq: host.position.1,
+            seq: host.position.map_or(0, |(_, seq)| seq),
             n_series: host.series.len(),
             inventory: host.inventory.clone(),
             metrics,

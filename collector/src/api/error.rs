@@ -1,8 +1,11 @@
 //! The one mapping from library errors to HTTP: a status and `{"error": "<one line>"}`, plus
 //! `Retry-After` when the client should come back.
 
+use crate::auth::AuthError;
+use crate::incidents::ActionError;
 use crate::ingest::IngestError;
 use crate::ingest::decode::DecompressError;
+use crate::pipeline::WriteError;
 use crate::store::StoreError;
 use axum::Json;
 use axum::http::{HeaderValue, StatusCode, header};
@@ -47,6 +50,33 @@ impl ApiError {
         }
     }
 
+    /// 415 with a message.
+    pub fn unsupported_media(message: impl Into<String>) -> ApiError {
+        ApiError {
+            status: StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            message: message.into(),
+            retry_after: None,
+        }
+    }
+
+    /// 413 with a message.
+    pub fn too_large(message: impl Into<String>) -> ApiError {
+        ApiError {
+            status: StatusCode::PAYLOAD_TOO_LARGE,
+            message: message.into(),
+            retry_after: None,
+        }
+    }
+
+    /// 408 with a message.
+    pub fn timeout(message: impl Into<String>) -> ApiError {
+        ApiError {
+            status: StatusCode::REQUEST_TIMEOUT,
+            message: message.into(),
+            retry_after: None,
+        }
+    }
+
     /// 500 with a message.
     pub fn internal(message: impl Into<String>) -> ApiError {
         ApiError {
@@ -72,13 +102,61 @@ impl ApiError {
         }
     }
 
-    /// A store failure: 503 with `Retry-After` (1 s when merely busy).
-    pub fn from_store(error: std::sync::Arc<StoreError>) -> ApiError {
-        let retry_after = match *error {
-            StoreError::Overloaded => 1,
-            _ => 5,
+    /// A write that was not made: 503 with `Retry-After` (1 s when merely busy).
+    pub fn from_write(error: WriteError) -> ApiError {
+        ApiError::unavailable(error.to_string(), error.retry_after_s())
+    }
+
+    /// A failed read: 503 with `Retry-After` when the store is unreachable, else 500.
+    pub fn from_store(error: &StoreError) -> ApiError {
+        if error.is_retriable() {
+            ApiError::unavailable(error.to_string(), 5)
+        } else {
+            ApiError::internal(error.to_string())
+        }
+    }
+
+    /// A refused incident action: 404, 409 or 422.
+    pub fn from_action(error: &ActionError) -> ApiError {
+        let status = match error {
+            ActionError::NotFound(_) => StatusCode::NOT_FOUND,
+            ActionError::InvalidTransition { .. } => StatusCode::CONFLICT,
+            ActionError::Invalid(_) => StatusCode::UNPROCESSABLE_ENTITY,
         };
-        ApiError::unavailable(error.to_string(), retry_after)
+        ApiError {
+            status,
+            message: error.to_string(),
+            retry_after: None,
+        }
+    }
+
+    /// A refused bearer token: 401 (with `WWW-Authenticate`) or 403.
+    pub fn from_auth(error: &AuthError) -> Response {
+        let status = match error {
+            AuthError::Missing | AuthError::Unknown => StatusCode::UNAUTHORIZED,
+            AuthError::Forbidden { .. } => StatusCode::FORBIDDEN,
+        };
+        let mut response = ApiError {
+            status,
+            message: error.to_string(),
+            retry_after: None,
+        }
+        .into_response();
+        if status == StatusCode::UNAUTHORIZED {
+            response
+                .headers_mut()
+                .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+        }
+        response
+    }
+
+    /// 405 with a message.
+    pub fn method_not_allowed(message: impl Into<String>) -> ApiError {
+        ApiError {
+            status: StatusCode::METHOD_NOT_ALLOWED,
+            message: message.into(),
+            retry_after: None,
+        }
     }
 
     /// 503 with a message and a retry hint.
@@ -108,12 +186,8 @@ impl From<IngestError> for ApiError {
                 StatusCode::UNPROCESSABLE_ENTITY
             }
             IngestError::HostNotAllowed { .. } => StatusCode::FORBIDDEN,
-            IngestError::Store(store) => {
-                let retry_after = match **store {
-                    StoreError::Overloaded => 1,
-                    _ => 5,
-                };
-                return ApiError::unavailable(error.to_string(), retry_after);
+            IngestError::Store(write) => {
+                return ApiError::unavailable(error.to_string(), write.retry_after_s());
             }
         };
         ApiError {

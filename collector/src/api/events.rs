@@ -6,11 +6,11 @@ use super::AppState;
 use super::dto::{EventRequest, EventResponse};
 use super::error::ApiError;
 use crate::incidents::EventIn;
-use crate::store::{Write, WriteOutcome};
+use crate::pipeline::{Write, WriteOutcome};
 use axum::Json;
 use axum::body::Bytes;
 use axum::extract::State;
-use axum::http::{HeaderMap, StatusCode, header};
+use axum::http::{HeaderMap, header};
 use axum::response::{IntoResponse, Response};
 use vigil_shared::labels::validate_labels;
 
@@ -43,11 +43,9 @@ async fn accept(state: &AppState, headers: &HeaderMap, body: &[u8]) -> Result<Re
         .and_then(|value| value.to_str().ok())
         .unwrap_or("");
     if !content_type.starts_with("application/json") {
-        return Err(ApiError {
-            status: StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            message: format!("unsupported content type {content_type:?}: send application/json"),
-            retry_after: None,
-        });
+        return Err(ApiError::unsupported_media(format!(
+            "unsupported content type {content_type:?}: send application/json"
+        )));
     }
     let first = body.iter().find(|byte| !byte.is_ascii_whitespace());
     let (requests, is_array) = match first {
@@ -66,14 +64,10 @@ async fn accept(state: &AppState, headers: &HeaderMap, body: &[u8]) -> Result<Re
         }
     };
     if requests.len() > MAX_EVENTS_PER_REQUEST {
-        return Err(ApiError {
-            status: StatusCode::PAYLOAD_TOO_LARGE,
-            message: format!(
-                "{} events in one request; send at most {MAX_EVENTS_PER_REQUEST}",
-                requests.len()
-            ),
-            retry_after: None,
-        });
+        return Err(ApiError::too_large(format!(
+            "{} events in one request; send at most {MAX_EVENTS_PER_REQUEST}",
+            requests.len()
+        )));
     }
     let n = requests.len();
     // One look at the host table for the whole request: impact needs the hosts' labels.
@@ -94,11 +88,7 @@ async fn accept(state: &AppState, headers: &HeaderMap, body: &[u8]) -> Result<Re
                     } else {
                         String::new()
                     };
-                    ApiError {
-                        status: StatusCode::UNPROCESSABLE_ENTITY,
-                        message: format!("{at}{message}"),
-                        retry_after: None,
-                    }
+                    ApiError::unprocessable(format!("{at}{message}"))
                 })
             })
             .collect::<Result<Vec<_>, _>>()
@@ -107,11 +97,10 @@ async fn accept(state: &AppState, headers: &HeaderMap, body: &[u8]) -> Result<Re
         return Ok(Json(Vec::<EventResponse>::new()).into_response());
     }
     let outcome = state
-        .ingest
-        .store()
+        .pipeline
         .write(Write::Events(events))
         .await
-        .map_err(ApiError::from_store)?;
+        .map_err(ApiError::from_write)?;
     let WriteOutcome::Events(outcomes) = outcome else {
         return Err(ApiError::internal(
             "the store answered events with something else",

@@ -14,7 +14,7 @@ pub async fn healthz() -> Json<serde_json::Value> {
 
 /// Readiness.
 pub async fn readyz(State(state): State<AppState>) -> Result<Json<serde_json::Value>, ApiError> {
-    if state.ingest.is_ready() {
+    if state.pipeline.is_healthy() {
         Ok(Json(serde_json::json!({ "status": "ready" })))
     } else {
         Err(ApiError::unavailable(

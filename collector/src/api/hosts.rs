@@ -47,6 +47,6 @@ pub async fn forget(
             serde_json::json!({ "host_id": host_id, "deleted": true }),
         )),
         Ok(false) => Err(ApiError::not_found(format!("no host {host_id:?}"))),
-        Err(error) => Err(ApiError::unavailable(error.to_string(), 5)),
+        Err(error) => Err(ApiError::from_write(error)),
     }
 }

@@ -7,13 +7,13 @@ use super::AppState;
 use super::dto::{ActionRequest, IncidentDto};
 use super::error::ApiError;
 use crate::auth::Token;
-use crate::incidents::{Action, ActionError, State as IncidentState};
-use crate::store::{IncidentFilter, Write, WriteOutcome};
+use crate::incidents::{Action, State as IncidentState};
+use crate::pipeline::{Write, WriteOutcome};
+use crate::store::IncidentFilter;
 use axum::Json;
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
 use axum::extract::{Path, Query, State};
-use axum::http::StatusCode;
 use std::collections::HashMap;
 
 /// Default and largest `limit`.
@@ -82,7 +82,7 @@ pub async fn list(
     let incidents = tokio::task::spawn_blocking(move || reader.list_incidents(&filter))
         .await
         .map_err(|_| ApiError::internal("the incident query was cancelled"))?
-        .map_err(|error| ApiError::from_store(std::sync::Arc::new(error)))?;
+        .map_err(|error| ApiError::from_store(&error))?;
     Ok(Json(
         incidents
             .into_iter()
@@ -101,7 +101,7 @@ pub async fn show(
     let incident = tokio::task::spawn_blocking(move || reader.get_incident(&lookup))
         .await
         .map_err(|_| ApiError::internal("the incident query was cancelled"))?
-        .map_err(|error| ApiError::from_store(std::sync::Arc::new(error)))?;
+        .map_err(|error| ApiError::from_store(&error))?;
     incident
         .map(|incident| Json(IncidentDto::from_incident(incident, true)))
         .ok_or_else(|| ApiError::not_found(format!("no incident {id:?}")))
@@ -144,8 +144,7 @@ async fn act(
         ));
     }
     let outcome = state
-        .ingest
-        .store()
+        .pipeline
         .write(Write::Act {
             id,
             action,
@@ -153,7 +152,7 @@ async fn act(
             text: request.text,
         })
         .await
-        .map_err(ApiError::from_store)?;
+        .map_err(ApiError::from_write)?;
     let WriteOutcome::Incident(result) = outcome else {
         return Err(ApiError::internal(
             "the store answered an action with something else",
@@ -161,15 +160,7 @@ async fn act(
     };
     match *result {
         Ok(incident) => Ok(Json(IncidentDto::from_incident(incident, true))),
-        Err(error) => Err(match &error {
-            ActionError::NotFound(_) => ApiError::not_found(error.to_string()),
-            ActionError::InvalidTransition { .. } => ApiError {
-                status: StatusCode::CONFLICT,
-                message: error.to_string(),
-                retry_after: None,
-            },
-            ActionError::Invalid(_) => ApiError::unprocessable(error.to_string()),
-        }),
+        Err(error) => Err(ApiError::from_action(&error)),
     }
 }
 

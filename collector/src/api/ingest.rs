@@ -8,7 +8,7 @@ use crate::export::RejectReason;
 use crate::ingest::IngestError;
 use axum::body::Body;
 use axum::extract::State;
-use axum::http::{HeaderMap, StatusCode, header};
+use axum::http::{HeaderMap, header};
 use axum::{Extension, Json};
 use std::time::{Duration, Instant};
 
@@ -27,14 +27,10 @@ pub async fn ingest(
     let read = tokio::time::timeout(BODY_READ_TIMEOUT, axum::body::to_bytes(body, limit)).await;
     let Ok(read) = read else {
         state.metrics.reject(RejectReason::Malformed);
-        return Err(ApiError {
-            status: StatusCode::REQUEST_TIMEOUT,
-            message: format!(
-                "the request body did not arrive within {}s",
-                BODY_READ_TIMEOUT.as_secs()
-            ),
-            retry_after: None,
-        });
+        return Err(ApiError::timeout(format!(
+            "the request body did not arrive within {}s",
+            BODY_READ_TIMEOUT.as_secs()
+        )));
     };
     let body = match read {
         Ok(body) => body,
@@ -46,11 +42,9 @@ pub async fn ingest(
                 return Err(IngestError::BodyTooLarge { limit }.into());
             }
             state.metrics.reject(RejectReason::Malformed);
-            return Err(ApiError {
-                status: StatusCode::BAD_REQUEST,
-                message: format!("could not read the request body: {error}"),
-                retry_after: None,
-            });
+            return Err(ApiError::bad_request(format!(
+                "could not read the request body: {error}"
+            )));
         }
     };
     let text = |name| headers.get(name).and_then(|value| value.to_str().ok());

@@ -10,18 +10,19 @@ pub mod hosts;
 pub mod incidents;
 pub mod ingest;
 
-use crate::auth::{Access, AuthError, Tokens};
+use crate::auth::{Access, Tokens};
 use crate::clock::Clock;
 use crate::export::Metrics;
 use crate::export::RejectReason;
 use crate::hosts::Hosts;
 use crate::ingest::Ingest;
+use crate::pipeline::Pipeline;
 use crate::store::Reader;
 use axum::Router;
 use axum::extract::{Request, State};
-use axum::http::{HeaderValue, Method, StatusCode, Uri, header};
+use axum::http::{Method, Uri, header};
 use axum::middleware::{self, Next};
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use axum::routing::{get, post};
 use error::ApiError;
 use std::sync::Arc;
@@ -39,7 +40,9 @@ pub struct AppState {
     pub clock: Arc<dyn Clock>,
     /// Bearer tokens (empty: no authentication).
     pub tokens: Arc<Tokens>,
-    /// Committed incidents.
+    /// The write path (every change to durable state).
+    pub pipeline: Pipeline,
+    /// Committed data (incidents, changes).
     pub reader: Arc<dyn Reader>,
 }
 
@@ -105,22 +108,7 @@ async fn authorize(State(state): State<AppState>, mut request: Request, next: Ne
                 state.metrics.reject(RejectReason::Unauthorized);
             }
             tracing::debug!(error = %error, path = %request.uri().path(), "request refused");
-            let status = match error {
-                AuthError::Missing | AuthError::Unknown => StatusCode::UNAUTHORIZED,
-                AuthError::Forbidden { .. } => StatusCode::FORBIDDEN,
-            };
-            let mut response = ApiError {
-                status,
-                message: error.to_string(),
-                retry_after: None,
-            }
-            .into_response();
-            if status == StatusCode::UNAUTHORIZED {
-                response
-                    .headers_mut()
-                    .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
-            }
-            response
+            ApiError::from_auth(&error)
         }
     }
 }
@@ -130,9 +118,5 @@ async fn not_found(method: Method, uri: Uri) -> ApiError {
 }
 
 async fn method_not_allowed(method: Method, uri: Uri) -> ApiError {
-    ApiError {
-        status: axum::http::StatusCode::METHOD_NOT_ALLOWED,
-        message: format!("{method} is not allowed on {}", uri.path()),
-        retry_after: None,
-    }
+    ApiError::method_not_allowed(format!("{method} is not allowed on {}", uri.path()))
 }

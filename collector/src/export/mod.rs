@@ -9,8 +9,8 @@
 pub mod metrics;
 
 use crate::hosts::{Hosts, Series};
-use crate::incidents::{Effect, EventOutcome};
-use crate::store::CommitReport;
+use crate::incidents::{Change, EventOutcome};
+use crate::pipeline::CommitReport;
 use prometheus::proto::{Counter, Gauge, LabelPair, Metric, MetricFamily, MetricType};
 use prometheus::{
     Encoder, Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge,
@@ -253,30 +253,22 @@ impl Metrics {
         }
         let label = |priority: u8| PRIORITIES[usize::from(priority.clamp(1, 5) - 1)];
         for effect in effects {
-            match effect {
-                Effect::Opened { priority, .. } => {
-                    self.incidents_opened
-                        .with_label_values(&[label(*priority)])
-                        .inc();
-                }
-                Effect::Reopened { .. } => self.incidents_reopened.inc(),
-                Effect::Acknowledged {
-                    priority, after_ms, ..
-                } => self
+            let priority = label(effect.priority());
+            match effect.change {
+                Change::Opened => self.incidents_opened.with_label_values(&[priority]).inc(),
+                Change::Reopened => self.incidents_reopened.inc(),
+                Change::Acknowledged { after_ms } => self
                     .time_to_ack
-                    .with_label_values(&[label(*priority)])
-                    .observe(*after_ms as f64 / 1_000.0),
-                Effect::Resolved {
-                    priority, after_ms, ..
-                } => self
+                    .with_label_values(&[priority])
+                    .observe(after_ms as f64 / 1_000.0),
+                Change::Resolved { after_ms } => self
                     .time_to_resolve
-                    .with_label_values(&[label(*priority)])
-                    .observe(*after_ms as f64 / 1_000.0),
-                Effect::SlaBreached { priority, kind, .. } => self
-                    .sla_breaches
-                    .with_label_values(&[label(*priority), kind])
-                    .inc(),
-                Effect::Closed { .. } | Effect::Flapping { .. } => {}
+                    .with_label_values(&[priority])
+                    .observe(after_ms as f64 / 1_000.0),
+                Change::SlaBreached { kind } => {
+                    self.sla_breaches.with_label_values(&[priority, kind]).inc()
+                }
+                Change::Closed | Change::Flapping { .. } | Change::PriorityChanged { .. } => {}
             }
         }
     }

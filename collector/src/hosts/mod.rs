@@ -193,8 +193,8 @@ pub struct Host {
     pub last_seen_ms: i64,
     /// Liveness counts from here: `max(last_seen, collector start)` for hosts loaded at start.
     pub heartbeat_ms: i64,
-    /// Last applied (stream, seq).
-    pub position: (u64, u64),
+    /// Last applied (stream, seq); `None` until a batch's samples are applied.
+    pub position: Option<(u64, u64)>,
     /// Latest inventory.
     pub inventory: Option<Inventory>,
     /// Latest value per series.
@@ -247,7 +247,7 @@ impl Hosts {
             labels: record.labels,
             first_seen_ms: record.first_seen_ms,
             last_seen_ms: record.last_seen_ms,
-            position: (record.stream, record.seq),
+            position: Some((record.stream, record.seq)),
             inventory,
             series: SeriesMap::default(),
             last_prune_ms: started_ms,
@@ -323,7 +323,7 @@ impl Hosts {
             first_seen_ms: now_ms,
             last_seen_ms: now_ms,
             heartbeat_ms: now_ms,
-            position: (stream, 0),
+            position: None,
             inventory: None,
             series: SeriesMap::default(),
             last_prune_ms: now_ms,
@@ -331,11 +331,12 @@ impl Hosts {
         });
         host.last_seen_ms = host.last_seen_ms.max(now_ms);
         host.heartbeat_ms = host.heartbeat_ms.max(now_ms);
-        let newer = host.position.0 != stream || seq >= host.position.1;
-        if !newer {
+        // The store accepted it, so it is new there; here it may have been overtaken by a later
+        // batch of the same stream applied first.
+        if !crate::store::is_newer(host.position, stream, seq) {
             return;
         }
-        host.position = (stream, seq);
+        host.position = Some((stream, seq));
         if host.hostname != agent.hostname {
             host.hostname = agent.hostname;
         }

@@ -1,12 +1,14 @@
-//! Stage 3 (fold or open) and the ITIL lifecycle: open → acknowledged → resolved → closed, with
-//! reopen, flapping hold and time-driven changes. Pure functions of the incident, the event or
-//! action, the policy and `now`; the engine decides which one applies.
+//! The ITIL lifecycle (open → acknowledged → resolved → closed) as building blocks the stages,
+//! the actions and the tick share: making a new incident, timeline entries, resolve, close,
+//! flapping marks, SLA due times, and the time-driven changes (SLA breaches, settling after
+//! flapping, closing after retention). Pure functions of the incident, the policy and `now`.
 
+use super::action::Action;
+use super::effect::Change;
+use super::event::EventIn;
 use super::flapping::FlapHistory;
-use super::{
-    Action, ActionError, Effect, EventIn, EventOutcome, Incident, Policy, Sla, State,
-    TimelineEntry, TimelineKind,
-};
+use super::model::{Incident, Sla, State, TimelineEntry, TimelineKind};
+use super::policy::Policy;
 use vigil_shared::event::Status;
 
 /// Who the engine names when it acts by itself.
@@ -14,20 +16,11 @@ pub const VIGIL: &str = "vigil";
 /// Who the engine names when the event source resolved.
 pub const SOURCE: &str = "source";
 
-/// A new incident from its first (firing) event.
-pub fn open(
-    id: String,
-    fingerprint: String,
-    event: &EventIn,
-    now_ms: i64,
-    policy: &Policy,
-) -> Incident {
+/// A new open incident from its first (firing) event. Priority and SLA are left for the
+/// priority stage; flapping history starts with this event.
+pub fn new_incident(id: String, fingerprint: String, event: &EventIn, now_ms: i64) -> Incident {
     let mut labels = event.host_labels.clone();
     labels.extend(event.labels.iter().map(|(k, v)| (k.clone(), v.clone())));
-    let hosts: Vec<String> = event.host.iter().cloned().collect();
-    let priority = policy
-        .priority
-        .priority(&labels, hosts.len(), event.severity);
     let mut flap = FlapHistory::default();
     flap.observe(true);
     let mut incident = Incident {
@@ -36,7 +29,7 @@ pub fn open(
         title: title(event),
         summary: event.summary.clone(),
         state: State::Open,
-        priority,
+        priority: 5,
         severity: event.severity,
         host: event.host.clone(),
         service: event.service.clone(),
@@ -57,7 +50,7 @@ pub fn open(
         last_event_ms: now_ms,
         reopened: 0,
         sla: Sla::default(),
-        hosts,
+        hosts: event.host.iter().cloned().collect(),
         parent_id: None,
         suspected_change: None,
         silenced: false,
@@ -65,7 +58,6 @@ pub fn open(
         // Most incidents keep a handful of entries; start small (memory per incident).
         timeline: Vec::with_capacity(2),
     };
-    set_sla(&mut incident, now_ms, policy);
     let text = (!event.summary.is_empty()).then(|| event.summary.clone());
     incident.timeline.push(TimelineEntry::new(
         now_ms,
@@ -84,124 +76,15 @@ fn title(event: &EventIn) -> String {
     }
 }
 
-fn set_sla(incident: &mut Incident, from_ms: i64, policy: &Policy) {
+/// Sets the SLA due times of the incident's priority, counted from `from_ms`.
+pub fn set_sla(incident: &mut Incident, from_ms: i64, policy: &Policy) {
     let target = policy.priority.sla(incident.priority);
     incident.sla.ack_due_ms = from_ms.saturating_add(target.ack_ms);
     incident.sla.resolve_due_ms = from_ms.saturating_add(target.resolve_ms);
 }
 
-/// A firing repeat of an active incident.
-pub fn fold_firing(
-    incident: &mut Incident,
-    event: &EventIn,
-    now_ms: i64,
-    policy: &Policy,
-    effects: &mut Vec<Effect>,
-) -> EventOutcome {
-    incident.count += 1;
-    absorb(incident, event, now_ms, policy);
-    fold_entry(incident, now_ms, true, policy);
-    observe(incident, true, now_ms, policy, effects);
-    EventOutcome::Folded(incident.id.clone())
-}
-
-/// A resolved event for an active incident: resolves it, unless it is flapping.
-pub fn fold_resolved(
-    incident: &mut Incident,
-    event: &EventIn,
-    now_ms: i64,
-    policy: &Policy,
-    effects: &mut Vec<Effect>,
-) -> EventOutcome {
-    if !event.summary.is_empty() {
-        incident.summary = event.summary.clone();
-    }
-    incident.updated_ms = now_ms;
-    observe(incident, false, now_ms, policy, effects);
-    if incident.flapping {
-        // Held: a flapping incident resolves only once it settles.
-        fold_entry(incident, now_ms, false, policy);
-        return EventOutcome::Noted(incident.id.clone());
-    }
-    if incident.state.is_active() {
-        resolve(incident, SOURCE, None, now_ms, effects, policy);
-        EventOutcome::Resolved(incident.id.clone())
-    } else {
-        EventOutcome::Noted(incident.id.clone())
-    }
-}
-
-/// A resolved incident firing again within the reopen window.
-pub fn reopen(
-    incident: &mut Incident,
-    event: &EventIn,
-    now_ms: i64,
-    policy: &Policy,
-    effects: &mut Vec<Effect>,
-) -> EventOutcome {
-    incident.state = State::Open;
-    incident.resolved_ms = None;
-    incident.resolved_by = None;
-    incident.acknowledged_ms = None;
-    incident.acknowledged_by = None;
-    incident.reopened += 1;
-    incident.count += 1;
-    absorb(incident, event, now_ms, policy);
-    incident.sla.ack_breached = false;
-    incident.sla.resolve_breached = false;
-    set_sla(incident, now_ms, policy);
-    let text = (!event.summary.is_empty()).then(|| event.summary.clone());
-    push(
-        incident,
-        TimelineEntry::new(now_ms, TimelineKind::Reopened, Some(&event.source), text),
-        policy,
-    );
-    effects.push(Effect::Reopened {
-        id: incident.id.clone(),
-        priority: incident.priority,
-    });
-    observe(incident, true, now_ms, policy, effects);
-    EventOutcome::Reopened(incident.id.clone())
-}
-
-/// Takes what a firing event adds: summary, worse severity, another host; re-prioritizes.
-fn absorb(incident: &mut Incident, event: &EventIn, now_ms: i64, policy: &Policy) {
-    incident.updated_ms = now_ms;
-    if !event.summary.is_empty() && incident.summary != event.summary {
-        incident.summary.clone_from(&event.summary);
-    }
-    if event.severity < incident.severity {
-        incident.severity = event.severity;
-    }
-    if let Some(host) = &event.host
-        && incident.hosts.len() < policy.max_hosts
-        && !incident.hosts.iter().any(|known| known == host)
-    {
-        incident.hosts.push(host.clone());
-    }
-    let priority =
-        policy
-            .priority
-            .priority(&incident.labels, incident.hosts.len(), incident.severity);
-    if priority != incident.priority {
-        let text = format!("priority {} → {priority}", incident.priority);
-        incident.priority = priority;
-        set_sla(incident, incident.opened_ms, policy);
-        push(
-            incident,
-            TimelineEntry::new(
-                now_ms,
-                TimelineKind::PriorityChanged,
-                Some(VIGIL),
-                Some(text),
-            ),
-            policy,
-        );
-    }
-}
-
 /// Adds a repeat to the newest timeline entry when it is an aggregate, else starts one.
-fn fold_entry(incident: &mut Incident, now_ms: i64, firing: bool, policy: &Policy) {
+pub fn fold_entry(incident: &mut Incident, now_ms: i64, firing: bool, policy: &Policy) {
     if let Some(last) = incident.timeline.last_mut()
         && last.kind == TimelineKind::EventFolded
     {
@@ -223,34 +106,22 @@ fn fold_entry(incident: &mut Incident, now_ms: i64, firing: bool, policy: &Polic
     push(incident, entry, policy);
 }
 
-/// Stage 4: records a status for flapping detection; flapping starts or stops. When it stops
-/// on a resolved status, the incident resolves (once).
-fn observe(
-    incident: &mut Incident,
-    firing: bool,
-    now_ms: i64,
-    policy: &Policy,
-    effects: &mut Vec<Effect>,
-) {
-    incident.flap.observe(firing);
-    incident.last_status = if firing {
-        Status::Firing
-    } else {
-        Status::Resolved
-    };
-    incident.last_event_ms = now_ms;
-    let flapping = incident.flap.next_state(incident.flapping, &policy.flap);
-    if flapping != incident.flapping {
-        set_flapping(incident, flapping, now_ms, policy, effects);
+/// Appends an entry, keeping the first one and the newest `max_timeline - 1`.
+pub fn push(incident: &mut Incident, entry: TimelineEntry, policy: &Policy) {
+    incident.timeline.push(entry);
+    let max = policy.max_timeline.max(2);
+    if incident.timeline.len() > max {
+        incident.timeline.remove(1);
     }
 }
 
-fn set_flapping(
+/// Marks flapping on or off, with its timeline entry and change.
+pub fn set_flapping(
     incident: &mut Incident,
     flapping: bool,
     now_ms: i64,
     policy: &Policy,
-    effects: &mut Vec<Effect>,
+    changes: &mut Vec<Change>,
 ) {
     incident.flapping = flapping;
     let (kind, text) = if flapping {
@@ -266,19 +137,17 @@ fn set_flapping(
         TimelineEntry::new(now_ms, kind, Some(VIGIL), Some(text)),
         policy,
     );
-    effects.push(Effect::Flapping {
-        id: incident.id.clone(),
-        flapping,
-    });
+    changes.push(Change::Flapping { flapping });
 }
 
-fn resolve(
+/// Resolves: state, who, timeline, change.
+pub fn resolve(
     incident: &mut Incident,
     by: &str,
     text: Option<String>,
     now_ms: i64,
-    effects: &mut Vec<Effect>,
     policy: &Policy,
+    changes: &mut Vec<Change>,
 ) {
     incident.state = State::Resolved;
     incident.resolved_ms = Some(now_ms);
@@ -289,9 +158,7 @@ fn resolve(
         TimelineEntry::new(now_ms, TimelineKind::Resolved, Some(by), text),
         policy,
     );
-    effects.push(Effect::Resolved {
-        id: incident.id.clone(),
-        priority: incident.priority,
+    changes.push(Change::Resolved {
         after_ms: now_ms - incident.opened_ms,
     });
 }
@@ -301,8 +168,8 @@ fn close(
     by: &str,
     text: Option<String>,
     now_ms: i64,
-    effects: &mut Vec<Effect>,
     policy: &Policy,
+    changes: &mut Vec<Change>,
 ) {
     incident.state = State::Closed;
     incident.closed_ms = Some(now_ms);
@@ -312,52 +179,10 @@ fn close(
         TimelineEntry::new(now_ms, TimelineKind::Closed, Some(by), text),
         policy,
     );
-    effects.push(Effect::Closed {
-        id: incident.id.clone(),
-    });
+    changes.push(Change::Closed);
 }
 
-/// Appends an entry, keeping the first one and the newest `max_timeline - 1`.
-fn push(incident: &mut Incident, entry: TimelineEntry, policy: &Policy) {
-    incident.timeline.push(entry);
-    let max = policy.max_timeline.max(2);
-    if incident.timeline.len() > max {
-        incident.timeline.remove(1);
-    }
-}
-
-/// Refuses actions that do not apply in the incident's state.
-pub fn check_action(incident: &Incident, action: Action) -> Result<(), ActionError> {
-    let refuse = |hint: &'static str| ActionError::InvalidTransition {
-        id: incident.id.clone(),
-        state: incident.state.as_str(),
-        action: action.as_str(),
-        hint,
-    };
-    match (action, incident.state) {
-        (_, State::Closed) if action != Action::Close => Err(refuse("a closed incident is final")),
-        (Action::Ack, State::Resolved) => Err(refuse(
-            "it is already resolved; it reopens by itself if it fires again",
-        )),
-        (Action::Close, State::Open | State::Acknowledged) => {
-            Err(refuse("resolve it first, then close it"))
-        }
-        _ => Ok(()),
-    }
-}
-
-/// False for an action that is already in effect (ack of an acknowledged incident, resolve of a
-/// resolved one, close of a closed one): answered with the incident unchanged.
-pub fn would_change(incident: &Incident, action: Action) -> bool {
-    !matches!(
-        (action, incident.state),
-        (Action::Ack, State::Acknowledged)
-            | (Action::Resolve, State::Resolved)
-            | (Action::Close, State::Closed)
-    )
-}
-
-/// Applies an allowed action (see [`check_action`]).
+/// Applies an allowed action (see [`super::action::check_action`]).
 pub fn act(
     incident: &mut Incident,
     action: Action,
@@ -365,7 +190,7 @@ pub fn act(
     text: Option<&str>,
     now_ms: i64,
     policy: &Policy,
-    effects: &mut Vec<Effect>,
+    changes: &mut Vec<Change>,
 ) {
     let entry_text = text.map(str::to_owned);
     incident.updated_ms = now_ms;
@@ -379,18 +204,16 @@ pub fn act(
                 TimelineEntry::new(now_ms, TimelineKind::Acknowledged, Some(by), entry_text),
                 policy,
             );
-            effects.push(Effect::Acknowledged {
-                id: incident.id.clone(),
-                priority: incident.priority,
+            changes.push(Change::Acknowledged {
                 after_ms: now_ms - incident.opened_ms,
             });
         }
         Action::Resolve => {
             // A person resolving ends the flapping hold.
             incident.flapping = false;
-            resolve(incident, by, entry_text, now_ms, effects, policy);
+            resolve(incident, by, entry_text, now_ms, policy, changes);
         }
-        Action::Close => close(incident, by, entry_text, now_ms, effects, policy),
+        Action::Close => close(incident, by, entry_text, now_ms, policy, changes),
         Action::Note => {
             push(
                 incident,
@@ -436,6 +259,32 @@ pub fn tick_due(incident: &Incident, now_ms: i64, policy: &Policy) -> bool {
         || close_due(incident, now_ms, policy)
 }
 
+/// The earliest time at which [`tick`] will have something to do, if ever: what a shared store
+/// indexes so the leader's tick reads only the incidents that are due.
+pub fn next_due_ms(incident: &Incident, policy: &Policy) -> Option<i64> {
+    let mut due: Option<i64> = None;
+    let mut consider = |at: i64| due = Some(due.map_or(at, |d| d.min(at)));
+    if incident.state == State::Open && !incident.sla.ack_breached {
+        consider(incident.sla.ack_due_ms.saturating_add(1));
+    }
+    if incident.state.is_active() && !incident.sla.resolve_breached {
+        consider(incident.sla.resolve_due_ms.saturating_add(1));
+    }
+    if incident.state.is_active() && incident.flapping {
+        consider(
+            incident
+                .last_event_ms
+                .saturating_add(policy.flap.settle_after_ms),
+        );
+    }
+    if incident.state == State::Resolved
+        && let Some(resolved) = incident.resolved_ms
+    {
+        consider(resolved.saturating_add(policy.close_after_ms));
+    }
+    due
+}
+
 /// Records one SLA breach: `kind` is `ack` or `resolve`, `verb` what was not done in time.
 fn breach(
     incident: &mut Incident,
@@ -443,7 +292,7 @@ fn breach(
     verb: &str,
     now_ms: i64,
     policy: &Policy,
-    effects: &mut Vec<Effect>,
+    changes: &mut Vec<Change>,
 ) {
     incident.updated_ms = now_ms;
     push(
@@ -456,27 +305,23 @@ fn breach(
         ),
         policy,
     );
-    effects.push(Effect::SlaBreached {
-        id: incident.id.clone(),
-        priority: incident.priority,
-        kind,
-    });
+    changes.push(Change::SlaBreached { kind });
 }
 
 /// Time-driven changes: SLA breaches, settling after flapping, closing after retention.
-pub fn tick(incident: &mut Incident, now_ms: i64, policy: &Policy, effects: &mut Vec<Effect>) {
+pub fn tick(incident: &mut Incident, now_ms: i64, policy: &Policy, changes: &mut Vec<Change>) {
     if ack_breach_due(incident, now_ms) {
         incident.sla.ack_breached = true;
-        breach(incident, "ack", "acknowledged", now_ms, policy, effects);
+        breach(incident, "ack", "acknowledged", now_ms, policy, changes);
     }
     if resolve_breach_due(incident, now_ms) {
         incident.sla.resolve_breached = true;
-        breach(incident, "resolve", "resolved", now_ms, policy, effects);
+        breach(incident, "resolve", "resolved", now_ms, policy, changes);
     }
     if settle_due(incident, now_ms, policy) {
-        set_flapping(incident, false, now_ms, policy, effects);
+        set_flapping(incident, false, now_ms, policy, changes);
         if incident.last_status == Status::Resolved {
-            resolve(incident, SOURCE, None, now_ms, effects, policy);
+            resolve(incident, SOURCE, None, now_ms, policy, changes);
         }
     } else if close_due(incident, now_ms, policy) {
         close(
@@ -484,8 +329,56 @@ pub fn tick(incident: &mut Incident, now_ms: i64, policy: &Policy, effects: &mut
             VIGIL,
             Some("closed after the retention period".into()),
             now_ms,
-            effects,
             policy,
+            changes,
         );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use vigil_shared::event::Severity;
+
+    fn incident() -> Incident {
+        let event = EventIn::new("t", "disk", Status::Firing, Severity::Major).with_host("h");
+        let mut incident = new_incident("0000000000000001".into(), "fp".into(), &event, 0);
+        incident.priority = 3;
+        set_sla(&mut incident, 0, &Policy::default());
+        incident
+    }
+
+    #[test]
+    fn next_due_is_the_first_time_tick_has_work() {
+        let policy = Policy::default();
+        type Setup = Box<dyn Fn(&mut Incident)>;
+        let cases: Vec<(&str, Setup)> = vec![
+            ("open", Box::new(|_| {})),
+            ("acknowledged", Box::new(|i| i.state = State::Acknowledged)),
+            (
+                "flapping",
+                Box::new(|i| {
+                    i.flapping = true;
+                    i.last_event_ms = 10;
+                }),
+            ),
+            (
+                "resolved",
+                Box::new(|i| {
+                    i.state = State::Resolved;
+                    i.resolved_ms = Some(5);
+                }),
+            ),
+        ];
+        for (name, setup) in cases {
+            let mut incident = incident();
+            setup(&mut incident);
+            let due = next_due_ms(&incident, &policy).expect(name);
+            assert!(!tick_due(&incident, due - 1, &policy), "{name}: early");
+            assert!(tick_due(&incident, due, &policy), "{name}: due");
+        }
+        let mut closed = incident();
+        closed.state = State::Closed;
+        assert_eq!(next_due_ms(&closed, &policy), None);
     }
 }

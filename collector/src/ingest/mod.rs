@@ -12,8 +12,9 @@ use crate::clock::Clock;
 use crate::export::{Metrics, RejectReason, metrics::RESERVED_SAMPLE_NAMES};
 use crate::hosts::Hosts;
 use crate::incidents::EventIn;
+use crate::pipeline::{HostWrite, Pipeline, Write, WriteError, WriteOutcome};
 use crate::rules::Evaluator;
-use crate::store::{HostWrite, Store, StoreError, Write, WriteOutcome};
+use crate::store::BatchRecord;
 use decode::{DecompressError, Encoding};
 use limits::IngestLimits;
 use std::sync::Arc;
@@ -49,9 +50,9 @@ pub enum IngestError {
     /// A sample uses a name the collector derives itself.
     #[error("invalid batch: sample name {0:?} is reserved by the collector")]
     ReservedName(String),
-    /// The store could not commit.
+    /// The write was not made (store unreachable, busy, shutting down).
     #[error("{0}")]
-    Store(Arc<StoreError>),
+    Store(WriteError),
     /// The agent's token may not report as this host.
     #[error("token {token:?} may not report as host {host:?}: check the token's hosts pattern")]
     HostNotAllowed {
@@ -94,7 +95,7 @@ pub struct Ack {
 
 /// The ingest path, shared by every request.
 pub struct Ingest {
-    store: Store,
+    pipeline: Pipeline,
     hosts: Arc<Hosts>,
     metrics: Arc<Metrics>,
     limits: IngestLimits,
@@ -176,7 +177,7 @@ pub fn inventory_change(
 impl Ingest {
     /// Wires the ingest path. Rule events go to `feed` (the collector's own event producer).
     pub fn new(
-        store: Store,
+        pipeline: Pipeline,
         hosts: Arc<Hosts>,
         metrics: Arc<Metrics>,
         limits: IngestLimits,
@@ -185,7 +186,7 @@ impl Ingest {
         feed: mpsc::UnboundedSender<EventIn>,
     ) -> Ingest {
         Ingest {
-            store,
+            pipeline,
             hosts,
             metrics,
             limits,
@@ -193,11 +194,6 @@ impl Ingest {
             rules: Mutex::new(rules),
             feed,
         }
-    }
-
-    /// The store handle.
-    pub fn store(&self) -> &Store {
-        &self.store
     }
 
     /// The limits in force.
@@ -286,14 +282,16 @@ impl Ingest {
             })
         });
         let write = HostWrite {
-            host_id: batch.agent.host_id.clone(),
-            hostname: batch.agent.hostname.clone(),
-            agent_version: batch.agent.version.clone(),
-            labels: batch.agent.labels.clone(),
-            stream: batch.stream,
-            seq: batch.seq,
-            received_ms: now_ms,
-            inventory_json,
+            record: BatchRecord {
+                host_id: batch.agent.host_id.clone(),
+                hostname: batch.agent.hostname.clone(),
+                agent_version: batch.agent.version.clone(),
+                labels: batch.agent.labels.clone(),
+                stream: batch.stream,
+                seq: batch.seq,
+                received_ms: now_ms,
+                inventory_json,
+            },
             events: batch
                 .events
                 .iter()
@@ -304,7 +302,7 @@ impl Ingest {
         let seq = batch.seq;
         let n_samples = batch.samples.len();
         match self
-            .store
+            .pipeline
             .write(Write::Batch(write))
             .await
             .map_err(IngestError::Store)?
@@ -361,9 +359,9 @@ impl Ingest {
     /// Forgets a decommissioned host: its stored record, sequence position and in-memory state.
     /// Returns whether there was such a host. A host whose agent still reports comes back with
     /// its next batch.
-    pub async fn forget_host(&self, host_id: &str) -> Result<bool, Arc<StoreError>> {
+    pub async fn forget_host(&self, host_id: &str) -> Result<bool, WriteError> {
         let outcome = self
-            .store
+            .pipeline
             .write(Write::ForgetHost(host_id.to_owned()))
             .await?;
         let in_memory = self.hosts.remove(host_id);
@@ -377,10 +375,5 @@ impl Ingest {
             "host forgotten (decommissioned)".to_owned(),
         ));
         Ok(outcome == WriteOutcome::Forgotten || in_memory)
-    }
-
-    /// Whether the store is accepting writes.
-    pub fn is_ready(&self) -> bool {
-        self.store.is_healthy()
     }
 }

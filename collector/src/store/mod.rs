@@ -1,47 +1,62 @@
-//! Durable state behind one interface: [`Backend`] (synchronous, explicit transactions, no
-//! domain rules) driven by [`Store`], a single writer thread that groups concurrent writes into
-//! one transaction (group commit) and answers each caller only after that transaction is
-//! committed.
+//! Persistence only, behind one backend-neutral interface: [`Backend`] (synchronous, explicit
+//! transactions, plain data in and out, no domain rules) for the pipeline's writer, and
+//! [`Reader`] for the API's queries (committed data only). [`open`] picks the backend from a
+//! [`StoreLocation`]: the embedded SQLite file (`sqlite.rs`) or PostgreSQL (`postgres.rs`),
+//! which several collectors can share.
 //!
-//! The writer thread also runs the incident [`Engine`]: events carried by a write go through the
-//! engine inside the same transaction, and every incident the group changed is saved before the
-//! commit. When the commit fails the engine rolls back too, so memory never runs ahead of the
-//! disk. Reads for the API go through [`Reader`] on their own connection and see only committed
-//! data.
+//! The one rule both the store and the in-memory host state apply to agent sequence numbers is
+//! [`is_newer`]. Everything else about what a write means (events, incidents, actions) is the
+//! pipeline's (`crate::pipeline`).
 //!
-//! **Invariant:** a caller that receives an `Ok` outcome has its write committed (or found to be
-//! a repeat); a caller that receives an error has had nothing written.
+//! **Invariants** (both backends, checked by the conformance suite in `conformance.rs`):
+//! - at most one open or acknowledged incident per fingerprint: a unique partial index refuses a
+//!   second one ([`StoreError::Conflict`]);
+//! - a `(host, stream, seq)` is accepted at most once, `event_id`s at most once;
+//! - nothing of a transaction is visible before its commit, nothing of it stays after a rollback.
 
+pub mod conformance;
+pub mod postgres;
 pub mod sqlite;
 
-use crate::clock::Clock;
-use crate::incidents::{
-    Action, ActionError, Effect, Engine, EventIn, EventOutcome, Incident, State,
-};
+use crate::incidents::Incident;
+use std::path::PathBuf;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
-use tokio::sync::{mpsc, oneshot};
 use vigil_shared::labels::Labels;
 
 /// Why the store could not do what was asked.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
     /// The database could not be opened or created.
-    #[error("cannot open the store at {path}: {source}")]
+    #[error("cannot open the store at {location}: {reason}")]
     Open {
-        /// Where.
-        path: String,
+        /// Where (passwords removed).
+        location: String,
         /// Why.
-        #[source]
-        source: Box<dyn std::error::Error + Send + Sync>,
+        reason: String,
+    },
+    /// The database cannot be reached now (connection refused or lost, pool exhausted, timed
+    /// out): retry later.
+    #[error("the store is unreachable: {reason}")]
+    Unavailable {
+        /// Why.
+        reason: String,
     },
     /// A query or commit failed.
-    #[error("store operation failed: {0}")]
-    Database(#[from] rusqlite::Error),
+    #[error("store operation failed: {reason}")]
+    Database {
+        /// Why.
+        reason: String,
+    },
+    /// A uniqueness rule refused the write (e.g. a second active incident for a fingerprint).
+    #[error("the store refused a conflicting write: {reason}")]
+    Conflict {
+        /// Which rule.
+        reason: String,
+    },
     /// A stored row could not be read back.
-    #[error("stored incident {id} is unreadable: {reason}")]
+    #[error("stored record {id} is unreadable: {reason}")]
     Corrupt {
-        /// The incident.
+        /// The record.
         id: String,
         /// Why.
         reason: String,
@@ -51,22 +66,179 @@ pub enum StoreError {
         "the store's schema version {found} is newer than this collector's {supported}: upgrade the collector"
     )]
     SchemaTooNew {
-        /// Version in the file.
+        /// Version in the store.
         found: i64,
         /// Newest this build knows.
         supported: i64,
     },
-    /// Too many writes are queued.
-    #[error("the store is busy: too many writes queued, retry shortly")]
-    Overloaded,
-    /// The writer thread has stopped.
-    #[error("the store is closed")]
-    Closed,
+    /// This collector's leadership was taken over (its epoch is stale): the write was refused.
+    #[error("leadership epoch {epoch} is stale: another collector leads now")]
+    Fenced {
+        /// The stale epoch.
+        epoch: i64,
+    },
 }
 
-/// One host's accepted batch, as persisted.
+impl StoreError {
+    /// True when the same write may succeed later (the database is unreachable or busy).
+    pub fn is_retriable(&self) -> bool {
+        matches!(
+            self,
+            StoreError::Unavailable { .. } | StoreError::Fenced { .. }
+        )
+    }
+}
+
+/// Whether a batch at `(stream, seq)` is new for a host last accepted at `position`: a new
+/// stream (the agent lost its state and started over) or a higher seq on the same stream.
+/// The one sequence rule, used by both backends and by the in-memory host state.
+pub fn is_newer(position: Option<(u64, u64)>, stream: u64, seq: u64) -> bool {
+    match position {
+        None => true,
+        Some((known_stream, known_seq)) => known_stream != stream || seq > known_seq,
+    }
+}
+
+/// When a commit reaches the disk (SQLite; PostgreSQL follows its server's settings).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Durability {
+    /// fsync on every commit: a 2xx survives a power cut.
+    #[default]
+    Full,
+    /// The OS writes the log back: a 2xx survives a kill -9 of the collector but not a power
+    /// cut or kernel crash, which may lose the last commits (never corrupt the store).
+    Normal,
+}
+
+/// Where the shared state lives.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StoreLocation {
+    /// An SQLite database file.
+    Sqlite(PathBuf),
+    /// A PostgreSQL database (`postgres://USER[:PASS]@HOST[:PORT]/DB`).
+    Postgres(PostgresUrl),
+}
+
+impl std::fmt::Display for StoreLocation {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            StoreLocation::Sqlite(path) => write!(f, "{}", path.display()),
+            StoreLocation::Postgres(url) => write!(f, "{url}"),
+        }
+    }
+}
+
+/// A PostgreSQL URL; `Display` and `Debug` hide the password.
+#[derive(Clone, PartialEq, Eq)]
+pub struct PostgresUrl(String);
+
+impl PostgresUrl {
+    /// Wraps a `postgres://` or `postgresql://` URL.
+    pub fn new(url: impl Into<String>) -> PostgresUrl {
+        PostgresUrl(url.into())
+    }
+
+    /// The URL with its password, for the driver only.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+
+    /// The URL with any password replaced by `***`.
+    pub fn redacted(&self) -> String {
+        let url = &self.0;
+        let Some(scheme_end) = url.find("://") else {
+            return url.clone();
+        };
+        let rest = &url[scheme_end + 3..];
+        let authority_end = rest.find('/').unwrap_or(rest.len());
+        let authority = &rest[..authority_end];
+        match authority.rfind('@') {
+            Some(at) => {
+                let userinfo = &authority[..at];
+                match userinfo.find(':') {
+                    Some(colon) => format!(
+                        "{}{}:***{}",
+                        &url[..scheme_end + 3],
+                        &userinfo[..colon],
+                        &rest[at..]
+                    ),
+                    None => url.clone(),
+                }
+            }
+            None => url.clone(),
+        }
+    }
+}
+
+impl std::fmt::Display for PostgresUrl {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.redacted())
+    }
+}
+
+impl std::fmt::Debug for PostgresUrl {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "PostgresUrl({})", self.redacted())
+    }
+}
+
+/// How to open a store.
 #[derive(Debug, Clone, PartialEq)]
-pub struct HostWrite {
+pub struct StoreOptions {
+    /// SQLite: fsync per commit or not.
+    pub durability: Durability,
+    /// PostgreSQL: most connections in the pool.
+    pub pool_size: usize,
+    /// PostgreSQL: longest a statement may run, and longest a pool checkout may wait.
+    pub statement_timeout: std::time::Duration,
+    /// PostgreSQL: longest a transaction may sit idle (a frozen collector's locks are released
+    /// after this).
+    pub idle_in_transaction_timeout: std::time::Duration,
+}
+
+impl Default for StoreOptions {
+    fn default() -> Self {
+        StoreOptions {
+            durability: Durability::Full,
+            pool_size: 8,
+            statement_timeout: std::time::Duration::from_secs(5),
+            idle_in_transaction_timeout: std::time::Duration::from_secs(5),
+        }
+    }
+}
+
+/// An opened store: the writer's backend and the API's reader.
+pub struct Opened {
+    /// For the pipeline's writer thread.
+    pub backend: Box<dyn Backend>,
+    /// For the API.
+    pub reader: Arc<dyn Reader>,
+}
+
+/// Opens (creating and migrating as needed) the store at `location`.
+pub fn open(location: &StoreLocation, options: &StoreOptions) -> Result<Opened, StoreError> {
+    match location {
+        StoreLocation::Sqlite(path) => {
+            let backend = sqlite::SqliteBackend::open_with(path, options.durability)?;
+            let reader = sqlite::SqliteReader::open(path)?;
+            Ok(Opened {
+                backend: Box::new(backend),
+                reader: Arc::new(reader),
+            })
+        }
+        StoreLocation::Postgres(url) => {
+            let store = postgres::PostgresStore::connect(url, options)?;
+            Ok(Opened {
+                backend: Box::new(store.backend()),
+                reader: Arc::new(store.reader()),
+            })
+        }
+    }
+}
+
+/// One host's accepted batch as persisted: identity and sequence position.
+#[derive(Debug, Clone, PartialEq)]
+pub struct BatchRecord {
     /// Host id.
     pub host_id: String,
     /// OS hostname.
@@ -83,10 +255,6 @@ pub struct HostWrite {
     pub received_ms: i64,
     /// The inventory as JSON, when the batch carried one.
     pub inventory_json: Option<String>,
-    /// Events the batch carried, for the incident engine.
-    pub events: Vec<EventIn>,
-    /// A change record to keep with the batch (the inventory drifted).
-    pub change: Option<Box<ChangeRecord>>,
 }
 
 /// A change record (SPEC "Change"): deploys, config changes, maintenance, inventory drift.
@@ -123,50 +291,7 @@ pub struct ChangeFilter {
     pub limit: usize,
 }
 
-/// One change to the store.
-#[derive(Debug, Clone, PartialEq)]
-pub enum Write {
-    /// An accepted agent batch: the host's identity, sequence position and events.
-    Batch(HostWrite),
-    /// Forget a host (decommissioned): its record and sequence position.
-    ForgetHost(String),
-    /// Events from the API, rules or the heartbeat.
-    Events(Vec<EventIn>),
-    /// An action on an incident.
-    Act {
-        /// Incident id.
-        id: String,
-        /// What.
-        action: Action,
-        /// Who.
-        by: String,
-        /// Note or comment.
-        text: Option<String>,
-    },
-    /// Time passed: SLA breaches, settling, closing, pruning old event ids.
-    Tick,
-}
-
-/// What became of a write.
-#[derive(Debug, Clone, PartialEq)]
-pub enum WriteOutcome {
-    /// New data: committed.
-    Accepted,
-    /// `seq` was already accepted for this `(host, stream)`: nothing written.
-    Duplicate,
-    /// The host was forgotten.
-    Forgotten,
-    /// There was no such host.
-    NotFound,
-    /// One outcome per event.
-    Events(Vec<EventOutcome>),
-    /// The incident after the action, or why it was refused.
-    Incident(Box<Result<Incident, ActionError>>),
-    /// The tick ran.
-    Ticked,
-}
-
-/// A host as loaded from the store at start.
+/// A host as loaded from the store.
 #[derive(Debug, Clone, PartialEq)]
 pub struct HostRecord {
     /// Host id.
@@ -189,8 +314,38 @@ pub struct HostRecord {
     pub inventory_json: Option<String>,
 }
 
-/// A storage backend: synchronous, used from the store's writer thread only. Calls between
+/// A host's liveness as the leader's heartbeat sweep reads it from a shared store.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Heartbeat {
+    /// Host id.
+    pub host_id: String,
+    /// Host labels.
+    pub labels: Labels,
+    /// Last accepted batch, Unix ms.
+    pub last_seen_ms: i64,
+}
+
+/// Whether a batch was new.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Recorded {
+    /// New: the host's position moved.
+    Accepted,
+    /// Its seq was already accepted for this `(host, stream)`: nothing written.
+    Duplicate,
+}
+
+/// A lease on the leadership of the time-driven sweeps.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Lease {
+    /// The fencing token: grows with every new leader.
+    pub epoch: i64,
+}
+
+/// A storage backend: synchronous, used from the pipeline's writer thread only. Calls between
 /// [`Backend::begin`] and [`Backend::commit`] form one transaction.
+///
+/// The methods under "shared stores" matter when several collectors use one database
+/// ([`Backend::is_shared`]); an embedded store has one writer and keeps their defaults.
 pub trait Backend: Send + 'static {
     /// Every known host.
     fn load_hosts(&mut self) -> Result<Vec<HostRecord>, StoreError>;
@@ -198,29 +353,92 @@ pub trait Backend: Send + 'static {
     fn load_incidents(&mut self) -> Result<(Vec<Incident>, u64), StoreError>;
     /// Starts a transaction.
     fn begin(&mut self) -> Result<(), StoreError>;
-    /// The sequence check and, when new, the host's record: `Accepted` or `Duplicate`.
-    fn record_batch(&mut self, write: &HostWrite) -> Result<WriteOutcome, StoreError>;
-    /// Deletes a host: `Forgotten` or `NotFound`.
-    fn forget_host(&mut self, host_id: &str) -> Result<WriteOutcome, StoreError>;
+    /// The sequence check ([`is_newer`]) and, when new, the host's record.
+    fn record_batch(&mut self, batch: &BatchRecord) -> Result<Recorded, StoreError>;
+    /// Keeps a change record.
+    fn save_change(&mut self, change: &ChangeRecord) -> Result<(), StoreError>;
+    /// Deletes a host; false when there was none.
+    fn forget_host(&mut self, host_id: &str) -> Result<bool, StoreError>;
     /// Records an event id; false when it was recorded before.
     fn claim_event_id(&mut self, event_id: &str, now_ms: i64) -> Result<bool, StoreError>;
     /// Forgets event ids recorded before `before_ms`; returns how many.
     fn prune_event_ids(&mut self, before_ms: i64) -> Result<usize, StoreError>;
-    /// Inserts or replaces an incident (with its timeline).
-    fn save_incident(&mut self, incident: &Incident) -> Result<(), StoreError>;
+    /// Inserts or updates an incident (with its timeline); `next_due_ms` is when the tick next
+    /// has work for it. A second active incident for one fingerprint is a
+    /// [`StoreError::Conflict`].
+    fn save_incident(
+        &mut self,
+        incident: &Incident,
+        next_due_ms: Option<i64>,
+    ) -> Result<(), StoreError>;
     /// One incident, closed ones included.
     fn find_incident(&mut self, id: &str) -> Result<Option<Incident>, StoreError>;
     /// Commits the transaction.
     fn commit(&mut self) -> Result<(), StoreError>;
     /// Abandons the transaction (best effort; a failed rollback is logged).
     fn rollback(&mut self);
+
+    // Shared stores.
+
+    /// True when other collectors write to the same store: the pipeline then locks and reloads
+    /// what it decides on, and only the leader runs the sweeps.
+    fn is_shared(&self) -> bool {
+        false
+    }
+    /// Serializes decisions on these fingerprints with other collectors until the transaction
+    /// ends (sorted, so two transactions never wait on each other in a cycle).
+    fn lock_fingerprints(&mut self, _fingerprints: &[String]) -> Result<(), StoreError> {
+        Ok(())
+    }
+    /// The newest incident that is not closed for each fingerprint that has one.
+    fn current_incidents(&mut self, _fingerprints: &[String]) -> Result<Vec<Incident>, StoreError> {
+        Ok(Vec::new())
+    }
+    /// The fingerprint of incident `id`.
+    fn fingerprint_of(&mut self, id: &str) -> Result<Option<String>, StoreError> {
+        Ok(self.find_incident(id)?.map(|incident| incident.fingerprint))
+    }
+    /// Incidents the tick has work for at `now_ms`.
+    fn due_incidents(&mut self, _now_ms: i64) -> Result<Vec<Incident>, StoreError> {
+        Ok(Vec::new())
+    }
+    /// Locks the shared id counter for the transaction and returns the highest id issued.
+    fn lock_last_id(&mut self) -> Result<u64, StoreError> {
+        Ok(0)
+    }
+    /// Moves the shared id counter to `last_id` (after [`Backend::lock_last_id`]).
+    fn store_last_id(&mut self, _last_id: u64) -> Result<(), StoreError> {
+        Ok(())
+    }
+    /// Open or acknowledged incidents per priority (index 0 = priority 1), as committed.
+    fn active_by_priority(&mut self) -> Result<[u64; 5], StoreError> {
+        Ok([0; 5])
+    }
+    /// Takes or renews the leadership lease for `holder` for `lease_ms`: `Some` while this
+    /// holder leads (a new epoch when it just took over), `None` while another's lease runs.
+    fn acquire_lease(
+        &mut self,
+        _holder: &str,
+        _lease_ms: i64,
+    ) -> Result<Option<Lease>, StoreError> {
+        Ok(Some(Lease { epoch: 1 }))
+    }
+    /// Fails the transaction with [`StoreError::Fenced`] unless `epoch` still leads (call it in
+    /// the transaction of every leader-only write).
+    fn check_epoch(&mut self, _epoch: i64) -> Result<(), StoreError> {
+        Ok(())
+    }
+    /// Checks that the database answers.
+    fn ping(&mut self) -> Result<(), StoreError> {
+        Ok(())
+    }
 }
 
 /// Filters of `GET /v1/incidents`.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct IncidentFilter {
     /// Any of these states (empty: all).
-    pub states: Vec<State>,
+    pub states: Vec<crate::incidents::State>,
     /// This host (the incident's host or any host folded into it).
     pub host: Option<String>,
     /// Any of these priorities (empty: all).
@@ -229,7 +447,8 @@ pub struct IncidentFilter {
     pub limit: usize,
 }
 
-/// Read access for the API, on its own connection: sees committed data only.
+/// Read access for the API, on its own connection(s): sees committed data only. Blocking: call
+/// it from `spawn_blocking`.
 pub trait Reader: Send + Sync + 'static {
     /// Incidents matching `filter`, newest first.
     fn list_incidents(&self, filter: &IncidentFilter) -> Result<Vec<Incident>, StoreError>;
@@ -237,495 +456,53 @@ pub trait Reader: Send + Sync + 'static {
     fn get_incident(&self, id: &str) -> Result<Option<Incident>, StoreError>;
     /// Change records matching `filter`, newest first.
     fn list_changes(&self, filter: &ChangeFilter) -> Result<Vec<ChangeRecord>, StoreError>;
-}
-
-/// What one commit did, for metrics and logs.
-#[derive(Debug)]
-pub struct CommitReport<'a> {
-    /// Incident transitions made durable.
-    pub effects: &'a [Effect],
-    /// Open or acknowledged incidents per priority (index 0 = priority 1) after the commit.
-    pub open_by_priority: [u64; 5],
-    /// Events per outcome kind ([`EventOutcome::KINDS`]).
-    pub event_outcomes: [u64; 8],
-}
-
-/// Called on the writer thread after each commit.
-pub type Observer = Box<dyn Fn(&CommitReport<'_>) + Send>;
-
-type Reply = oneshot::Sender<Result<WriteOutcome, Arc<StoreError>>>;
-
-/// Most writes grouped into one transaction.
-const MAX_GROUP: usize = 1_024;
-
-/// Event ids are pruned at most this often.
-const PRUNE_EVERY_MS: i64 = 60_000;
-
-/// Handle to the store's writer thread. Cheap to clone.
-#[derive(Clone)]
-pub struct Store {
-    sender: mpsc::Sender<(Write, Reply)>,
-    healthy: Arc<AtomicBool>,
-    died: Arc<tokio::sync::Notify>,
-}
-
-/// What the writer thread owns.
-pub struct Writer {
-    /// The backend.
-    pub backend: Box<dyn Backend>,
-    /// The incident engine, restored from the backend.
-    pub engine: Engine,
-    /// Time.
-    pub clock: Arc<dyn Clock>,
-    /// Told about each commit's effects.
-    pub observer: Observer,
-    /// How long an event id is remembered, ms.
-    pub event_id_retention_ms: i64,
-}
-
-impl Store {
-    /// Starts the writer thread; at most `max_pending` writes wait in its queue. Returns the
-    /// handle and the thread, which ends once every handle is dropped.
-    pub fn start(
-        writer: Writer,
-        max_pending: usize,
-    ) -> std::io::Result<(Store, std::thread::JoinHandle<()>)> {
-        let (sender, receiver) = mpsc::channel(max_pending.max(1));
-        let healthy = Arc::new(AtomicBool::new(true));
-        let thread_healthy = Arc::clone(&healthy);
-        let died = Arc::new(tokio::sync::Notify::new());
-        let thread_died = Arc::clone(&died);
-        let thread = std::thread::Builder::new()
-            .name("vigil-store".into())
-            .spawn(move || {
-                let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                    writer_loop(writer, receiver, &thread_healthy);
-                }));
-                if outcome.is_err() {
-                    // A bug. Nothing uncommitted is on disk; serving 503 forever would be worse
-                    // than a restart from the durable state: the app stops with an error.
-                    thread_healthy.store(false, Ordering::Relaxed);
-                    tracing::error!("the store writer panicked");
-                    thread_died.notify_one();
-                }
-            })?;
-        Ok((
-            Store {
-                sender,
-                healthy,
-                died,
-            },
-            thread,
-        ))
+    /// Every host's liveness as stored (a shared store's leader sweeps these; an embedded
+    /// store's hosts live in memory and it returns nothing).
+    fn heartbeats(&self) -> Result<Vec<Heartbeat>, StoreError> {
+        Ok(Vec::new())
     }
-
-    /// Persists one write; resolves once it is committed (or found to be a repeat). Refuses at
-    /// once with [`StoreError::Overloaded`] when the queue is full.
-    pub async fn write(&self, write: Write) -> Result<WriteOutcome, Arc<StoreError>> {
-        let (reply, answer) = oneshot::channel();
-        self.sender
-            .try_send((write, reply))
-            .map_err(|error| match error {
-                mpsc::error::TrySendError::Full(_) => Arc::new(StoreError::Overloaded),
-                mpsc::error::TrySendError::Closed(_) => Arc::new(StoreError::Closed),
-            })?;
-        answer.await.map_err(|_| Arc::new(StoreError::Closed))?
+    /// Checks that the database answers.
+    fn ping(&self) -> Result<(), StoreError> {
+        Ok(())
     }
-
-    /// Like [`Store::write`] but waits for queue space instead of refusing: for the collector's
-    /// own producers (rules, heartbeat, ticks), which must not drop what they found.
-    pub async fn write_waiting(&self, write: Write) -> Result<WriteOutcome, Arc<StoreError>> {
-        let (reply, answer) = oneshot::channel();
-        self.sender
-            .send((write, reply))
-            .await
-            .map_err(|_| Arc::new(StoreError::Closed))?;
-        answer.await.map_err(|_| Arc::new(StoreError::Closed))?
-    }
-
-    /// Resolves if the writer thread dies of a bug (a panic); never otherwise.
-    pub async fn writer_died(&self) {
-        self.died.notified().await;
-    }
-
-    /// False once the last commit failed (cleared by the next successful one) or the writer stopped.
-    pub fn is_healthy(&self) -> bool {
-        self.healthy.load(Ordering::Relaxed) && !self.sender.is_closed()
-    }
-}
-
-/// Applies one write inside the open transaction.
-pub fn apply(
-    backend: &mut dyn Backend,
-    engine: &mut Engine,
-    write: &Write,
-    now_ms: i64,
-    counts: &mut [u64; 8],
-) -> Result<WriteOutcome, StoreError> {
-    match write {
-        Write::Batch(host) => {
-            let outcome = backend.record_batch(host)?;
-            if outcome == WriteOutcome::Accepted {
-                for event in &host.events {
-                    counts[engine.on_event(event, now_ms).kind_index()] += 1;
-                }
-            }
-            Ok(outcome)
-        }
-        Write::ForgetHost(host_id) => backend.forget_host(host_id),
-        Write::Events(events) => {
-            let mut outcomes = Vec::with_capacity(events.len());
-            for event in events {
-                if let Some(event_id) = &event.event_id
-                    && !backend.claim_event_id(event_id, now_ms)?
-                {
-                    counts[EventOutcome::Duplicate.kind_index()] += 1;
-                    outcomes.push(EventOutcome::Duplicate);
-                    continue;
-                }
-                let outcome = engine.on_event(event, now_ms);
-                counts[outcome.kind_index()] += 1;
-                outcomes.push(outcome);
-            }
-            Ok(WriteOutcome::Events(outcomes))
-        }
-        Write::Act {
-            id,
-            action,
-            by,
-            text,
-        } => {
-            let result = match engine.act(id, *action, by, text.as_deref(), now_ms) {
-                Err(ActionError::NotFound(_)) => match backend.find_incident(id)? {
-                    // Closed incidents live only in the store; closing again is a no-op.
-                    Some(stored) => {
-                        match crate::incidents::lifecycle::check_action(&stored, *action) {
-                            Ok(()) => Ok(stored),
-                            Err(error) => Err(error),
-                        }
-                    }
-                    None => Err(ActionError::NotFound(id.clone())),
-                },
-                other => other,
-            };
-            Ok(WriteOutcome::Incident(Box::new(result)))
-        }
-        Write::Tick => {
-            engine.tick(now_ms);
-            Ok(WriteOutcome::Ticked)
-        }
-    }
-}
-
-fn writer_loop(
-    mut writer: Writer,
-    mut receiver: mpsc::Receiver<(Write, Reply)>,
-    healthy: &AtomicBool,
-) {
-    let mut writes = Vec::with_capacity(MAX_GROUP);
-    let mut replies = Vec::with_capacity(MAX_GROUP);
-    let mut last_prune_ms = i64::MIN;
-    writer.observe(&[], [0; 8]);
-    while let Some((write, reply)) = receiver.blocking_recv() {
-        writes.push(write);
-        replies.push(reply);
-        while writes.len() < MAX_GROUP {
-            match receiver.try_recv() {
-                Ok((write, reply)) => {
-                    writes.push(write);
-                    replies.push(reply);
-                }
-                Err(_) => break,
-            }
-        }
-        let now_ms = writer.clock.now_ms();
-        let prune = writes.iter().any(|write| matches!(write, Write::Tick))
-            && now_ms.saturating_sub(last_prune_ms) >= PRUNE_EVERY_MS;
-        let mut counts = [0u64; 8];
-        match writer.group(&writes, now_ms, prune, &mut counts) {
-            Ok(outcomes) => {
-                healthy.store(true, Ordering::Relaxed);
-                if prune {
-                    last_prune_ms = now_ms;
-                }
-                let effects = writer.engine.commit();
-                writer.observe(&effects, counts);
-                for (reply, outcome) in replies.drain(..).zip(outcomes) {
-                    let _ = reply.send(Ok(outcome));
-                }
-            }
-            Err(error) => {
-                writer.engine.rollback();
-                writer.backend.rollback();
-                healthy.store(false, Ordering::Relaxed);
-                tracing::error!(error = %error, n_writes = writes.len(), "store commit failed");
-                let error = Arc::new(error);
-                for reply in replies.drain(..) {
-                    let _ = reply.send(Err(Arc::clone(&error)));
-                }
-            }
-        }
-        writes.clear();
-    }
-    tracing::debug!("store writer stopped");
-}
-
-impl Writer {
-    /// One transaction: every write, then every incident they changed, then the commit.
-    fn group(
-        &mut self,
-        writes: &[Write],
-        now_ms: i64,
-        prune: bool,
-        counts: &mut [u64; 8],
-    ) -> Result<Vec<WriteOutcome>, StoreError> {
-        self.backend.begin()?;
-        let mut outcomes = Vec::with_capacity(writes.len());
-        for write in writes {
-            outcomes.push(apply(
-                self.backend.as_mut(),
-                &mut self.engine,
-                write,
-                now_ms,
-                counts,
-            )?);
-        }
-        for incident in self.engine.dirty() {
-            self.backend.save_incident(incident)?;
-        }
-        if prune {
-            let pruned = self
-                .backend
-                .prune_event_ids(now_ms.saturating_sub(self.event_id_retention_ms))?;
-            if pruned > 0 {
-                tracing::debug!(pruned, "old event ids forgotten");
-            }
-        }
-        self.backend.commit()?;
-        Ok(outcomes)
-    }
-
-    fn observe(&self, effects: &[Effect], event_outcomes: [u64; 8]) {
-        (self.observer)(&CommitReport {
-            effects,
-            open_by_priority: self.engine.active_by_priority(),
-            event_outcomes,
-        });
+    /// Where the store is, for logs (no password).
+    fn location(&self) -> String {
+        String::new()
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::clock::ManualClock;
-    use crate::incidents::Policy;
-    use vigil_shared::event::{Severity, Status};
 
-    fn write(host: &str, seq: u64) -> Write {
-        Write::Batch(HostWrite {
-            host_id: host.into(),
-            hostname: host.into(),
-            agent_version: "t".into(),
-            labels: Labels::new(),
-            stream: 1,
-            seq,
-            received_ms: 1,
-            inventory_json: None,
-            events: Vec::new(),
-            change: None,
-        })
-    }
-
-    fn start(backend: Box<dyn Backend>, max_pending: usize) -> Store {
-        let writer = Writer {
-            backend,
-            engine: Engine::new(Policy::default(), Vec::new(), 0),
-            clock: Arc::new(ManualClock::new(1_000)),
-            observer: Box::new(|_| {}),
-            event_id_retention_ms: 60_000,
-        };
-        Store::start(writer, max_pending).unwrap().0
-    }
-
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn concurrent_identical_writes_are_accepted_once() {
-        let dir = tempfile::tempdir().unwrap();
-        let backend = sqlite::SqliteBackend::open(&dir.path().join("v.db")).unwrap();
-        let store = start(Box::new(backend), 10_000);
-        let mut tasks = Vec::new();
-        for _ in 0..500 {
-            let store = store.clone();
-            tasks.push(tokio::spawn(
-                async move { store.write(write("h", 1)).await },
-            ));
-        }
-        let mut accepted = 0;
-        for task in tasks {
-            if task.await.unwrap().unwrap() == WriteOutcome::Accepted {
-                accepted += 1;
-            }
-        }
-        assert_eq!(accepted, 1);
-        assert!(store.is_healthy());
-    }
-
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn a_concurrent_storm_of_one_event_is_one_incident_with_the_exact_count() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("v.db");
-        let backend = sqlite::SqliteBackend::open(&path).unwrap();
-        let store = start(Box::new(backend), 20_000);
-        let event =
-            EventIn::new("nagios", "http_5xx", Status::Firing, Severity::Major).with_host("web-1");
-        let mut tasks = Vec::new();
-        for _ in 0..2_000 {
-            let store = store.clone();
-            let event = event.clone();
-            tasks.push(tokio::spawn(async move {
-                store.write(Write::Events(vec![event])).await
-            }));
-        }
-        let mut ids = std::collections::HashSet::new();
-        for task in tasks {
-            let WriteOutcome::Events(outcomes) = task.await.unwrap().unwrap() else {
-                panic!("events answer with event outcomes")
-            };
-            ids.insert(outcomes[0].incident_id().unwrap().to_owned());
-        }
-        assert_eq!(ids.len(), 1);
-        let reader = sqlite::SqliteReader::open(&path).unwrap();
-        let incident = reader
-            .get_incident(ids.iter().next().unwrap())
-            .unwrap()
-            .unwrap();
-        assert_eq!(incident.count, 2_000);
-    }
-
-    #[tokio::test]
-    async fn a_failed_commit_rolls_the_engine_back() {
-        struct FailingCommit(sqlite::SqliteBackend);
-        impl Backend for FailingCommit {
-            fn load_hosts(&mut self) -> Result<Vec<HostRecord>, StoreError> {
-                self.0.load_hosts()
-            }
-            fn load_incidents(&mut self) -> Result<(Vec<Incident>, u64), StoreError> {
-                self.0.load_incidents()
-            }
-            fn begin(&mut self) -> Result<(), StoreError> {
-                self.0.begin()
-            }
-            fn record_batch(&mut self, write: &HostWrite) -> Result<WriteOutcome, StoreError> {
-                self.0.record_batch(write)
-            }
-            fn forget_host(&mut self, host_id: &str) -> Result<WriteOutcome, StoreError> {
-                self.0.forget_host(host_id)
-            }
-            fn claim_event_id(&mut self, id: &str, now_ms: i64) -> Result<bool, StoreError> {
-                self.0.claim_event_id(id, now_ms)
-            }
-            fn prune_event_ids(&mut self, before_ms: i64) -> Result<usize, StoreError> {
-                self.0.prune_event_ids(before_ms)
-            }
-            fn save_incident(&mut self, incident: &Incident) -> Result<(), StoreError> {
-                self.0.save_incident(incident)
-            }
-            fn find_incident(&mut self, id: &str) -> Result<Option<Incident>, StoreError> {
-                self.0.find_incident(id)
-            }
-            fn commit(&mut self) -> Result<(), StoreError> {
-                Err(StoreError::Closed)
-            }
-            fn rollback(&mut self) {
-                self.0.rollback();
-            }
-        }
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("v.db");
-        let backend = FailingCommit(sqlite::SqliteBackend::open(&path).unwrap());
-        let store = start(Box::new(backend), 10);
-        let mut event = EventIn::new("t", "c", Status::Firing, Severity::Major);
-        event.event_id = Some("e-1".into());
-        assert!(store.write(Write::Events(vec![event])).await.is_err());
-        assert!(!store.is_healthy());
-        let reader = sqlite::SqliteReader::open(&path).unwrap();
-        assert!(
-            reader
-                .list_incidents(&IncidentFilter {
-                    limit: 10,
-                    ..IncidentFilter::default()
-                })
-                .unwrap()
-                .is_empty(),
-            "nothing half-written"
-        );
-    }
-
-    #[tokio::test]
-    async fn a_full_queue_answers_overloaded() {
-        struct Stuck(std::sync::mpsc::Sender<()>);
-        impl Backend for Stuck {
-            fn load_hosts(&mut self) -> Result<Vec<HostRecord>, StoreError> {
-                Ok(vec![])
-            }
-            fn load_incidents(&mut self) -> Result<(Vec<Incident>, u64), StoreError> {
-                Ok((vec![], 0))
-            }
-            fn begin(&mut self) -> Result<(), StoreError> {
-                let _ = self.0.send(());
-                std::thread::sleep(std::time::Duration::from_millis(300));
-                Ok(())
-            }
-            fn record_batch(&mut self, _: &HostWrite) -> Result<WriteOutcome, StoreError> {
-                Ok(WriteOutcome::Accepted)
-            }
-            fn forget_host(&mut self, _: &str) -> Result<WriteOutcome, StoreError> {
-                Ok(WriteOutcome::NotFound)
-            }
-            fn claim_event_id(&mut self, _: &str, _: i64) -> Result<bool, StoreError> {
-                Ok(true)
-            }
-            fn prune_event_ids(&mut self, _: i64) -> Result<usize, StoreError> {
-                Ok(0)
-            }
-            fn save_incident(&mut self, _: &Incident) -> Result<(), StoreError> {
-                Ok(())
-            }
-            fn find_incident(&mut self, _: &str) -> Result<Option<Incident>, StoreError> {
-                Ok(None)
-            }
-            fn commit(&mut self) -> Result<(), StoreError> {
-                Ok(())
-            }
-            fn rollback(&mut self) {}
-        }
-        let (started, commit_started) = std::sync::mpsc::channel();
-        let store = start(Box::new(Stuck(started)), 1);
-        let first = tokio::spawn({
-            let store = store.clone();
-            async move { store.write(write("a", 1)).await }
-        });
-        tokio::task::spawn_blocking(move || {
-            commit_started.recv_timeout(std::time::Duration::from_secs(10))
-        })
-        .await
-        .unwrap()
-        .expect("the writer started the first commit");
-        // The writer is busy with the first write; the one queue slot fills, then writes are
-        // refused at once instead of waiting.
-        let mut refused = false;
-        for seq in 2..10 {
-            let attempt = tokio::time::timeout(
-                std::time::Duration::from_millis(50),
-                store.write(write("a", seq)),
+    #[test]
+    fn the_sequence_rule() {
+        let table = [
+            (None, 1, 1, true),
+            (Some((1, 5)), 1, 6, true),
+            (Some((1, 5)), 1, 5, false),
+            (Some((1, 5)), 1, 4, false),
+            (Some((1, 5)), 2, 1, true),
+            (Some((u64::MAX, u64::MAX - 1)), u64::MAX, u64::MAX, true),
+        ];
+        for (position, stream, seq, expected) in table {
+            assert_eq!(
+                is_newer(position, stream, seq),
+                expected,
+                "{position:?} {stream} {seq}"
             );
-            if let Ok(Err(error)) = attempt.await
-                && matches!(*error, StoreError::Overloaded)
-            {
-                refused = true;
-                break;
-            }
         }
-        assert!(refused, "no write was refused with Overloaded");
-        assert!(first.await.unwrap().is_ok());
+    }
+
+    #[test]
+    fn postgres_urls_hide_their_password() {
+        let url = PostgresUrl::new("postgres://vigil:s3cret@db.local:5432/vigil");
+        assert_eq!(url.to_string(), "postgres://vigil:***@db.local:5432/vigil");
+        assert!(!format!("{url:?}").contains("s3cret"));
+        assert_eq!(
+            PostgresUrl::new("postgres://vigil@db/vigil").to_string(),
+            "postgres://vigil@db/vigil"
+        );
+        assert_eq!(url.expose(), "postgres://vigil:s3cret@db.local:5432/vigil");
     }
 }

@@ -5,8 +5,8 @@
 //! Migrations are versioned in code and tracked with `PRAGMA user_version`.
 
 use super::{
-    Backend, ChangeFilter, ChangeRecord, HostRecord, HostWrite, IncidentFilter, Reader, StoreError,
-    WriteOutcome,
+    Backend, BatchRecord, ChangeFilter, ChangeRecord, Durability, HostRecord, IncidentFilter,
+    Reader, Recorded, StoreError, is_newer,
 };
 use crate::incidents::{Incident, parse_id};
 use rusqlite::{Connection, OpenFlags, OptionalExtension, params, params_from_iter};
@@ -29,10 +29,10 @@ const MIGRATIONS: &[&str] = &[
         inventory TEXT
     ) STRICT;",
     // 2: incidents (the whole record with its timeline as JSON, plus the columns the API filters
-    // on) and the ids of accepted generic events. No index on `fingerprint` or `state`: their
-    // random keys made opening an incident cost 2.5× as much (10.9 → 4.3 µs per insert,
-    // measured); the single writer enforces one active incident per fingerprint and the
-    // incidents that are not closed are loaded into memory at start.
+    // on) and the ids of accepted generic events. No full index on `fingerprint` or `state`:
+    // their random keys made opening an incident cost 2.5× as much (10.9 → 4.3 µs per insert,
+    // measured); the incidents that are not closed are loaded into memory at start, and
+    // migration 4 adds the partial unique index that backs the one-active rule.
     "CREATE TABLE incidents (
         id TEXT PRIMARY KEY NOT NULL,
         fingerprint TEXT NOT NULL,
@@ -58,6 +58,10 @@ const MIGRATIONS: &[&str] = &[
         data TEXT NOT NULL
     ) STRICT;
     CREATE INDEX changes_by_time ON changes (starts_ms);",
+    // 4: the database, not only the single writer, holds "at most one active incident per
+    // fingerprint". Partial: only open and acknowledged rows are in it, so it stays small.
+    "CREATE UNIQUE INDEX incidents_one_active ON incidents (fingerprint)
+        WHERE state IN ('open', 'acknowledged');",
 ];
 
 /// SQLite implementation of [`Backend`].
@@ -105,29 +109,20 @@ fn start_checkpointer(path: &Path) -> Option<std::sync::mpsc::Sender<()>> {
     }
 }
 
-/// When a commit reaches the disk.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub enum SyncMode {
-    /// fsync on every commit (`synchronous = FULL`): a 2xx survives a power cut.
-    #[default]
-    Full,
-    /// The OS writes the WAL back (`synchronous = NORMAL`): a 2xx survives a kill -9 of the
-    /// collector but not a power cut or kernel crash, which may lose the last commits (never
-    /// corrupt the store). No fsync wait in the answer path.
-    Normal,
-}
+/// When a commit reaches the disk (kept under its old name for the config).
+pub type SyncMode = Durability;
 
 impl SqliteBackend {
     /// Opens (creating if needed) the database at `path` and migrates it, fsync on every commit.
     pub fn open(path: &Path) -> Result<SqliteBackend, StoreError> {
-        SqliteBackend::open_with(path, SyncMode::Full)
+        SqliteBackend::open_with(path, Durability::Full)
     }
 
     /// Opens with the given sync mode.
-    pub fn open_with(path: &Path, sync: SyncMode) -> Result<SqliteBackend, StoreError> {
+    pub fn open_with(path: &Path, sync: Durability) -> Result<SqliteBackend, StoreError> {
         let open_error = |source: Box<dyn std::error::Error + Send + Sync>| StoreError::Open {
-            path: path.display().to_string(),
-            source,
+            location: path.display().to_string(),
+            reason: source.to_string(),
         };
         if let Some(parent) = path
             .parent()
@@ -140,8 +135,8 @@ impl SqliteBackend {
             .pragma_update(None, "journal_mode", "WAL")
             .map_err(|error| open_error(Box::new(error)))?;
         let synchronous = match sync {
-            SyncMode::Full => "FULL",
-            SyncMode::Normal => "NORMAL",
+            Durability::Full => "FULL",
+            Durability::Normal => "NORMAL",
         };
         connection.pragma_update(None, "synchronous", synchronous)?;
         connection.pragma_update(None, "foreign_keys", "ON")?;
@@ -179,6 +174,36 @@ impl SqliteBackend {
             tracing::info!(version = index + 1, "store schema migrated");
         }
         Ok(())
+    }
+}
+
+impl From<rusqlite::Error> for StoreError {
+    fn from(error: rusqlite::Error) -> StoreError {
+        match &error {
+            rusqlite::Error::SqliteFailure(code, _)
+                if code.code == rusqlite::ErrorCode::ConstraintViolation =>
+            {
+                StoreError::Conflict {
+                    reason: error.to_string(),
+                }
+            }
+            rusqlite::Error::SqliteFailure(code, _)
+                if matches!(
+                    code.code,
+                    rusqlite::ErrorCode::DatabaseBusy
+                        | rusqlite::ErrorCode::DatabaseLocked
+                        | rusqlite::ErrorCode::DiskFull
+                        | rusqlite::ErrorCode::CannotOpen
+                ) =>
+            {
+                StoreError::Unavailable {
+                    reason: error.to_string(),
+                }
+            }
+            _ => StoreError::Database {
+                reason: error.to_string(),
+            },
+        }
     }
 }
 
@@ -239,18 +264,17 @@ impl Backend for SqliteBackend {
         Ok(())
     }
 
-    fn record_batch(&mut self, write: &HostWrite) -> Result<WriteOutcome, StoreError> {
+    fn record_batch(&mut self, batch: &BatchRecord) -> Result<Recorded, StoreError> {
         let mut position = self
             .connection
             .prepare_cached("SELECT stream, seq FROM hosts WHERE host_id = ?1")?;
         // u64 values are stored as their i64 bit pattern and read back the same way.
         let stored: Option<(i64, i64)> = position
-            .query_row(params![write.host_id], |row| Ok((row.get(0)?, row.get(1)?)))
+            .query_row(params![batch.host_id], |row| Ok((row.get(0)?, row.get(1)?)))
             .optional()?;
-        if matches!(stored, Some((stream, seq))
-            if stream as u64 == write.stream && seq as u64 >= write.seq)
-        {
-            return Ok(WriteOutcome::Duplicate);
+        let stored = stored.map(|(stream, seq)| (stream as u64, seq as u64));
+        if !is_newer(stored, batch.stream, batch.seq) {
+            return Ok(Recorded::Duplicate);
         }
         let mut upsert = self.connection.prepare_cached(
             "INSERT INTO hosts (host_id, hostname, agent_version, labels, stream, seq,
@@ -266,30 +290,27 @@ impl Backend for SqliteBackend {
                 inventory = COALESCE(excluded.inventory, hosts.inventory)",
         )?;
         upsert.execute(params![
-            write.host_id,
-            write.hostname,
-            write.agent_version,
-            labels_to_json(&write.labels),
-            write.stream as i64,
-            write.seq as i64,
-            write.received_ms,
-            write.inventory_json,
+            batch.host_id,
+            batch.hostname,
+            batch.agent_version,
+            labels_to_json(&batch.labels),
+            batch.stream as i64,
+            batch.seq as i64,
+            batch.received_ms,
+            batch.inventory_json,
         ])?;
-        if let Some(change) = &write.change {
-            save_change(&self.connection, change)?;
-        }
-        Ok(WriteOutcome::Accepted)
+        Ok(Recorded::Accepted)
     }
 
-    fn forget_host(&mut self, host_id: &str) -> Result<WriteOutcome, StoreError> {
+    fn save_change(&mut self, change: &ChangeRecord) -> Result<(), StoreError> {
+        save_change(&self.connection, change)
+    }
+
+    fn forget_host(&mut self, host_id: &str) -> Result<bool, StoreError> {
         let mut forget = self
             .connection
             .prepare_cached("DELETE FROM hosts WHERE host_id = ?1")?;
-        Ok(if forget.execute(params![host_id])? > 0 {
-            WriteOutcome::Forgotten
-        } else {
-            WriteOutcome::NotFound
-        })
+        Ok(forget.execute(params![host_id])? > 0)
     }
 
     fn claim_event_id(&mut self, event_id: &str, now_ms: i64) -> Result<bool, StoreError> {
@@ -306,7 +327,7 @@ impl Backend for SqliteBackend {
         Ok(prune.execute(params![before_ms])?)
     }
 
-    fn save_incident(&mut self, incident: &Incident) -> Result<(), StoreError> {
+    fn save_incident(&mut self, incident: &Incident, _: Option<i64>) -> Result<(), StoreError> {
         let data = serde_json::to_string(incident).map_err(|error| StoreError::Corrupt {
             id: incident.id.clone(),
             reason: error.to_string(),
@@ -404,8 +425,8 @@ impl SqliteReader {
             OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
         )
         .map_err(|error| StoreError::Open {
-            path: path.display().to_string(),
-            source: Box::new(error),
+            location: path.display().to_string(),
+            reason: error.to_string(),
         })?;
         connection.busy_timeout(std::time::Duration::from_secs(5))?;
         Ok(SqliteReader {
@@ -500,104 +521,17 @@ impl Reader for SqliteReader {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::Write;
-
-    /// Applies host writes in one transaction, as the writer thread does.
-    fn commit(backend: &mut SqliteBackend, writes: &[Write]) -> Vec<WriteOutcome> {
-        backend.begin().unwrap();
-        let outcomes = writes
-            .iter()
-            .map(|write| match write {
-                Write::Batch(host) => backend.record_batch(host).unwrap(),
-                Write::ForgetHost(id) => backend.forget_host(id).unwrap(),
-                other => panic!("not a host write: {other:?}"),
-            })
-            .collect();
-        backend.commit().unwrap();
-        outcomes
-    }
-
-    fn write(host: &str, stream: u64, seq: u64) -> Write {
-        Write::Batch(host_write(host, stream, seq))
-    }
-
-    fn host_write(host: &str, stream: u64, seq: u64) -> HostWrite {
-        HostWrite {
-            host_id: host.into(),
-            hostname: format!("{host}.local"),
-            agent_version: "0.1.0".into(),
-            labels: Labels::from([("env".into(), "prod".into())]),
-            stream,
-            seq,
-            received_ms: 1_000 + seq as i64,
-            inventory_json: None,
-            events: Vec::new(),
-            change: None,
-        }
-    }
 
     #[test]
-    fn sequence_check_is_per_host_and_stream() {
+    fn sqlite_passes_the_store_conformance_suite() {
         let dir = tempfile::tempdir().unwrap();
-        let mut backend = SqliteBackend::open(&dir.path().join("v.db")).unwrap();
-        let outcomes = commit(
-            &mut backend,
-            &[
-                write("a", 1, 1),
-                write("a", 1, 1),
-                write("a", 1, 2),
-                write("b", 1, 1),
-                write("a", 1, 2),
-                write("a", 9, 1),
-            ],
-        );
-        use WriteOutcome::*;
-        assert_eq!(
-            outcomes,
-            vec![Accepted, Duplicate, Accepted, Accepted, Duplicate, Accepted]
-        );
-    }
-
-    #[test]
-    fn hosts_survive_reopen_and_inventory_is_kept_when_absent() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("sub/v.db");
-        {
-            let mut backend = SqliteBackend::open(&path).unwrap();
-            let mut first = host_write("a", 7, 1);
-            first.inventory_json = Some("{\"os\":\"Debian\"}".into());
-            commit(&mut backend, &[Write::Batch(first), write("a", 7, 2)]);
-        }
-        let mut backend = SqliteBackend::open(&path).unwrap();
-        let hosts = backend.load_hosts().unwrap();
-        assert_eq!(hosts.len(), 1);
-        let host = &hosts[0];
-        assert_eq!((host.stream, host.seq), (7, 2));
-        assert_eq!((host.first_seen_ms, host.last_seen_ms), (1_001, 1_002));
-        assert_eq!(host.inventory_json.as_deref(), Some("{\"os\":\"Debian\"}"));
-        assert_eq!(host.labels.get("env").map(String::as_str), Some("prod"));
-        assert_eq!(
-            commit(&mut backend, &[write("a", 7, 2)]),
-            vec![WriteOutcome::Duplicate]
-        );
-    }
-
-    #[test]
-    fn a_forgotten_host_starts_afresh() {
-        let dir = tempfile::tempdir().unwrap();
-        let mut backend = SqliteBackend::open(&dir.path().join("v.db")).unwrap();
-        use WriteOutcome::*;
-        let outcomes = commit(
-            &mut backend,
-            &[
-                write("a", 1, 5),
-                Write::ForgetHost("a".into()),
-                Write::ForgetHost("a".into()),
-                write("a", 1, 5),
-            ],
-        );
-        assert_eq!(outcomes, vec![Accepted, Forgotten, NotFound, Accepted]);
-        assert_eq!(backend.load_hosts().unwrap().len(), 1);
+        crate::store::conformance::run_all(&mut |name| {
+            crate::store::open(
+                &crate::store::StoreLocation::Sqlite(dir.path().join(format!("{name}.db"))),
+                &crate::store::StoreOptions::default(),
+            )
+            .unwrap()
+        });
     }
 
     #[test]
@@ -613,19 +547,6 @@ mod tests {
         assert!(
             error.to_string().contains("upgrade the collector"),
             "{error}"
-        );
-    }
-
-    #[test]
-    fn full_u64_streams_roundtrip() {
-        let dir = tempfile::tempdir().unwrap();
-        let mut backend = SqliteBackend::open(&dir.path().join("v.db")).unwrap();
-        commit(&mut backend, &[write("a", u64::MAX, u64::MAX - 1)]);
-        let host = backend.load_hosts().unwrap().remove(0);
-        assert_eq!((host.stream, host.seq), (u64::MAX, u64::MAX - 1));
-        assert_eq!(
-            commit(&mut backend, &[write("a", u64::MAX, u64::MAX - 1)]),
-            vec![WriteOutcome::Duplicate]
         );
     }
 }

@@ -5,7 +5,14 @@
 //! (sorted by name), each field length-prefixed so no two different events can share the input.
 //! Stable across restarts, builds and collectors.
 
-use super::EventIn;
+use super::{Context, Flow, Step};
+use crate::incidents::event::EventIn;
+
+/// Stage 1: sets the step's fingerprint.
+pub fn stage(_: &Context<'_>, step: &mut Step<'_>) -> Flow {
+    step.fingerprint = fingerprint(step.event);
+    Flow::Continue
+}
 
 /// The fingerprint of `event`.
 pub fn fingerprint(event: &EventIn) -> String {

@@ -1,0 +1,58 @@
+//! What a stage sees besides the event: the [`Context`] — the policy, `now`, and the
+//! surroundings the pipeline gathered for this group of writes (topology, recent changes, extra
+//! suppressors). Correlation stages read these; none of them does I/O.
+
+use super::event::EventIn;
+use super::policy::Policy;
+use std::collections::HashMap;
+
+/// Everything a stage may read.
+pub struct Context<'a> {
+    /// The tunables.
+    pub policy: &'a Policy,
+    /// Now, Unix ms (the pipeline's clock: wall time live, event time in a replay).
+    pub now_ms: i64,
+    /// Topology, changes and suppressors.
+    pub surroundings: &'a Surroundings,
+}
+
+/// A suppressor beside `min_severity`: silences and maintenance windows implement it.
+pub trait Muter: Send + Sync {
+    /// Why `event` (with this fingerprint) opens nothing at `now_ms`, if it does not.
+    fn muted_by(&self, event: &EventIn, fingerprint: &str, now_ms: i64) -> Option<&'static str>;
+}
+
+/// A change record as the stages see it (the store keeps the full record).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChangeRef {
+    /// The change's id.
+    pub id: String,
+    /// Hosts it touched.
+    pub hosts: Vec<String>,
+    /// Services it touched.
+    pub services: Vec<String>,
+    /// When it started, Unix ms.
+    pub starts_ms: i64,
+}
+
+/// What the pipeline knows around the events of one group. Empty by default; the topology and
+/// change stages fill it as they land.
+#[derive(Default)]
+pub struct Surroundings {
+    /// Host id → the host ids it depends on (the agents' `[topology] depends_on`).
+    pub depends_on: HashMap<String, Vec<String>>,
+    /// Recent change records, newest first.
+    pub changes: Vec<ChangeRef>,
+    /// Suppressors consulted after `min_severity`, in order.
+    pub muters: Vec<Box<dyn Muter>>,
+}
+
+impl std::fmt::Debug for Surroundings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Surroundings")
+            .field("depends_on", &self.depends_on.len())
+            .field("changes", &self.changes.len())
+            .field("muters", &self.muters.len())
+            .finish()
+    }
+}

@@ -1,0 +1,80 @@
+//! What the engine hands out after a commit: one [`Effect`] per transition, carrying the
+//! [`Change`] and a snapshot of the incident as it was committed (so a notification, a log line
+//! or a metric never has to look the incident up again, and never sees a later state).
+
+use super::model::Incident;
+use std::sync::Arc;
+
+/// One transition of an incident.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Change {
+    /// Opened by its first event.
+    Opened,
+    /// Acknowledged `after_ms` after opening.
+    Acknowledged {
+        /// Time to acknowledge.
+        after_ms: i64,
+    },
+    /// Resolved `after_ms` after opening.
+    Resolved {
+        /// Time to resolve.
+        after_ms: i64,
+    },
+    /// Fired again within the reopen window.
+    Reopened,
+    /// Closed.
+    Closed,
+    /// An SLA due time passed: `ack` or `resolve`.
+    SlaBreached {
+        /// Which due time.
+        kind: &'static str,
+    },
+    /// Flapping started (`true`) or stopped.
+    Flapping {
+        /// Now flapping.
+        flapping: bool,
+    },
+    /// The priority changed (from `from`; the snapshot has the new one).
+    PriorityChanged {
+        /// The priority before.
+        from: u8,
+    },
+}
+
+impl Change {
+    /// A stable name for logs and metrics.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Change::Opened => "opened",
+            Change::Acknowledged { .. } => "acknowledged",
+            Change::Resolved { .. } => "resolved",
+            Change::Reopened => "reopened",
+            Change::Closed => "closed",
+            Change::SlaBreached { .. } => "sla_breached",
+            Change::Flapping { .. } => "flapping",
+            Change::PriorityChanged { .. } => "priority_changed",
+        }
+    }
+}
+
+/// A committed transition with the incident as committed.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Effect {
+    /// What happened.
+    pub change: Change,
+    /// The incident after the commit that made the change durable (shared by every effect of
+    /// that incident in one commit).
+    pub incident: Arc<Incident>,
+}
+
+impl Effect {
+    /// The incident's id.
+    pub fn id(&self) -> &str {
+        &self.incident.id
+    }
+
+    /// The incident's priority as committed.
+    pub fn priority(&self) -> u8 {
+        self.incident.priority
+    }
+}

@@ -1,0 +1,237 @@
+//! The [`Engine`]: runs each event through [`super::stages::STAGES`] over the working set, applies
+//! actions and the tick, and turns a group's transitions into [`Effect`]s once the store has
+//! committed (or undoes them when it has not).
+
+use super::action::{self, Action, ActionError};
+use super::context::{Context, Surroundings};
+use super::effect::{Change, Effect};
+use super::event::{EventIn, EventOutcome};
+use super::lifecycle;
+use super::model::Incident;
+use super::policy::Policy;
+use super::stages::{Decision, Flow, STAGES, Step};
+use super::working::Working;
+use std::collections::HashMap;
+use std::sync::Arc;
+
+/// The engine: policy, surroundings, working set and the transitions of the group in progress.
+#[derive(Debug, Default)]
+pub struct Engine {
+    policy: Policy,
+    surroundings: Surroundings,
+    working: Working,
+    /// Transitions since the last commit: (incident id, change), in order.
+    pending: Vec<(String, Change)>,
+}
+
+impl Engine {
+    /// An engine over `incidents` (as loaded from the store; closed ones are ignored).
+    /// `last_id` is the highest id ever issued (0 if none).
+    pub fn new(policy: Policy, incidents: Vec<Incident>, last_id: u64) -> Engine {
+        Engine {
+            policy,
+            working: Working::new(incidents, last_id),
+            ..Engine::default()
+        }
+    }
+
+    /// The policy in force.
+    pub fn policy(&self) -> &Policy {
+        &self.policy
+    }
+
+    /// What the stages see around the events (topology, changes, suppressors).
+    pub fn surroundings_mut(&mut self) -> &mut Surroundings {
+        &mut self.surroundings
+    }
+
+    /// An incident that is not closed.
+    pub fn get(&self, id: &str) -> Option<&Incident> {
+        self.working.get(id)
+    }
+
+    /// Every incident that is not closed.
+    pub fn incidents(&self) -> impl Iterator<Item = &Incident> {
+        self.working.iter()
+    }
+
+    /// Committed open or acknowledged incidents per priority (index 0 = priority 1).
+    pub fn active_by_priority(&self) -> [u64; 5] {
+        self.working.active_by_priority()
+    }
+
+    /// Runs one event through the stages. The caller has already checked `event_id` against
+    /// the store (a repeat never reaches the engine).
+    pub fn on_event(&mut self, event: &EventIn, now_ms: i64) -> EventOutcome {
+        let context = Context {
+            policy: &self.policy,
+            now_ms,
+            surroundings: &self.surroundings,
+        };
+        let mut step = Step {
+            event,
+            fingerprint: String::new(),
+            decision: Decision::Pending,
+            incident: None,
+            changes: Vec::new(),
+            working: &mut self.working,
+        };
+        for (_, stage) in STAGES {
+            if stage(&context, &mut step) == Flow::Stop {
+                break;
+            }
+        }
+        let outcome = step.outcome(None);
+        let Step {
+            decision,
+            incident,
+            changes,
+            ..
+        } = step;
+        if let Some(incident) = incident {
+            let id = incident.id.clone();
+            match decision {
+                Decision::Opened => self.working.insert_new(incident),
+                // Noted: a copy to report the id; the incident was not taken.
+                Decision::Noted => {}
+                _ => self.working.put(incident),
+            }
+            self.pending
+                .extend(changes.into_iter().map(|change| (id.clone(), change)));
+        }
+        outcome
+    }
+
+    /// An API action on an in-memory incident. `Err(NotFound)` means it is closed or unknown:
+    /// the caller looks in the store (see [`action::check_action`]).
+    pub fn act(
+        &mut self,
+        id: &str,
+        action: Action,
+        by: &str,
+        text: Option<&str>,
+        now_ms: i64,
+    ) -> Result<Incident, ActionError> {
+        let Some(current) = self.working.get(id) else {
+            return Err(ActionError::NotFound(id.to_owned()));
+        };
+        action::check_request(action, by, text)?;
+        action::check_action(current, action)?;
+        if !action::would_change(current, action) {
+            return Ok(current.clone());
+        }
+        let Some(mut incident) = self.working.take(id) else {
+            return Err(ActionError::NotFound(id.to_owned()));
+        };
+        let mut changes = Vec::new();
+        lifecycle::act(
+            &mut incident,
+            action,
+            by,
+            text,
+            now_ms,
+            &self.policy,
+            &mut changes,
+        );
+        let result = (*incident).clone();
+        self.working.put(incident);
+        self.pending
+            .extend(changes.into_iter().map(|change| (id.to_owned(), change)));
+        Ok(result)
+    }
+
+    /// Time-driven changes: SLA breaches, flapping that settled, resolved incidents closing.
+    pub fn tick(&mut self, now_ms: i64) {
+        let due: Vec<String> = self
+            .working
+            .iter()
+            .filter(|incident| lifecycle::tick_due(incident, now_ms, &self.policy))
+            .map(|incident| incident.id.clone())
+            .collect();
+        for id in due {
+            let Some(mut incident) = self.working.take(&id) else {
+                continue;
+            };
+            let mut changes = Vec::new();
+            lifecycle::tick(&mut incident, now_ms, &self.policy, &mut changes);
+            self.working.put(incident);
+            self.pending
+                .extend(changes.into_iter().map(|change| (id.clone(), change)));
+        }
+    }
+
+    /// When the tick next has work for `incident` (what a shared store indexes).
+    pub fn next_due_ms(&self, incident: &Incident) -> Option<i64> {
+        lifecycle::next_due_ms(incident, &self.policy)
+    }
+
+    /// Incidents changed since the last commit, in the order first changed.
+    pub fn dirty(&self) -> impl Iterator<Item = &Incident> {
+        self.working.dirty()
+    }
+
+    /// The highest id issued.
+    pub fn last_id(&self) -> u64 {
+        self.working.last_id()
+    }
+
+    /// Raises the id floor to a shared store's counter.
+    pub fn raise_last_id(&mut self, last_id: u64) {
+        self.working.raise_last_id(last_id);
+    }
+
+    /// Replaces what the engine knows of `fingerprint` with the store's current incident (shared
+    /// stores, between groups).
+    pub fn refresh(&mut self, fingerprint: &str, incident: Option<Incident>) {
+        self.working.refresh(fingerprint, incident);
+    }
+
+    /// Replaces the working set with `incidents` (a shared store's current state, loaded under
+    /// its locks), with ids issued above `last_id` and above every loaded id.
+    pub fn reload(&mut self, incidents: Vec<Incident>, last_id: u64) {
+        let floor = self.working.last_id().max(last_id);
+        self.working = Working::new(incidents, floor);
+    }
+
+    /// Forgets every incident (shared stores keep no cache between groups).
+    pub fn clear(&mut self) {
+        self.working.clear();
+    }
+
+    /// The store committed: the effects of the group, each with the incident as committed;
+    /// closed incidents leave memory.
+    pub fn commit(&mut self) -> Vec<Effect> {
+        let mut snapshots: HashMap<String, Arc<Incident>> = HashMap::new();
+        let mut effects = Vec::with_capacity(self.pending.len());
+        for (id, change) in self.pending.drain(..) {
+            let snapshot = match snapshots.get(&id) {
+                Some(snapshot) => Arc::clone(snapshot),
+                None => match self.working.get(&id) {
+                    Some(incident) => {
+                        let snapshot = Arc::new(incident.clone());
+                        snapshots.insert(id, Arc::clone(&snapshot));
+                        snapshot
+                    }
+                    None => continue,
+                },
+            };
+            effects.push(Effect {
+                change,
+                incident: snapshot,
+            });
+        }
+        self.working.commit();
+        effects
+    }
+
+    /// The store did not commit: every changed incident back as it was, no effects.
+    pub fn rollback(&mut self) {
+        self.working.rollback();
+        self.pending.clear();
+    }
+
+    /// Checks the invariant: at most one active incident per fingerprint (see [`Working`]).
+    pub fn check_invariants(&self) -> Result<(), String> {
+        self.working.check_invariants()
+    }
+}

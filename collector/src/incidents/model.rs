@@ -1,0 +1,243 @@
+//! The incident record and its parts: lifecycle [`State`], [`TimelineEntry`], [`Sla`], and the
+//! incident id format. Plain data; the stages and the lifecycle change it.
+
+use super::flapping::FlapHistory;
+use serde::{Deserialize, Serialize};
+use vigil_shared::event::{Severity, Status};
+use vigil_shared::labels::Labels;
+
+/// Lifecycle state (ITIL).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum State {
+    /// Needs attention.
+    Open,
+    /// Someone is on it.
+    Acknowledged,
+    /// Fixed; may reopen within the reopen window.
+    Resolved,
+    /// Final.
+    Closed,
+}
+
+impl State {
+    /// The API name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            State::Open => "open",
+            State::Acknowledged => "acknowledged",
+            State::Resolved => "resolved",
+            State::Closed => "closed",
+        }
+    }
+
+    /// Parses an API name.
+    pub fn parse(text: &str) -> Option<State> {
+        match text {
+            "open" => Some(State::Open),
+            "acknowledged" => Some(State::Acknowledged),
+            "resolved" => Some(State::Resolved),
+            "closed" => Some(State::Closed),
+            _ => None,
+        }
+    }
+
+    /// Open or acknowledged: the one incident of its fingerprint.
+    pub fn is_active(self) -> bool {
+        matches!(self, State::Open | State::Acknowledged)
+    }
+}
+
+/// What a timeline entry records.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TimelineKind {
+    /// The incident was opened by its first event.
+    Opened,
+    /// Repeats folded in (one entry aggregates consecutive repeats).
+    EventFolded,
+    /// Acknowledged by someone.
+    Acknowledged,
+    /// A note.
+    Note,
+    /// Resolved (by the source, a person, or settling after flapping).
+    Resolved,
+    /// Fired again within the reopen window.
+    Reopened,
+    /// Closed.
+    Closed,
+    /// Flapping detected.
+    FlappingStarted,
+    /// Flapping over.
+    FlappingStopped,
+    /// An SLA due time passed.
+    SlaBreached,
+    /// The priority changed (severity escalated or more hosts).
+    PriorityChanged,
+}
+
+/// One timeline entry.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TimelineEntry {
+    /// When, Unix ms (for an aggregate: the first event).
+    pub at_ms: i64,
+    /// What.
+    pub kind: TimelineKind,
+    /// Who acted (person, `source`, `vigil`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub by: Option<String>,
+    /// Free text (note text, summary, reason).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub text: Option<String>,
+    /// Firing events aggregated in this entry.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub count: u64,
+    /// Resolved events aggregated in this entry (while flapping).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub resolved_count: u64,
+    /// Last event aggregated, Unix ms.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_ms: Option<i64>,
+}
+
+fn is_zero(value: &u64) -> bool {
+    *value == 0
+}
+
+impl TimelineEntry {
+    pub(crate) fn new(
+        at_ms: i64,
+        kind: TimelineKind,
+        by: Option<&str>,
+        text: Option<String>,
+    ) -> Self {
+        TimelineEntry {
+            at_ms,
+            kind,
+            by: by.map(str::to_owned),
+            text,
+            count: 0,
+            resolved_count: 0,
+            last_ms: None,
+        }
+    }
+}
+
+/// SLA due times and whether they were missed.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Sla {
+    /// Acknowledge by, Unix ms.
+    pub ack_due_ms: i64,
+    /// Resolve by, Unix ms.
+    pub resolve_due_ms: i64,
+    /// Not acknowledged in time.
+    pub ack_breached: bool,
+    /// Not resolved in time.
+    pub resolve_breached: bool,
+}
+
+impl Sla {
+    /// Either due time missed.
+    pub fn breached(&self) -> bool {
+        self.ack_breached || self.resolve_breached
+    }
+}
+
+/// One incident.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Incident {
+    /// Stable id: 16 hex digits, time-ordered.
+    pub id: String,
+    /// The dedup key.
+    pub fingerprint: String,
+    /// Short title.
+    pub title: String,
+    /// Latest summary.
+    pub summary: String,
+    /// Lifecycle state.
+    pub state: State,
+    /// 1 (highest) to 5.
+    pub priority: u8,
+    /// Worst severity seen while active.
+    pub severity: Severity,
+    /// Host of the first event.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub host: Option<String>,
+    /// Service.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub service: Option<String>,
+    /// Source.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source: Option<String>,
+    /// Check name.
+    pub check: String,
+    /// Event labels merged with host labels.
+    pub labels: Labels,
+    /// Opened, Unix ms.
+    pub opened_ms: i64,
+    /// Last change, Unix ms.
+    pub updated_ms: i64,
+    /// Acknowledged, Unix ms.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub acknowledged_ms: Option<i64>,
+    /// Who acknowledged.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub acknowledged_by: Option<String>,
+    /// Resolved, Unix ms.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resolved_ms: Option<i64>,
+    /// Who or what resolved it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resolved_by: Option<String>,
+    /// Closed, Unix ms.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub closed_ms: Option<i64>,
+    /// Firing events folded in (the first included).
+    pub count: u64,
+    /// Marked flapping.
+    pub flapping: bool,
+    /// Recent statuses for flapping detection.
+    pub flap: FlapHistory,
+    /// The last status an event reported.
+    pub last_status: Status,
+    /// The last event, Unix ms.
+    pub last_event_ms: i64,
+    /// Times reopened.
+    pub reopened: u32,
+    /// SLA.
+    pub sla: Sla,
+    /// Every host whose events folded in.
+    pub hosts: Vec<String>,
+    /// Parent incident (correlation), when attached.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub parent_id: Option<String>,
+    /// Suspected change record.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub suspected_change: Option<String>,
+    /// Covered by a silence.
+    pub silenced: bool,
+    /// Problem record.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub problem_id: Option<String>,
+    /// Ordered history.
+    pub timeline: Vec<TimelineEntry>,
+}
+
+/// The number behind an incident id.
+pub fn parse_id(id: &str) -> Option<u64> {
+    (id.len() == 16)
+        .then(|| u64::from_str_radix(id, 16).ok())
+        .flatten()
+}
+
+/// Formats an incident id: 16 hex digits.
+pub fn format_id(n: u64) -> String {
+    format!("{n:016x}")
+}
+
+/// The next id after `last`: `(ms << 12) | n`, always above every id issued before, so ids are
+/// time-ordered and unique as long as one issuer (or one counter row) hands them out.
+pub fn next_id(last: u64, now_ms: i64) -> u64 {
+    let floor = (now_ms.max(0) as u64) << 12;
+    (last + 1).max(floor)
+}

@@ -1,0 +1,259 @@
+//! The engine's working set: the incidents that are not closed, by id and by fingerprint, with
+//! the undo journal of the group of writes in progress.
+//!
+//! Every change goes through [`Working::take`] / [`Working::put`] or [`Working::insert_new`],
+//! which record the incident's value before its first change in the group. [`Working::rollback`]
+//! puts every such value back (the store did not commit); [`Working::commit`] forgets them,
+//! drops closed incidents and updates the active counts.
+
+use super::model::{Incident, State, next_id};
+use std::collections::HashMap;
+
+/// Incidents not closed, indexed, with the undo journal.
+#[derive(Debug, Default)]
+pub struct Working {
+    /// Boxed: the map moves 8-byte pointers when it grows, not whole incidents.
+    incidents: HashMap<String, Box<Incident>>,
+    /// Fingerprint → the newest incident with it that is not closed.
+    by_fingerprint: HashMap<String, String>,
+    last_id: u64,
+    /// Incidents changed since the last commit, with their value before the first change
+    /// (`None`: created in this group).
+    undo: HashMap<String, Option<Incident>>,
+    /// Ids in `undo`, in the order first changed.
+    dirty: Vec<String>,
+    /// `by_fingerprint` entries changed since the last commit, with their value before.
+    index_undo: HashMap<String, Option<String>>,
+    /// `last_id` at the last commit.
+    committed_last_id: u64,
+    /// Committed open or acknowledged incidents per priority (index 0 = priority 1).
+    active_counts: [u64; 5],
+}
+
+fn priority_index(priority: u8) -> usize {
+    usize::from(priority.clamp(1, 5) - 1)
+}
+
+impl Working {
+    /// A working set over `incidents` (closed ones are ignored); `last_id` is the highest id
+    /// ever issued.
+    pub fn new(incidents: Vec<Incident>, last_id: u64) -> Working {
+        let mut working = Working {
+            last_id,
+            committed_last_id: last_id,
+            ..Working::default()
+        };
+        let mut incidents: Vec<Incident> = incidents
+            .into_iter()
+            .filter(|incident| incident.state != State::Closed)
+            .collect();
+        incidents.sort_by(|a, b| a.id.cmp(&b.id));
+        for incident in incidents {
+            working.load(incident);
+        }
+        working.committed_last_id = working.last_id;
+        working
+    }
+
+    fn load(&mut self, incident: Incident) {
+        if let Some(n) = super::model::parse_id(&incident.id) {
+            self.last_id = self.last_id.max(n);
+        }
+        self.by_fingerprint
+            .insert(incident.fingerprint.clone(), incident.id.clone());
+        if incident.state.is_active() {
+            self.active_counts[priority_index(incident.priority)] += 1;
+        }
+        self.incidents
+            .insert(incident.id.clone(), Box::new(incident));
+    }
+
+    /// An incident that is not closed.
+    pub fn get(&self, id: &str) -> Option<&Incident> {
+        self.incidents.get(id).map(AsRef::as_ref)
+    }
+
+    /// The newest incident of `fingerprint` that is not closed.
+    pub fn current(&self, fingerprint: &str) -> Option<&Incident> {
+        self.by_fingerprint
+            .get(fingerprint)
+            .and_then(|id| self.get(id))
+    }
+
+    /// Every incident that is not closed.
+    pub fn iter(&self) -> impl Iterator<Item = &Incident> {
+        self.incidents.values().map(AsRef::as_ref)
+    }
+
+    /// Takes incident `id` out to change it (put it back with [`Working::put`]); its value
+    /// before the group's first change is journaled.
+    pub fn take(&mut self, id: &str) -> Option<Box<Incident>> {
+        let incident = self.incidents.remove(id)?;
+        if !self.undo.contains_key(id) {
+            self.undo.insert(id.to_owned(), Some((*incident).clone()));
+            self.dirty.push(id.to_owned());
+        }
+        Some(incident)
+    }
+
+    /// Puts back an incident taken with [`Working::take`] or made by [`Working::insert_new`].
+    pub fn put(&mut self, incident: Box<Incident>) {
+        self.incidents.insert(incident.id.clone(), incident);
+    }
+
+    /// Issues a new id (see [`next_id`]).
+    pub fn issue_id(&mut self, now_ms: i64) -> String {
+        self.last_id = next_id(self.last_id, now_ms);
+        super::model::format_id(self.last_id)
+    }
+
+    /// Registers a new incident as the current one of its fingerprint.
+    pub fn insert_new(&mut self, incident: Box<Incident>) {
+        let id = incident.id.clone();
+        let before = self
+            .by_fingerprint
+            .insert(incident.fingerprint.clone(), id.clone());
+        self.index_undo
+            .entry(incident.fingerprint.clone())
+            .or_insert(before);
+        self.undo.insert(id.clone(), None);
+        self.dirty.push(id);
+        self.put(incident);
+    }
+
+    /// Incidents changed since the last commit, in the order first changed.
+    pub fn dirty(&self) -> impl Iterator<Item = &Incident> {
+        self.dirty.iter().filter_map(|id| self.get(id))
+    }
+
+    /// The highest id issued (committed or not).
+    pub fn last_id(&self) -> u64 {
+        self.last_id
+    }
+
+    /// Raises the id floor (a shared store's counter): ids issued next are above `last_id`.
+    pub fn raise_last_id(&mut self, last_id: u64) {
+        self.last_id = self.last_id.max(last_id);
+    }
+
+    /// Replaces what is known of `fingerprint` with the store's current incident (a shared
+    /// store: another collector may have changed it). Only between groups, never with changes
+    /// pending.
+    pub fn refresh(&mut self, fingerprint: &str, incident: Option<Incident>) {
+        debug_assert!(self.undo.is_empty(), "refresh with changes pending");
+        if let Some(id) = self.by_fingerprint.remove(fingerprint)
+            && let Some(old) = self.incidents.remove(&id)
+            && old.state.is_active()
+        {
+            self.active_counts[priority_index(old.priority)] -= 1;
+        }
+        if let Some(incident) = incident.filter(|incident| incident.state != State::Closed) {
+            if let Some(old) = self.incidents.remove(&incident.id)
+                && old.state.is_active()
+            {
+                self.active_counts[priority_index(old.priority)] -= 1;
+            }
+            self.load(incident);
+        }
+        self.committed_last_id = self.last_id;
+    }
+
+    /// Forgets every incident (a shared store keeps no cache between groups).
+    pub fn clear(&mut self) {
+        debug_assert!(self.undo.is_empty(), "clear with changes pending");
+        self.incidents.clear();
+        self.by_fingerprint.clear();
+        self.active_counts = [0; 5];
+    }
+
+    /// The store committed: forget the journal, drop closed incidents, update the counts.
+    pub fn commit(&mut self) {
+        for (id, before) in &self.undo {
+            if let Some(before) = before
+                && before.state.is_active()
+            {
+                self.active_counts[priority_index(before.priority)] -= 1;
+            }
+            if let Some(after) = self.incidents.get(id)
+                && after.state.is_active()
+            {
+                self.active_counts[priority_index(after.priority)] += 1;
+            }
+        }
+        for id in self.dirty.drain(..) {
+            if self
+                .incidents
+                .get(&id)
+                .is_some_and(|incident| incident.state == State::Closed)
+                && let Some(incident) = self.incidents.remove(&id)
+                && self.by_fingerprint.get(&incident.fingerprint) == Some(&id)
+            {
+                self.by_fingerprint.remove(&incident.fingerprint);
+            }
+        }
+        self.undo.clear();
+        self.index_undo.clear();
+        self.committed_last_id = self.last_id;
+    }
+
+    /// The store did not commit: every changed incident back as it was.
+    pub fn rollback(&mut self) {
+        for (id, before) in std::mem::take(&mut self.undo) {
+            match before {
+                Some(before) => self.incidents.insert(id, Box::new(before)),
+                None => self.incidents.remove(&id),
+            };
+        }
+        for (fingerprint, before) in std::mem::take(&mut self.index_undo) {
+            match before {
+                Some(id) => self.by_fingerprint.insert(fingerprint, id),
+                None => self.by_fingerprint.remove(&fingerprint),
+            };
+        }
+        self.dirty.clear();
+        // Ids issued in the failed group were never stored: a shared store's counter did not
+        // move either, so they are issued again.
+        self.last_id = self.committed_last_id;
+    }
+
+    /// Committed open or acknowledged incidents per priority (index 0 = priority 1).
+    pub fn active_by_priority(&self) -> [u64; 5] {
+        self.active_counts
+    }
+
+    /// Checks the invariants: at most one active incident per fingerprint, the index points at
+    /// it, and with nothing pending the active counts match.
+    pub fn check_invariants(&self) -> Result<(), String> {
+        if self.undo.is_empty() {
+            let mut counts = [0u64; 5];
+            for incident in self.iter().filter(|i| i.state.is_active()) {
+                counts[priority_index(incident.priority)] += 1;
+            }
+            if counts != self.active_counts {
+                return Err(format!(
+                    "active counts {:?} but {counts:?} active incidents",
+                    self.active_counts
+                ));
+            }
+        }
+        let mut active: HashMap<&str, &str> = HashMap::new();
+        for incident in self.iter() {
+            if incident.state.is_active()
+                && let Some(other) = active.insert(&incident.fingerprint, &incident.id)
+            {
+                return Err(format!(
+                    "fingerprint {} has two active incidents: {other} and {}",
+                    incident.fingerprint, incident.id
+                ));
+            }
+        }
+        for (fingerprint, id) in &active {
+            if self.by_fingerprint.get(*fingerprint).map(String::as_str) != Some(*id) {
+                return Err(format!(
+                    "active incident {id} is not the indexed one for {fingerprint}"
+                ));
+            }
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,293 @@
+//! The writer thread: group commit around the engine.
+//!
+//! One group = one transaction: `begin` → (shared store: lock the fingerprints the group decides
+//! on, reload their incidents, lock the id counter) → apply every write → save every incident
+//! the group changed → (shared store: move the id counter) → `commit` → effects to the
+//! observer. A failed step rolls back the store and the engine, and every caller of the group
+//! gets the error. A fenced write (a leader-only sweep) runs in a group of its own, so a stale
+//! leader's refusal never fails anyone else's write.
+
+use super::apply::apply;
+use super::effects::{CommitReport, Observer};
+use super::{Reply, Write, WriteError, WriteOutcome};
+use crate::clock::Clock;
+use crate::incidents::{Engine, EventIn, fingerprint::fingerprint};
+use crate::store::{Backend, StoreError};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use tokio::sync::mpsc;
+use vigil_shared::event::Status;
+
+/// Most writes grouped into one transaction.
+const MAX_GROUP: usize = 1_024;
+
+/// Event ids are pruned at most this often.
+const PRUNE_EVERY_MS: i64 = 60_000;
+
+/// A shared store's active counts are read back at most this often.
+const COUNT_EVERY_MS: i64 = 1_000;
+
+/// What the writer thread owns.
+pub struct Writer {
+    /// The store.
+    pub backend: Box<dyn Backend>,
+    /// The incident engine (an embedded store: every incident not closed; a shared store: only
+    /// what the group in progress loaded).
+    pub engine: Engine,
+    /// Time.
+    pub clock: Arc<dyn Clock>,
+    /// Told about each commit's effects.
+    pub observer: Observer,
+    /// How long an event id is remembered, ms.
+    pub event_id_retention_ms: i64,
+}
+
+impl Writer {
+    /// True when the store is shared with other collectors.
+    pub fn is_shared(&self) -> bool {
+        self.backend.is_shared()
+    }
+}
+
+/// Runs the writer until every [`super::Pipeline`] handle is gone.
+pub fn run(mut writer: Writer, mut receiver: mpsc::Receiver<(Write, Reply)>, healthy: &AtomicBool) {
+    let mut queue: Vec<(Write, Reply)> = Vec::with_capacity(MAX_GROUP);
+    let mut state = State {
+        last_prune_ms: i64::MIN,
+        last_count_ms: i64::MIN,
+        open_by_priority: writer.engine.active_by_priority(),
+    };
+    writer.observe(&[], [0; 8], &mut state, 0);
+    while let Some(first) = receiver.blocking_recv() {
+        queue.push(first);
+        while queue.len() < MAX_GROUP {
+            match receiver.try_recv() {
+                Ok(next) => queue.push(next),
+                Err(_) => break,
+            }
+        }
+        // Fenced writes each in a group of their own; the rest together, in arrival order.
+        let (fenced, plain): (Vec<_>, Vec<_>) = queue
+            .drain(..)
+            .partition(|(write, _)| matches!(write, Write::Fenced { .. }));
+        if !plain.is_empty() {
+            writer.run_group(plain, healthy, &mut state);
+        }
+        for one in fenced {
+            writer.run_group(vec![one], healthy, &mut state);
+        }
+    }
+    tracing::debug!("store writer stopped");
+}
+
+struct State {
+    last_prune_ms: i64,
+    last_count_ms: i64,
+    open_by_priority: [u64; 5],
+}
+
+/// The write inside a fence.
+fn unfenced(write: &Write) -> &Write {
+    match write {
+        Write::Fenced { write, .. } => unfenced(write),
+        other => other,
+    }
+}
+
+impl Writer {
+    fn run_group(&mut self, group: Vec<(Write, Reply)>, healthy: &AtomicBool, state: &mut State) {
+        let (writes, replies): (Vec<Write>, Vec<Reply>) = group.into_iter().unzip();
+        let now_ms = self.clock.now_ms();
+        let prune = writes
+            .iter()
+            .any(|write| matches!(unfenced(write), Write::Tick))
+            && now_ms.saturating_sub(state.last_prune_ms) >= PRUNE_EVERY_MS;
+        let mut counts = [0u64; 8];
+        match self.group(&writes, now_ms, prune, &mut counts) {
+            Ok(outcomes) => {
+                healthy.store(true, Ordering::Relaxed);
+                if prune {
+                    state.last_prune_ms = now_ms;
+                }
+                let effects = self.engine.commit();
+                if self.backend.is_shared() {
+                    self.engine.clear();
+                }
+                self.observe(&effects, counts, state, now_ms);
+                for (reply, outcome) in replies.into_iter().zip(outcomes) {
+                    let _ = reply.send(Ok(outcome));
+                }
+            }
+            Err(error) => {
+                self.engine.rollback();
+                self.backend.rollback();
+                if self.backend.is_shared() {
+                    self.engine.clear();
+                }
+                if matches!(error, StoreError::Fenced { .. }) {
+                    // Not the store's fault: this collector's leadership ended.
+                    tracing::warn!(error = %error, "leader-only write refused");
+                } else {
+                    healthy.store(false, Ordering::Relaxed);
+                    tracing::error!(error = %error, n_writes = writes.len(), "store commit failed");
+                }
+                let error = WriteError::Store(Arc::new(error));
+                for reply in replies {
+                    let _ = reply.send(Err(error.clone()));
+                }
+            }
+        }
+    }
+
+    /// One transaction: every write, then every incident they changed, then the commit.
+    fn group(
+        &mut self,
+        writes: &[Write],
+        now_ms: i64,
+        prune: bool,
+        counts: &mut [u64; 8],
+    ) -> Result<Vec<WriteOutcome>, StoreError> {
+        self.backend.begin()?;
+        // A fence first: its row lock keeps a takeover out until this transaction ends.
+        for write in writes {
+            if let Write::Fenced { epoch, .. } = write {
+                self.backend.check_epoch(*epoch)?;
+            }
+        }
+        let id_floor = if self.backend.is_shared() {
+            self.prepare_shared(writes, now_ms)?
+        } else {
+            None
+        };
+        let mut outcomes = Vec::with_capacity(writes.len());
+        for write in writes {
+            outcomes.push(apply(
+                self.backend.as_mut(),
+                &mut self.engine,
+                unfenced(write),
+                now_ms,
+                counts,
+            )?);
+        }
+        for incident in self.engine.dirty() {
+            let next_due_ms = self.engine.next_due_ms(incident);
+            self.backend.save_incident(incident, next_due_ms)?;
+        }
+        if let Some(floor) = id_floor
+            && self.engine.last_id() > floor
+        {
+            self.backend.store_last_id(self.engine.last_id())?;
+        }
+        if prune {
+            let pruned = self
+                .backend
+                .prune_event_ids(now_ms.saturating_sub(self.event_id_retention_ms))?;
+            if pruned > 0 {
+                tracing::debug!(pruned, "old event ids forgotten");
+            }
+        }
+        self.backend.commit()?;
+        Ok(outcomes)
+    }
+
+    /// A shared store: lock every fingerprint the group decides on and load its incidents
+    /// fresh (another collector may have changed them), and take the id counter when the group
+    /// may open incidents. Returns the id floor when the counter was taken.
+    fn prepare_shared(&mut self, writes: &[Write], now_ms: i64) -> Result<Option<u64>, StoreError> {
+        let mut fingerprints: Vec<String> = Vec::new();
+        let mut ids: Vec<String> = Vec::new();
+        let mut may_open = false;
+        let mut note_events = |events: &[EventIn], fingerprints: &mut Vec<String>| {
+            for event in events {
+                may_open |= event.status == Status::Firing;
+                fingerprints.push(fingerprint(event));
+            }
+        };
+        for write in writes {
+            match unfenced(write) {
+                Write::Batch(host) => note_events(&host.events, &mut fingerprints),
+                Write::Events(events) => note_events(events, &mut fingerprints),
+                Write::Act { id, .. } => {
+                    if let Some(fingerprint) = self.backend.fingerprint_of(id)? {
+                        fingerprints.push(fingerprint);
+                        ids.push(id.clone());
+                    }
+                }
+                Write::Tick => {
+                    for incident in self.backend.due_incidents(now_ms)? {
+                        fingerprints.push(incident.fingerprint);
+                        ids.push(incident.id);
+                    }
+                }
+                Write::ForgetHost(_) | Write::Lease { .. } | Write::Ping | Write::Fenced { .. } => {
+                }
+            }
+        }
+        fingerprints.sort();
+        fingerprints.dedup();
+        self.engine.clear();
+        if fingerprints.is_empty() && !may_open {
+            return Ok(None);
+        }
+        self.backend.lock_fingerprints(&fingerprints)?;
+        // Under the locks: what the store holds now is what the engine decides on.
+        let mut incidents = self.backend.current_incidents(&fingerprints)?;
+        ids.sort();
+        ids.dedup();
+        for id in ids {
+            if !incidents.iter().any(|incident| incident.id == id)
+                && let Some(incident) = self.backend.find_incident(&id)?
+            {
+                incidents.push(incident);
+            }
+        }
+        let floor = if may_open {
+            Some(self.backend.lock_last_id()?)
+        } else {
+            None
+        };
+        self.engine.reload(incidents, floor.unwrap_or(0));
+        Ok(floor)
+    }
+
+    fn observe(
+        &mut self,
+        effects: &[crate::incidents::Effect],
+        counts: [u64; 8],
+        state: &mut State,
+        now_ms: i64,
+    ) {
+        if self.backend.is_shared() {
+            if now_ms.saturating_sub(state.last_count_ms) >= COUNT_EVERY_MS || !effects.is_empty() {
+                match self.read_counts() {
+                    Ok(open) => {
+                        state.open_by_priority = open;
+                        state.last_count_ms = now_ms;
+                    }
+                    Err(error) => tracing::debug!(error = %error, "cannot count open incidents"),
+                }
+            }
+        } else {
+            state.open_by_priority = self.engine.active_by_priority();
+        }
+        (self.observer)(&CommitReport {
+            effects,
+            open_by_priority: state.open_by_priority,
+            event_outcomes: counts,
+        });
+    }
+
+    fn read_counts(&mut self) -> Result<[u64; 5], StoreError> {
+        self.backend.begin()?;
+        match self.backend.active_by_priority() {
+            Ok(counts) => {
+                self.backend.commit()?;
+                Ok(counts)
+            }
+            Err(error) => {
+                self.backend.rollback();
+                Err(error)
+            }
+        }
+    }
+}

@@ -1,0 +1,414 @@
+//! The store conformance suite: what every backend must do, as one set of checks run against
+//! each of them — SQLite by the collector's unit tests, PostgreSQL by the end-to-end tests
+//! (which start a real server). A backend passes when [`run_all`] returns.
+//!
+//! `open(name)` must open the store called `name`: the same name again is the same store
+//! (reopened), a new name an empty one.
+
+use super::{
+    Backend, BatchRecord, ChangeFilter, ChangeRecord, IncidentFilter, Opened, Recorded, StoreError,
+};
+use crate::incidents::{EventIn, Incident, State, lifecycle};
+use vigil_shared::event::{Severity, Status};
+use vigil_shared::labels::Labels;
+
+/// Runs every check; panics with the check's name on the first failure.
+pub fn run_all(open: &mut dyn FnMut(&str) -> Opened) {
+    sequence_check_is_per_host_and_stream(open);
+    hosts_survive_reopen_and_inventory_is_kept_when_absent(open);
+    a_forgotten_host_starts_afresh(open);
+    full_u64_positions_roundtrip(open);
+    event_ids_are_claimed_once_and_pruned_by_age(open);
+    one_active_incident_per_fingerprint_is_enforced(open);
+    a_rollback_leaves_nothing_and_a_commit_everything(open);
+    readers_filter_incidents_and_changes(open);
+    if open("shared-probe").backend.is_shared() {
+        shared_stores_lock_reload_count_and_fence(open);
+    }
+}
+
+fn record(host: &str, stream: u64, seq: u64) -> BatchRecord {
+    BatchRecord {
+        host_id: host.into(),
+        hostname: format!("{host}.local"),
+        agent_version: "0.1.0".into(),
+        labels: Labels::from([("env".into(), "prod".into())]),
+        stream,
+        seq,
+        received_ms: 1_000 + seq as i64,
+        inventory_json: None,
+    }
+}
+
+fn in_transaction<T>(
+    backend: &mut dyn Backend,
+    work: impl FnOnce(&mut dyn Backend) -> Result<T, StoreError>,
+) -> T {
+    backend.begin().expect("begin");
+    let value = work(backend).expect("work in the transaction");
+    backend.commit().expect("commit");
+    value
+}
+
+fn incident(id: u64, fingerprint: &str, state: State) -> Incident {
+    let event = EventIn::new("t", fingerprint, Status::Firing, Severity::Major).with_host("web-1");
+    let mut incident = lifecycle::new_incident(
+        crate::incidents::model::format_id(id),
+        fingerprint.to_owned(),
+        &event,
+        id as i64,
+    );
+    incident.state = state;
+    incident
+}
+
+fn sequence_check_is_per_host_and_stream(open: &mut dyn FnMut(&str) -> Opened) {
+    let mut backend = open("sequence").backend;
+    let outcomes = in_transaction(backend.as_mut(), |backend| {
+        [
+            record("a", 1, 1),
+            record("a", 1, 1),
+            record("a", 1, 2),
+            record("b", 1, 1),
+            record("a", 1, 2),
+            record("a", 9, 1),
+        ]
+        .iter()
+        .map(|batch| backend.record_batch(batch))
+        .collect::<Result<Vec<_>, _>>()
+    });
+    use Recorded::*;
+    assert_eq!(
+        outcomes,
+        vec![Accepted, Duplicate, Accepted, Accepted, Duplicate, Accepted],
+        "sequence check"
+    );
+}
+
+fn hosts_survive_reopen_and_inventory_is_kept_when_absent(open: &mut dyn FnMut(&str) -> Opened) {
+    {
+        let mut backend = open("reopen").backend;
+        let mut first = record("a", 7, 1);
+        first.inventory_json = Some("{\"os\":\"Debian\"}".into());
+        in_transaction(backend.as_mut(), |backend| {
+            backend.record_batch(&first)?;
+            backend.record_batch(&record("a", 7, 2))
+        });
+    }
+    let mut backend = open("reopen").backend;
+    let hosts = backend.load_hosts().expect("load hosts");
+    assert_eq!(hosts.len(), 1, "hosts after reopen");
+    let host = &hosts[0];
+    assert_eq!((host.stream, host.seq), (7, 2));
+    assert_eq!((host.first_seen_ms, host.last_seen_ms), (1_001, 1_002));
+    assert_eq!(host.inventory_json.as_deref(), Some("{\"os\":\"Debian\"}"));
+    assert_eq!(host.labels.get("env").map(String::as_str), Some("prod"));
+    let again = in_transaction(backend.as_mut(), |backend| {
+        backend.record_batch(&record("a", 7, 2))
+    });
+    assert_eq!(again, Recorded::Duplicate, "a repeat after reopen");
+}
+
+fn a_forgotten_host_starts_afresh(open: &mut dyn FnMut(&str) -> Opened) {
+    let mut backend = open("forget").backend;
+    let outcomes = in_transaction(backend.as_mut(), |backend| {
+        let first = backend.record_batch(&record("a", 1, 5))?;
+        let forgotten = backend.forget_host("a")?;
+        let again = backend.forget_host("a")?;
+        let back = backend.record_batch(&record("a", 1, 5))?;
+        Ok((first, forgotten, again, back))
+    });
+    assert_eq!(
+        outcomes,
+        (Recorded::Accepted, true, false, Recorded::Accepted),
+        "forget"
+    );
+    assert_eq!(backend.load_hosts().expect("load").len(), 1);
+}
+
+fn full_u64_positions_roundtrip(open: &mut dyn FnMut(&str) -> Opened) {
+    let mut backend = open("u64").backend;
+    in_transaction(backend.as_mut(), |backend| {
+        backend.record_batch(&record("a", u64::MAX, u64::MAX - 1))
+    });
+    let host = backend.load_hosts().expect("load").remove(0);
+    assert_eq!((host.stream, host.seq), (u64::MAX, u64::MAX - 1));
+    let again = in_transaction(backend.as_mut(), |backend| {
+        backend.record_batch(&record("a", u64::MAX, u64::MAX - 1))
+    });
+    assert_eq!(again, Recorded::Duplicate);
+}
+
+fn event_ids_are_claimed_once_and_pruned_by_age(open: &mut dyn FnMut(&str) -> Opened) {
+    let mut backend = open("event-ids").backend;
+    let claims = in_transaction(backend.as_mut(), |backend| {
+        Ok((
+            backend.claim_event_id("e-1", 100)?,
+            backend.claim_event_id("e-1", 200)?,
+            backend.claim_event_id("e-2", 300)?,
+        ))
+    });
+    assert_eq!(claims, (true, false, true), "event ids");
+    let pruned = in_transaction(backend.as_mut(), |backend| backend.prune_event_ids(250));
+    assert_eq!(pruned, 1, "only e-1 is older than 250");
+    let reclaimed = in_transaction(backend.as_mut(), |backend| {
+        Ok((
+            backend.claim_event_id("e-1", 400)?,
+            backend.claim_event_id("e-2", 400)?,
+        ))
+    });
+    assert_eq!(reclaimed, (true, false));
+}
+
+fn one_active_incident_per_fingerprint_is_enforced(open: &mut dyn FnMut(&str) -> Opened) {
+    let mut backend = open("one-active").backend;
+    in_transaction(backend.as_mut(), |backend| {
+        backend.save_incident(&incident(1, "fp", State::Open), None)
+    });
+    backend.begin().expect("begin");
+    let second = backend.save_incident(&incident(2, "fp", State::Acknowledged), None);
+    assert!(
+        matches!(second, Err(StoreError::Conflict { .. })),
+        "a second active incident per fingerprint must be refused: {second:?}"
+    );
+    backend.rollback();
+    in_transaction(backend.as_mut(), |backend| {
+        let mut first = incident(1, "fp", State::Resolved);
+        first.resolved_ms = Some(5);
+        backend.save_incident(&first, None)?;
+        backend.save_incident(&incident(2, "fp", State::Open), None)?;
+        // Another fingerprint is independent.
+        backend.save_incident(&incident(3, "other", State::Open), None)
+    });
+    let (incidents, last_id) = backend.load_incidents().expect("load");
+    assert_eq!(incidents.len(), 3);
+    assert_eq!(last_id, 3);
+    let stored = backend_find(backend.as_mut(), 1);
+    assert_eq!(stored.state, State::Resolved, "the upsert updated the row");
+}
+
+fn backend_find(backend: &mut dyn Backend, id: u64) -> Incident {
+    in_transaction(backend, |backend| {
+        backend.find_incident(&crate::incidents::model::format_id(id))
+    })
+    .expect("the incident exists")
+}
+
+fn a_rollback_leaves_nothing_and_a_commit_everything(open: &mut dyn FnMut(&str) -> Opened) {
+    let Opened {
+        mut backend,
+        reader,
+    } = open("rollback");
+    backend.begin().expect("begin");
+    backend
+        .save_incident(&incident(1, "fp", State::Open), None)
+        .expect("save");
+    backend.record_batch(&record("a", 1, 1)).expect("record");
+    backend.claim_event_id("e", 1).expect("claim");
+    backend.rollback();
+    assert!(backend.load_hosts().expect("hosts").is_empty(), "no host");
+    assert!(
+        backend.load_incidents().expect("incidents").0.is_empty(),
+        "no incident"
+    );
+    assert!(
+        reader
+            .get_incident(&crate::incidents::model::format_id(1))
+            .expect("read")
+            .is_none()
+    );
+    let claimed = in_transaction(backend.as_mut(), |backend| backend.claim_event_id("e", 2));
+    assert!(claimed, "the rolled-back event id is free");
+    let mut closed = incident(4, "closed", State::Closed);
+    closed.closed_ms = Some(9);
+    in_transaction(backend.as_mut(), |backend| {
+        backend.save_incident(&closed, None)
+    });
+    let (loaded, last_id) = backend.load_incidents().expect("load");
+    assert!(loaded.is_empty(), "closed incidents are not loaded");
+    assert_eq!(last_id, 4, "but their ids are never issued again");
+    let read = reader
+        .get_incident(&crate::incidents::model::format_id(4))
+        .expect("read")
+        .expect("closed incidents stay readable");
+    assert_eq!(read, closed, "the incident reads back exactly as saved");
+}
+
+fn readers_filter_incidents_and_changes(open: &mut dyn FnMut(&str) -> Opened) {
+    let Opened {
+        mut backend,
+        reader,
+    } = open("reader");
+    let mut other_host = incident(2, "b", State::Resolved);
+    other_host.host = Some("db-1".into());
+    other_host.hosts = vec!["db-1".into(), "db-2".into()];
+    other_host.priority = 1;
+    let change = ChangeRecord {
+        id: "c-1".into(),
+        kind: "deploy".into(),
+        summary: "v2".into(),
+        by: "ci".into(),
+        hosts: vec!["db-2".into()],
+        services: vec![],
+        starts_ms: 10,
+        ends_ms: None,
+        details: serde_json::json!({}),
+    };
+    in_transaction(backend.as_mut(), |backend| {
+        backend.save_incident(&incident(1, "a", State::Open), None)?;
+        backend.save_incident(&other_host, None)?;
+        backend.save_incident(&incident(3, "c", State::Open), None)?;
+        backend.save_change(&change)
+    });
+    let ids = |filter: IncidentFilter| -> Vec<String> {
+        reader
+            .list_incidents(&filter)
+            .expect("list")
+            .into_iter()
+            .map(|incident| incident.id)
+            .collect()
+    };
+    let id = crate::incidents::model::format_id;
+    let all = IncidentFilter {
+        limit: 10,
+        ..IncidentFilter::default()
+    };
+    assert_eq!(ids(all.clone()), vec![id(3), id(2), id(1)], "newest first");
+    assert_eq!(
+        ids(IncidentFilter {
+            limit: 1,
+            ..all.clone()
+        }),
+        vec![id(3)]
+    );
+    assert_eq!(
+        ids(IncidentFilter {
+            states: vec![State::Resolved],
+            ..all.clone()
+        }),
+        vec![id(2)]
+    );
+    assert_eq!(
+        ids(IncidentFilter {
+            priorities: vec![1],
+            ..all.clone()
+        }),
+        vec![id(2)]
+    );
+    assert_eq!(
+        ids(IncidentFilter {
+            host: Some("db-2".into()),
+            ..all.clone()
+        }),
+        vec![id(2)],
+        "a host folded in counts"
+    );
+    let changes = reader
+        .list_changes(&ChangeFilter {
+            host: Some("db-2".into()),
+            kind: None,
+            limit: 10,
+        })
+        .expect("changes");
+    assert_eq!(changes, vec![change]);
+    assert!(
+        reader
+            .list_changes(&ChangeFilter {
+                host: Some("db-1".into()),
+                kind: None,
+                limit: 10
+            })
+            .expect("changes")
+            .is_empty()
+    );
+}
+
+fn shared_stores_lock_reload_count_and_fence(open: &mut dyn FnMut(&str) -> Opened) {
+    let Opened {
+        mut backend,
+        reader,
+    } = open("shared");
+    let mut other = open("shared").backend;
+    // Current incidents: the newest not closed per fingerprint.
+    let mut resolved = incident(1, "fp", State::Resolved);
+    resolved.resolved_ms = Some(1);
+    let mut due = incident(3, "due", State::Open);
+    due.priority = 2;
+    in_transaction(backend.as_mut(), |backend| {
+        backend.save_incident(&resolved, None)?;
+        backend.save_incident(&incident(2, "fp", State::Open), Some(1_000))?;
+        backend.save_incident(&due, Some(50))
+    });
+    let current = in_transaction(backend.as_mut(), |backend| {
+        backend.lock_fingerprints(&["fp".into(), "due".into()])?;
+        backend.current_incidents(&["fp".into(), "due".into(), "none".into()])
+    });
+    let mut current_ids: Vec<String> = current.into_iter().map(|incident| incident.id).collect();
+    current_ids.sort();
+    let id = crate::incidents::model::format_id;
+    assert_eq!(current_ids, vec![id(2), id(3)], "newest per fingerprint");
+    let due_now = in_transaction(backend.as_mut(), |backend| backend.due_incidents(100));
+    assert_eq!(
+        due_now
+            .into_iter()
+            .map(|incident| incident.id)
+            .collect::<Vec<_>>(),
+        vec![id(3)],
+        "only what is due"
+    );
+    let counts = in_transaction(backend.as_mut(), |backend| backend.active_by_priority());
+    assert_eq!(counts.iter().sum::<u64>(), 2);
+    assert_eq!(counts[1], 1, "one priority-2 incident");
+    // The id counter only grows.
+    let floor = in_transaction(backend.as_mut(), |backend| {
+        let floor = backend.lock_last_id()?;
+        backend.store_last_id(floor + 10)?;
+        Ok(floor)
+    });
+    let after = in_transaction(other.as_mut(), |backend| {
+        let after = backend.lock_last_id()?;
+        backend.store_last_id(1)?;
+        Ok(after)
+    });
+    assert_eq!(after, floor + 10, "the other collector sees the counter");
+    assert_eq!(
+        in_transaction(backend.as_mut(), |backend| backend.lock_last_id()),
+        floor + 10,
+        "never moved back"
+    );
+    // The lease: one holder at a time, a new epoch on takeover, the old epoch fenced.
+    let first = in_transaction(backend.as_mut(), |backend| {
+        backend.acquire_lease("a", 1_000)
+    })
+    .expect("a free lease is taken");
+    assert_eq!(
+        in_transaction(other.as_mut(), |backend| backend.acquire_lease("b", 1_000)),
+        None,
+        "a running lease is not taken over"
+    );
+    assert_eq!(
+        in_transaction(backend.as_mut(), |backend| backend
+            .acquire_lease("a", 1_000)),
+        Some(first),
+        "renewal keeps the epoch"
+    );
+    in_transaction(backend.as_mut(), |backend| backend.check_epoch(first.epoch));
+    std::thread::sleep(std::time::Duration::from_millis(1_100));
+    let second = in_transaction(other.as_mut(), |backend| backend.acquire_lease("b", 60_000))
+        .expect("an expired lease is taken over");
+    assert!(second.epoch > first.epoch, "the epoch grows");
+    backend.begin().expect("begin");
+    let fenced = backend.check_epoch(first.epoch);
+    backend.rollback();
+    assert!(
+        matches!(fenced, Err(StoreError::Fenced { .. })),
+        "the stale epoch is fenced: {fenced:?}"
+    );
+    assert_eq!(
+        in_transaction(backend.as_mut(), |backend| backend
+            .acquire_lease("a", 1_000)),
+        None
+    );
+    reader.ping().expect("the reader answers");
+    assert_eq!(reader.heartbeats().expect("heartbeats").len(), 0);
+}

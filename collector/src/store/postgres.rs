@@ -1,0 +1,771 @@
+//! The PostgreSQL backend: the shared state of several collectors serving one fleet
+//! (`--store postgres://USER[:PASS]@HOST[:PORT]/DB`).
+//!
+//! What makes it safe to share, all enforced by the database:
+//! - the incident a fingerprint has is decided under a transaction-scoped advisory lock on that
+//!   fingerprint ([`Backend::lock_fingerprints`]), after reloading it ([`Backend::current_incidents`]),
+//!   so no collector decides on a stale copy; a unique partial index refuses a second active
+//!   incident anyway;
+//! - an agent's `(stream, seq)` is checked with the host's row locked (`FOR UPDATE`), an
+//!   `event_id` is a primary key;
+//! - incident ids come from one counter row, locked for the transaction;
+//! - the leader of the time-driven sweeps holds a lease row with an epoch (the fencing token)
+//!   that every leader-only write checks in its own transaction ([`Backend::check_epoch`]).
+//!
+//! Every connection has a `statement_timeout`, an `idle_in_transaction_session_timeout` (a frozen
+//! collector's locks are released), TCP keepalives and a connect timeout; the pool has a checkout
+//! timeout. A database that cannot be reached is [`StoreError::Unavailable`] (the API answers 503).
+//!
+//! The backend's methods are synchronous: they run the driver's futures on the collector's tokio
+//! runtime with `Handle::block_on`, from the pipeline's writer thread or a `spawn_blocking`
+//! thread (never from an async task). Migrations are versioned (`vigil_schema`) and applied
+//! under an advisory lock, so collectors starting together migrate once.
+
+use super::{
+    Backend, BatchRecord, ChangeFilter, ChangeRecord, Heartbeat, HostRecord, IncidentFilter, Lease,
+    PostgresUrl, Reader, Recorded, StoreError, StoreOptions, is_newer,
+};
+use crate::incidents::{Incident, parse_id};
+use deadpool_postgres::{Manager, ManagerConfig, Object, Pool, RecyclingMethod, Runtime};
+use std::time::Duration;
+use tokio::runtime::Handle;
+use tokio_postgres::error::SqlState;
+use tokio_postgres::types::ToSql;
+use vigil_shared::labels::Labels;
+
+/// Schema migrations, applied in order; entry `i` moves the schema to version `i + 1`.
+const MIGRATIONS: &[&str] = &[
+    // 1: the same records as the SQLite store, plus what sharing needs: the leader lease with its
+    // epoch, the incident id counter, and the due time of each incident's next tick.
+    "CREATE TABLE hosts (
+        host_id TEXT PRIMARY KEY,
+        hostname TEXT NOT NULL,
+        agent_version TEXT NOT NULL,
+        labels TEXT NOT NULL,
+        stream BIGINT NOT NULL,
+        seq BIGINT NOT NULL,
+        first_seen_ms BIGINT NOT NULL,
+        last_seen_ms BIGINT NOT NULL,
+        inventory TEXT
+    );
+    CREATE TABLE incidents (
+        id TEXT PRIMARY KEY,
+        fingerprint TEXT NOT NULL,
+        state TEXT NOT NULL,
+        priority SMALLINT NOT NULL,
+        host TEXT,
+        hosts TEXT[] NOT NULL,
+        opened_ms BIGINT NOT NULL,
+        updated_ms BIGINT NOT NULL,
+        next_due_ms BIGINT,
+        data TEXT NOT NULL
+    );
+    CREATE UNIQUE INDEX incidents_one_active ON incidents (fingerprint)
+        WHERE state IN ('open', 'acknowledged');
+    CREATE INDEX incidents_current ON incidents (fingerprint, id) WHERE state <> 'closed';
+    CREATE INDEX incidents_due ON incidents (next_due_ms) WHERE next_due_ms IS NOT NULL;
+    CREATE INDEX incidents_by_host ON incidents USING GIN (hosts);
+    CREATE TABLE event_ids (
+        event_id TEXT PRIMARY KEY,
+        at_ms BIGINT NOT NULL
+    );
+    CREATE INDEX event_ids_by_time ON event_ids (at_ms);
+    CREATE TABLE changes (
+        id TEXT PRIMARY KEY,
+        kind TEXT NOT NULL,
+        hosts TEXT[] NOT NULL,
+        starts_ms BIGINT NOT NULL,
+        data TEXT NOT NULL
+    );
+    CREATE INDEX changes_by_time ON changes (starts_ms);
+    CREATE TABLE leader (
+        id INT PRIMARY KEY CHECK (id = 1),
+        holder TEXT NOT NULL,
+        epoch BIGINT NOT NULL,
+        expires_at TIMESTAMPTZ NOT NULL
+    );
+    INSERT INTO leader VALUES (1, '', 0, '-infinity');
+    CREATE TABLE id_counter (
+        id INT PRIMARY KEY CHECK (id = 1),
+        last_id BIGINT NOT NULL
+    );
+    INSERT INTO id_counter VALUES (1, 0);",
+];
+
+/// The advisory lock key under which migrations run.
+const MIGRATION_LOCK: i64 = 0x7669_6769_6c00;
+
+/// A connected pool, from which the writer's backend and the API's reader are made.
+#[derive(Clone)]
+pub struct PostgresStore {
+    pool: Pool,
+    handle: Handle,
+    location: String,
+    holder: String,
+}
+
+fn classify(error: tokio_postgres::Error) -> StoreError {
+    let reason = match error.as_db_error() {
+        Some(db) => format!("{}: {}", db.code().code(), db.message()),
+        None => error.to_string(),
+    };
+    match error.code() {
+        Some(code) if *code == SqlState::UNIQUE_VIOLATION => StoreError::Conflict { reason },
+        Some(code)
+            if *code == SqlState::QUERY_CANCELED
+                || *code == SqlState::LOCK_NOT_AVAILABLE
+                || *code == SqlState::T_R_DEADLOCK_DETECTED
+                || *code == SqlState::T_R_SERIALIZATION_FAILURE
+                || *code == SqlState::ADMIN_SHUTDOWN
+                || *code == SqlState::CRASH_SHUTDOWN
+                || *code == SqlState::CANNOT_CONNECT_NOW
+                || *code == SqlState::TOO_MANY_CONNECTIONS
+                || *code == SqlState::IDLE_IN_TRANSACTION_SESSION_TIMEOUT =>
+        {
+            StoreError::Unavailable { reason }
+        }
+        Some(_) => StoreError::Database { reason },
+        // No SQLSTATE: the connection failed or closed.
+        None => StoreError::Unavailable { reason },
+    }
+}
+
+fn pool_error(error: deadpool_postgres::PoolError) -> StoreError {
+    match error {
+        deadpool_postgres::PoolError::Backend(error) => classify(error),
+        other => StoreError::Unavailable {
+            reason: format!("no database connection: {other}"),
+        },
+    }
+}
+
+fn ms(duration: Duration) -> u128 {
+    duration.as_millis().max(1)
+}
+
+impl PostgresStore {
+    /// Connects (on the current tokio runtime), checks the database answers and migrates it.
+    /// Call it from a blocking context (`spawn_blocking` or a plain thread inside the runtime).
+    pub fn connect(url: &PostgresUrl, options: &StoreOptions) -> Result<PostgresStore, StoreError> {
+        let handle = Handle::try_current().map_err(|_| StoreError::Open {
+            location: url.to_string(),
+            reason: "no tokio runtime to run the PostgreSQL driver on".to_owned(),
+        })?;
+        PostgresStore::connect_with(url, options, handle)
+    }
+
+    /// Like [`PostgresStore::connect`], on the given runtime.
+    pub fn connect_with(
+        url: &PostgresUrl,
+        options: &StoreOptions,
+        handle: Handle,
+    ) -> Result<PostgresStore, StoreError> {
+        let location = url.to_string();
+        let open_error = |reason: String| StoreError::Open {
+            location: location.clone(),
+            reason,
+        };
+        let mut config: tokio_postgres::Config =
+            url.expose()
+                .parse()
+                .map_err(|error: tokio_postgres::Error| {
+                    open_error(format!(
+                        "{error}: write it as postgres://USER[:PASSWORD]@HOST[:PORT]/DATABASE"
+                    ))
+                })?;
+        config
+            .application_name("vigil-collector")
+            .connect_timeout(options.statement_timeout.min(Duration::from_secs(10)))
+            .keepalives(true)
+            .keepalives_idle(Duration::from_secs(10))
+            .options(format!(
+                "-c statement_timeout={} -c lock_timeout={} -c idle_in_transaction_session_timeout={}",
+                ms(options.statement_timeout),
+                ms(options.statement_timeout),
+                ms(options.idle_in_transaction_timeout),
+            ));
+        let manager = Manager::from_config(
+            config,
+            tokio_postgres::NoTls,
+            ManagerConfig {
+                recycling_method: RecyclingMethod::Fast,
+            },
+        );
+        let pool = Pool::builder(manager)
+            .max_size(options.pool_size.max(2))
+            .wait_timeout(Some(options.statement_timeout))
+            .create_timeout(Some(options.statement_timeout))
+            .recycle_timeout(Some(options.statement_timeout))
+            .runtime(Runtime::Tokio1)
+            .build()
+            .map_err(|error| open_error(error.to_string()))?;
+        let holder = format!(
+            "{}:{}:{:x}",
+            hostname(),
+            std::process::id(),
+            crate::clock::Clock::now_ms(&crate::clock::SystemClock)
+        );
+        let store = PostgresStore {
+            pool,
+            handle,
+            location: location.clone(),
+            holder,
+        };
+        store
+            .migrate()
+            .map_err(|error| open_error(error.to_string()))?;
+        Ok(store)
+    }
+
+    /// The name this collector leads under.
+    pub fn holder(&self) -> &str {
+        &self.holder
+    }
+
+    fn block_on<F: std::future::Future>(&self, future: F) -> F::Output {
+        self.handle.block_on(future)
+    }
+
+    fn client(&self) -> Result<Object, StoreError> {
+        self.block_on(self.pool.get()).map_err(pool_error)
+    }
+
+    fn migrate(&self) -> Result<(), StoreError> {
+        let mut client = self.client()?;
+        self.block_on(async {
+            let transaction = client.transaction().await.map_err(classify)?;
+            transaction
+                .execute("SELECT pg_advisory_xact_lock($1)", &[&MIGRATION_LOCK])
+                .await
+                .map_err(classify)?;
+            transaction
+                .batch_execute("CREATE TABLE IF NOT EXISTS vigil_schema (version INT NOT NULL)")
+                .await
+                .map_err(classify)?;
+            let version: i64 = transaction
+                .query_one(
+                    "SELECT coalesce(max(version), 0)::BIGINT FROM vigil_schema",
+                    &[],
+                )
+                .await
+                .map_err(classify)?
+                .get(0);
+            let supported = MIGRATIONS.len() as i64;
+            if version > supported {
+                return Err(StoreError::SchemaTooNew {
+                    found: version,
+                    supported,
+                });
+            }
+            for (index, sql) in MIGRATIONS.iter().enumerate().skip(version as usize) {
+                transaction.batch_execute(sql).await.map_err(classify)?;
+                let next = index as i32 + 1;
+                transaction
+                    .execute("INSERT INTO vigil_schema (version) VALUES ($1)", &[&next])
+                    .await
+                    .map_err(classify)?;
+                tracing::info!(version = next, "store schema migrated");
+            }
+            transaction.commit().await.map_err(classify)
+        })
+    }
+
+    /// The writer's backend (one connection held per transaction).
+    pub fn backend(&self) -> PostgresBackend {
+        PostgresBackend {
+            store: self.clone(),
+            client: None,
+        }
+    }
+
+    /// The API's reader.
+    pub fn reader(&self) -> PostgresReader {
+        PostgresReader {
+            store: self.clone(),
+        }
+    }
+}
+
+fn hostname() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|name| name.trim().to_owned())
+        .unwrap_or_else(|_| "collector".to_owned())
+}
+
+/// PostgreSQL implementation of [`Backend`].
+pub struct PostgresBackend {
+    store: PostgresStore,
+    /// The connection of the transaction in progress.
+    client: Option<Object>,
+}
+
+fn incident_from_json(id: &str, data: &str) -> Result<Incident, StoreError> {
+    serde_json::from_str(data).map_err(|error| StoreError::Corrupt {
+        id: id.to_owned(),
+        reason: error.to_string(),
+    })
+}
+
+fn labels_from_json(text: &str) -> Labels {
+    serde_json::from_str(text).unwrap_or_default()
+}
+
+impl PostgresBackend {
+    fn in_transaction(&mut self) -> Result<&Object, StoreError> {
+        self.client.as_ref().ok_or_else(|| StoreError::Database {
+            reason: "no transaction in progress".to_owned(),
+        })
+    }
+
+    fn execute(&mut self, sql: &str, params: &[&(dyn ToSql + Sync)]) -> Result<u64, StoreError> {
+        let handle = self.store.handle.clone();
+        let client = self.in_transaction()?;
+        handle.block_on(async {
+            let statement = client.prepare_cached(sql).await.map_err(classify)?;
+            client.execute(&statement, params).await.map_err(classify)
+        })
+    }
+
+    fn query(
+        &mut self,
+        sql: &str,
+        params: &[&(dyn ToSql + Sync)],
+    ) -> Result<Vec<tokio_postgres::Row>, StoreError> {
+        let handle = self.store.handle.clone();
+        let client = self.in_transaction()?;
+        handle.block_on(async {
+            let statement = client.prepare_cached(sql).await.map_err(classify)?;
+            client.query(&statement, params).await.map_err(classify)
+        })
+    }
+
+    /// Runs `work` in its own short transaction (loading at start, outside the writer's groups).
+    fn standalone<T>(
+        &mut self,
+        work: impl FnOnce(&mut PostgresBackend) -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
+        self.begin()?;
+        match work(self) {
+            Ok(value) => {
+                self.commit()?;
+                Ok(value)
+            }
+            Err(error) => {
+                self.rollback();
+                Err(error)
+            }
+        }
+    }
+
+    fn documents(
+        &mut self,
+        sql: &str,
+        params: &[&(dyn ToSql + Sync)],
+    ) -> Result<Vec<Incident>, StoreError> {
+        self.query(sql, params)?
+            .iter()
+            .map(|row| incident_from_json(row.get(0), row.get(1)))
+            .collect()
+    }
+}
+
+impl Backend for PostgresBackend {
+    fn load_hosts(&mut self) -> Result<Vec<HostRecord>, StoreError> {
+        self.standalone(|backend| {
+            let rows = backend.query(
+                "SELECT host_id, hostname, agent_version, labels, stream, seq, first_seen_ms,
+                        last_seen_ms, inventory FROM hosts ORDER BY host_id",
+                &[],
+            )?;
+            Ok(rows
+                .iter()
+                .map(|row| HostRecord {
+                    host_id: row.get(0),
+                    hostname: row.get(1),
+                    agent_version: row.get(2),
+                    labels: labels_from_json(row.get(3)),
+                    stream: row.get::<_, i64>(4) as u64,
+                    seq: row.get::<_, i64>(5) as u64,
+                    first_seen_ms: row.get(6),
+                    last_seen_ms: row.get(7),
+                    inventory_json: row.get(8),
+                })
+                .collect())
+        })
+    }
+
+    fn load_incidents(&mut self) -> Result<(Vec<Incident>, u64), StoreError> {
+        self.standalone(|backend| {
+            let last: i64 = backend
+                .query("SELECT last_id FROM id_counter WHERE id = 1", &[])?
+                .first()
+                .map_or(0, |row| row.get(0));
+            let incidents = backend.documents(
+                "SELECT id, data FROM incidents WHERE state <> 'closed' ORDER BY id",
+                &[],
+            )?;
+            let max_id = incidents
+                .iter()
+                .filter_map(|incident| parse_id(&incident.id))
+                .max()
+                .unwrap_or(0);
+            Ok((incidents, max_id.max(last as u64)))
+        })
+    }
+
+    fn begin(&mut self) -> Result<(), StoreError> {
+        if self.client.is_some() {
+            self.rollback();
+        }
+        let client = self.store.client()?;
+        self.store
+            .block_on(client.batch_execute("BEGIN"))
+            .map_err(classify)?;
+        self.client = Some(client);
+        Ok(())
+    }
+
+    fn record_batch(&mut self, batch: &BatchRecord) -> Result<Recorded, StoreError> {
+        // Make sure the row exists, then lock it: two collectors receiving the same host (an
+        // agent that moved) check its position one after the other.
+        let labels = serde_json::to_string(&batch.labels).unwrap_or_else(|_| "{}".to_owned());
+        let inserted = self.execute(
+            "INSERT INTO hosts (host_id, hostname, agent_version, labels, stream, seq,
+                                first_seen_ms, last_seen_ms, inventory)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $7, $8)
+             ON CONFLICT (host_id) DO NOTHING",
+            &[
+                &batch.host_id,
+                &batch.hostname,
+                &batch.agent_version,
+                &labels,
+                &(batch.stream as i64),
+                &(batch.seq as i64),
+                &batch.received_ms,
+                &batch.inventory_json,
+            ],
+        )?;
+        if inserted == 1 {
+            return Ok(Recorded::Accepted);
+        }
+        let rows = self.query(
+            "SELECT stream, seq FROM hosts WHERE host_id = $1 FOR UPDATE",
+            &[&batch.host_id],
+        )?;
+        let position = rows
+            .first()
+            .map(|row| (row.get::<_, i64>(0) as u64, row.get::<_, i64>(1) as u64));
+        if !is_newer(position, batch.stream, batch.seq) {
+            return Ok(Recorded::Duplicate);
+        }
+        self.execute(
+            "UPDATE hosts SET hostname = $2, agent_version = $3, labels = $4, stream = $5,
+                seq = $6, last_seen_ms = $7, inventory = COALESCE($8, inventory)
+             WHERE host_id = $1",
+            &[
+                &batch.host_id,
+                &batch.hostname,
+                &batch.agent_version,
+                &labels,
+                &(batch.stream as i64),
+                &(batch.seq as i64),
+                &batch.received_ms,
+                &batch.inventory_json,
+            ],
+        )?;
+        Ok(Recorded::Accepted)
+    }
+
+    fn save_change(&mut self, change: &ChangeRecord) -> Result<(), StoreError> {
+        let data = serde_json::to_string(change).map_err(|error| StoreError::Corrupt {
+            id: change.id.clone(),
+            reason: error.to_string(),
+        })?;
+        self.execute(
+            "INSERT INTO changes (id, kind, hosts, starts_ms, data) VALUES ($1, $2, $3, $4, $5)
+             ON CONFLICT (id) DO NOTHING",
+            &[
+                &change.id,
+                &change.kind,
+                &change.hosts,
+                &change.starts_ms,
+                &data,
+            ],
+        )?;
+        Ok(())
+    }
+
+    fn forget_host(&mut self, host_id: &str) -> Result<bool, StoreError> {
+        Ok(self.execute("DELETE FROM hosts WHERE host_id = $1", &[&host_id])? > 0)
+    }
+
+    fn claim_event_id(&mut self, event_id: &str, now_ms: i64) -> Result<bool, StoreError> {
+        Ok(self.execute(
+            "INSERT INTO event_ids (event_id, at_ms) VALUES ($1, $2) ON CONFLICT DO NOTHING",
+            &[&event_id, &now_ms],
+        )? == 1)
+    }
+
+    fn prune_event_ids(&mut self, before_ms: i64) -> Result<usize, StoreError> {
+        Ok(self.execute("DELETE FROM event_ids WHERE at_ms < $1", &[&before_ms])? as usize)
+    }
+
+    fn save_incident(
+        &mut self,
+        incident: &Incident,
+        next_due_ms: Option<i64>,
+    ) -> Result<(), StoreError> {
+        let data = serde_json::to_string(incident).map_err(|error| StoreError::Corrupt {
+            id: incident.id.clone(),
+            reason: error.to_string(),
+        })?;
+        let priority = i16::from(incident.priority);
+        self.execute(
+            "INSERT INTO incidents (id, fingerprint, state, priority, host, hosts, opened_ms,
+                                    updated_ms, next_due_ms, data)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
+             ON CONFLICT (id) DO UPDATE SET
+                state = excluded.state,
+                priority = excluded.priority,
+                hosts = excluded.hosts,
+                updated_ms = excluded.updated_ms,
+                next_due_ms = excluded.next_due_ms,
+                data = excluded.data",
+            &[
+                &incident.id,
+                &incident.fingerprint,
+                &incident.state.as_str(),
+                &priority,
+                &incident.host,
+                &incident.hosts,
+                &incident.opened_ms,
+                &incident.updated_ms,
+                &next_due_ms,
+                &data,
+            ],
+        )?;
+        Ok(())
+    }
+
+    fn find_incident(&mut self, id: &str) -> Result<Option<Incident>, StoreError> {
+        let rows = self.query("SELECT id, data FROM incidents WHERE id = $1", &[&id])?;
+        rows.first()
+            .map(|row| incident_from_json(row.get(0), row.get(1)))
+            .transpose()
+    }
+
+    fn commit(&mut self) -> Result<(), StoreError> {
+        let Some(client) = self.client.take() else {
+            return Err(StoreError::Database {
+                reason: "commit without a transaction".to_owned(),
+            });
+        };
+        self.store
+            .block_on(client.batch_execute("COMMIT"))
+            .map_err(classify)
+    }
+
+    fn rollback(&mut self) {
+        if let Some(client) = self.client.take()
+            && let Err(error) = self.store.block_on(client.batch_execute("ROLLBACK"))
+        {
+            // The connection is broken; dropping it lets the pool replace it.
+            tracing::warn!(error = %error, "store rollback failed");
+            let _ = deadpool_postgres::Object::take(client);
+        }
+    }
+
+    fn is_shared(&self) -> bool {
+        true
+    }
+
+    fn lock_fingerprints(&mut self, fingerprints: &[String]) -> Result<(), StoreError> {
+        let mut sorted: Vec<&String> = fingerprints.iter().collect();
+        sorted.sort();
+        sorted.dedup();
+        for fingerprint in sorted {
+            self.query(
+                "SELECT pg_advisory_xact_lock(hashtextextended($1, 0))",
+                &[fingerprint],
+            )?;
+        }
+        Ok(())
+    }
+
+    fn current_incidents(&mut self, fingerprints: &[String]) -> Result<Vec<Incident>, StoreError> {
+        if fingerprints.is_empty() {
+            return Ok(Vec::new());
+        }
+        self.documents(
+            "SELECT DISTINCT ON (fingerprint) id, data FROM incidents
+             WHERE fingerprint = ANY($1) AND state <> 'closed'
+             ORDER BY fingerprint, id DESC",
+            &[&fingerprints],
+        )
+    }
+
+    fn fingerprint_of(&mut self, id: &str) -> Result<Option<String>, StoreError> {
+        let rows = self.query("SELECT fingerprint FROM incidents WHERE id = $1", &[&id])?;
+        Ok(rows.first().map(|row| row.get(0)))
+    }
+
+    fn due_incidents(&mut self, now_ms: i64) -> Result<Vec<Incident>, StoreError> {
+        self.documents(
+            "SELECT id, data FROM incidents WHERE next_due_ms <= $1 ORDER BY next_due_ms LIMIT 1000",
+            &[&now_ms],
+        )
+    }
+
+    fn lock_last_id(&mut self) -> Result<u64, StoreError> {
+        let rows = self.query(
+            "SELECT last_id FROM id_counter WHERE id = 1 FOR UPDATE",
+            &[],
+        )?;
+        Ok(rows.first().map_or(0, |row| row.get::<_, i64>(0) as u64))
+    }
+
+    fn store_last_id(&mut self, last_id: u64) -> Result<(), StoreError> {
+        self.execute(
+            "UPDATE id_counter SET last_id = GREATEST(last_id, $1) WHERE id = 1",
+            &[&(last_id as i64)],
+        )?;
+        Ok(())
+    }
+
+    fn active_by_priority(&mut self) -> Result<[u64; 5], StoreError> {
+        let rows = self.query(
+            "SELECT priority, count(*) FROM incidents
+             WHERE state IN ('open', 'acknowledged') GROUP BY priority",
+            &[],
+        )?;
+        let mut counts = [0u64; 5];
+        for row in rows {
+            let priority: i16 = row.get(0);
+            let count: i64 = row.get(1);
+            counts[usize::from((priority.clamp(1, 5) - 1) as u8)] += count as u64;
+        }
+        Ok(counts)
+    }
+
+    fn acquire_lease(&mut self, holder: &str, lease_ms: i64) -> Result<Option<Lease>, StoreError> {
+        let rows = self.query(
+            "UPDATE leader SET
+                epoch = CASE WHEN holder = $1 AND expires_at > now() THEN epoch ELSE epoch + 1 END,
+                holder = $1,
+                expires_at = now() + make_interval(secs => $2::BIGINT / 1000.0)
+             WHERE id = 1 AND (holder = $1 OR expires_at <= now())
+             RETURNING epoch",
+            &[&holder, &lease_ms],
+        )?;
+        Ok(rows.first().map(|row| Lease { epoch: row.get(0) }))
+    }
+
+    fn check_epoch(&mut self, epoch: i64) -> Result<(), StoreError> {
+        // FOR SHARE: a takeover (an UPDATE of this row) waits for this transaction to end, so the
+        // epoch checked here still leads when the transaction commits.
+        let rows = self.query(
+            "SELECT 1 FROM leader WHERE id = 1 AND epoch = $1 AND expires_at > now() FOR SHARE",
+            &[&epoch],
+        )?;
+        if rows.is_empty() {
+            return Err(StoreError::Fenced { epoch });
+        }
+        Ok(())
+    }
+
+    fn ping(&mut self) -> Result<(), StoreError> {
+        let client = self.store.client()?;
+        self.store
+            .block_on(client.simple_query("SELECT 1"))
+            .map(|_| ())
+            .map_err(classify)
+    }
+}
+
+/// The API's reads, each on a pooled connection.
+pub struct PostgresReader {
+    store: PostgresStore,
+}
+
+impl PostgresReader {
+    fn query(
+        &self,
+        sql: &str,
+        params: &[&(dyn ToSql + Sync)],
+    ) -> Result<Vec<tokio_postgres::Row>, StoreError> {
+        let client = self.store.client()?;
+        self.store.block_on(async {
+            let statement = client.prepare_cached(sql).await.map_err(classify)?;
+            client.query(&statement, params).await.map_err(classify)
+        })
+    }
+}
+
+impl Reader for PostgresReader {
+    fn list_incidents(&self, filter: &IncidentFilter) -> Result<Vec<Incident>, StoreError> {
+        let states: Vec<&str> = filter.states.iter().map(|state| state.as_str()).collect();
+        let priorities: Vec<i16> = filter.priorities.iter().map(|p| i16::from(*p)).collect();
+        let limit = filter.limit.min(i64::MAX as usize) as i64;
+        let rows = self.query(
+            "SELECT id, data FROM incidents
+             WHERE (cardinality($1::TEXT[]) = 0 OR state = ANY($1))
+               AND (cardinality($2::SMALLINT[]) = 0 OR priority = ANY($2))
+               AND ($3::TEXT IS NULL OR host = $3 OR hosts @> ARRAY[$3])
+             ORDER BY id DESC LIMIT $4",
+            &[&states, &priorities, &filter.host, &limit],
+        )?;
+        rows.iter()
+            .map(|row| incident_from_json(row.get(0), row.get(1)))
+            .collect()
+    }
+
+    fn get_incident(&self, id: &str) -> Result<Option<Incident>, StoreError> {
+        let rows = self.query("SELECT id, data FROM incidents WHERE id = $1", &[&id])?;
+        rows.first()
+            .map(|row| incident_from_json(row.get(0), row.get(1)))
+            .transpose()
+    }
+
+    fn list_changes(&self, filter: &ChangeFilter) -> Result<Vec<ChangeRecord>, StoreError> {
+        let limit = filter.limit.min(i64::MAX as usize) as i64;
+        let rows = self.query(
+            "SELECT id, data FROM changes
+             WHERE ($1::TEXT IS NULL OR kind = $1) AND ($2::TEXT IS NULL OR hosts @> ARRAY[$2])
+             ORDER BY starts_ms DESC, id DESC LIMIT $3",
+            &[&filter.kind, &filter.host, &limit],
+        )?;
+        rows.iter()
+            .map(|row| {
+                let id: &str = row.get(0);
+                serde_json::from_str(row.get(1)).map_err(|error| StoreError::Corrupt {
+                    id: id.to_owned(),
+                    reason: error.to_string(),
+                })
+            })
+            .collect()
+    }
+
+    fn heartbeats(&self) -> Result<Vec<Heartbeat>, StoreError> {
+        let rows = self.query("SELECT host_id, labels, last_seen_ms FROM hosts", &[])?;
+        Ok(rows
+            .iter()
+            .map(|row| Heartbeat {
+                host_id: row.get(0),
+                labels: labels_from_json(row.get(1)),
+                last_seen_ms: row.get(2),
+            })
+            .collect())
+    }
+
+    fn ping(&self) -> Result<(), StoreError> {
+        let client = self.store.client()?;
+        self.store
+            .block_on(client.simple_query("SELECT 1"))
+            .map(|_| ())
+            .map_err(classify)
+    }
+
+    fn location(&self) -> String {
+        self.store.location.clone()
+    }
+}
