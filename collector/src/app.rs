@@ -137,6 +137,7 @@ pub async fn run(
         evaluator,
         feed.clone(),
     ));
+    let (leading_tx, leadership) = tokio::sync::watch::channel(None);
     let state = AppState {
         ingest,
         hosts: Arc::clone(&hosts),
@@ -145,6 +146,7 @@ pub async fn run(
         tokens: Arc::new(config.tokens.clone()),
         pipeline: pipeline.clone(),
         reader: Arc::clone(&reader),
+        leadership: leadership.clone(),
     };
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
@@ -162,7 +164,6 @@ pub async fn run(
     }
     tracing::info!(%address, host_down_after = %vigil_shared::format_duration(config.host_down_after), "vigil-collector listening");
     on_listening(address);
-    let (leading_tx, leadership) = tokio::sync::watch::channel(None);
     let holder = format!("{}:{}:{address}", hostname(), std::process::id());
     let lease = tokio::spawn(leader::hold(
         pipeline.clone(),

@@ -15,7 +15,12 @@ pub async fn healthz() -> Json<serde_json::Value> {
 /// Readiness.
 pub async fn readyz(State(state): State<AppState>) -> Result<Json<serde_json::Value>, ApiError> {
     if state.pipeline.is_healthy() {
-        Ok(Json(serde_json::json!({ "status": "ready" })))
+        let epoch = *state.leadership.borrow();
+        Ok(Json(serde_json::json!({
+            "status": "ready",
+            "leader": epoch.is_some(),
+            "epoch": epoch,
+        })))
     } else {
         Err(ApiError::unavailable(
             "the store is not committing: see the collector's log",

@@ -44,6 +44,8 @@ pub struct AppState {
     pub pipeline: Pipeline,
     /// Committed data (incidents, changes).
     pub reader: Arc<dyn Reader>,
+    /// `Some(epoch)` while this collector leads the sweeps.
+    pub leadership: crate::pipeline::leader::Leadership,
 }
 
 /// Builds the router.

@@ -404,11 +404,11 @@ impl Backend for PostgresBackend {
                 "SELECT id, data FROM incidents WHERE state <> 'closed' ORDER BY id",
                 &[],
             )?;
-            let max_id = incidents
-                .iter()
-                .filter_map(|incident| parse_id(&incident.id))
-                .max()
-                .unwrap_or(0);
+            let max_id: Option<String> = backend
+                .query("SELECT max(id) FROM incidents", &[])?
+                .first()
+                .and_then(|row| row.get(0));
+            let max_id = max_id.as_deref().and_then(parse_id).unwrap_or(0);
             Ok((incidents, max_id.max(last as u64)))
         })
     }
