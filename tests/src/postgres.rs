@@ -19,6 +19,7 @@ pub struct PgServer {
     port: u16,
     process: Option<Process>,
     user: Option<(u32, u32)>,
+    durable: bool,
 }
 
 /// Where Debian puts the server binaries (the newest version installed).
@@ -71,9 +72,16 @@ fn as_server_user(command: &mut Command, user: Option<(u32, u32)>) {
 }
 
 impl PgServer {
-    /// Initializes and starts a server; `None` (after saying why) when PostgreSQL is not
-    /// installed outside CI.
+    /// Initializes and starts a server for tests (no fsync: a crash of this machine is not
+    /// what the tests are about); `None` (after saying why) when PostgreSQL is not installed
+    /// outside CI.
     pub fn start() -> Option<PgServer> {
+        PgServer::start_with(false)
+    }
+
+    /// Like [`PgServer::start`]; `durable` keeps PostgreSQL's default fsync settings
+    /// (benchmarks).
+    pub fn start_with(durable: bool) -> Option<PgServer> {
         let Some(bin) = find_bin() else {
             let message = "PostgreSQL server binaries not found under /usr/lib/postgresql: \
                            apt-get install postgresql";
@@ -108,6 +116,7 @@ impl PgServer {
             port: free_port(),
             process: None,
             user,
+            durable,
         };
         server.resume();
         Some(server)
@@ -124,6 +133,9 @@ impl PgServer {
             .arg("-k")
             .arg(self.dir.path())
             .args(["-c", "listen_addresses=127.0.0.1", "-c", "max_connections=200"]);
+        if !self.durable {
+            command.args(["-c", "fsync=off", "-c", "full_page_writes=off"]);
+        }
         as_server_user(&mut command, self.user);
         static STARTS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
         let n = STARTS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);

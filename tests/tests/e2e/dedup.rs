@@ -116,12 +116,16 @@ async fn concurrent_resends_of_one_batch_are_stored_once() {
     let tmp = tempfile::tempdir().unwrap();
     let collector = Collector::start(&tmp.path().join("data"), &[]).await;
     let body = encode_zstd_msgpack(&batch("storm", 1, 1));
+    // One client for all: building 200 (TLS roots and all) in a debug build on a busy machine
+    // takes longer than the request timeout.
+    let client = vigil_e2e::client();
     let mut tasks = Vec::new();
     for _ in 0..200 {
         let body = body.clone();
         let url = format!("{}/v1/ingest", collector.url);
+        let client = client.clone();
         tasks.push(tokio::spawn(async move {
-            let response = vigil_e2e::client()
+            let response = client
                 .post(url)
                 .header("content-type", "application/msgpack")
                 .header("content-encoding", "zstd")
