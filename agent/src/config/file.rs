@@ -6,8 +6,7 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
-use super::error::ConfigError;
-use super::one_line;
+use vigil_shared::config::ConfigError;
 
 /// The merged, not yet validated configuration; also the exact shape of the TOML file.
 #[derive(Debug, Default, Clone, PartialEq, Deserialize)]
@@ -101,23 +100,19 @@ impl RawConfig {
     /// Parses the TOML text of a config file; `path` is only used in messages.
     pub fn from_toml(text: &str, path: &Path) -> Result<RawConfig, ConfigError> {
         toml::from_str(text).map_err(|error| {
-            let line = error
-                .span()
-                .map(|span| text[..span.start.min(text.len())].matches('\n').count() + 1);
-            ConfigError::Syntax {
-                path: path.to_owned(),
-                line,
-                message: one_line(error.message()),
-            }
+            ConfigError::syntax(
+                path,
+                text,
+                error.span().map(|span| span.start),
+                error.message(),
+            )
         })
     }
 
     /// Reads and parses a config file.
     pub fn from_file(path: &Path) -> Result<RawConfig, ConfigError> {
-        let text = std::fs::read_to_string(path).map_err(|error| ConfigError::Unreadable {
-            path: path.to_owned(),
-            message: error.to_string(),
-        })?;
+        let text =
+            std::fs::read_to_string(path).map_err(|error| ConfigError::unreadable(path, &error))?;
         RawConfig::from_toml(&text, path)
     }
 

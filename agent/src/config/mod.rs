@@ -7,12 +7,10 @@
 //! [`Config::from_raw`] turns it into real types, collecting every problem into [`ConfigErrors`]
 //! so that an operator sees all of them at once, on one line, each naming its key.
 //!
-//! The files: `args.rs` (clap flags), `file.rs` (the TOML shape and the merge), `error.rs`
-//! (the one-line errors), `probes.rs` (`[[probe]]`), `logs.rs` (`[[log]]`), `secret.rs` (the
+//! The files: `args.rs` (clap flags), `file.rs` (the TOML shape and the merge), `probes.rs` (`[[probe]]`), `logs.rs` (`[[log]]`), `secret.rs` (the
 //! token); this file holds [`Config`], the top-level keys and the helpers they share.
 
 mod args;
-mod error;
 mod file;
 mod logs;
 mod probes;
@@ -25,7 +23,6 @@ use vigil_shared::Severity;
 use vigil_shared::labels::{self, Labels};
 
 pub use args::Args;
-pub use error::{ConfigError, ConfigErrors};
 pub use file::{RawBytes, RawConfig, RawLog, RawProbe, RawTopology};
 pub use logs::LogConfig;
 pub use probes::{
@@ -33,6 +30,7 @@ pub use probes::{
     ProbeKind,
 };
 pub use secret::Secret;
+pub use vigil_shared::config::{ConfigError, ConfigErrors, LogFormat};
 
 use logs::validate_log;
 use probes::validate_probe;
@@ -63,15 +61,6 @@ impl PartialEq for Pattern {
     fn eq(&self, other: &Self) -> bool {
         self.0.as_str() == other.0.as_str()
     }
-}
-
-/// Log output format on stderr.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum LogFormat {
-    /// Human-readable lines.
-    Text,
-    /// One JSON object per line.
-    Json,
 }
 
 /// The validated configuration the agent runs with.
@@ -211,14 +200,11 @@ impl Config {
             invalid("state_dir", "is empty: give a directory path".to_owned());
         }
 
-        let log_format = match raw.log_format.as_deref() {
-            None | Some("text") => LogFormat::Text,
-            Some("json") => LogFormat::Json,
-            Some(other) => {
-                invalid(
-                    "log_format",
-                    format!("{other:?} is invalid: use text or json"),
-                );
+        let log_format = match raw.log_format.as_deref().map(str::parse::<LogFormat>) {
+            None => LogFormat::Text,
+            Some(Ok(format)) => format,
+            Some(Err(error)) => {
+                invalid("log_format", error.to_string());
                 LogFormat::Text
             }
         };
@@ -372,18 +358,9 @@ fn check_name(name: Option<String>) -> Result<String, String> {
     Ok(name)
 }
 
-/// Parses a severity name.
+/// Parses a severity name (the shared parser; the message names the valid ones).
 fn parse_severity(text: &str) -> Result<Severity, String> {
-    match text {
-        "critical" => Ok(Severity::Critical),
-        "major" => Ok(Severity::Major),
-        "minor" => Ok(Severity::Minor),
-        "warning" => Ok(Severity::Warning),
-        "info" => Ok(Severity::Info),
-        other => Err(format!(
-            "{other:?} is invalid: use critical, major, minor, warning or info"
-        )),
-    }
+    text.parse::<Severity>().map_err(|error| error.to_string())
 }
 
 /// Compiles a regex, with a one-line message naming what is wrong.
@@ -398,7 +375,7 @@ fn compile(text: &str) -> Result<Pattern, String> {
         .map_err(|error| {
             format!(
                 "{text:?} is not a valid regex: {}",
-                one_line(&error.to_string())
+                vigil_shared::config::one_line(&error.to_string())
             )
         })
 }
@@ -417,10 +394,7 @@ impl Config {
             Some(token) => token.to_string(),
             None => "(none)".to_owned(),
         };
-        let log_format = match self.log_format {
-            LogFormat::Text => "text",
-            LogFormat::Json => "json",
-        };
+        let log_format = self.log_format.as_str();
         format!(
             "collector: {}\ntoken: {token}\ninterval: {}\nhost_id: {}\nhostname: {}\nstate_dir: {}\n\
              log_format: {log_format}\nlabels: {labels}\ndepends_on: {}\nspool_max_bytes: {}\n\
@@ -473,11 +447,6 @@ fn check_url(url: &str) -> Result<(), String> {
         ));
     }
     Ok(())
-}
-
-/// Joins a possibly multi-line message into one line.
-fn one_line(message: &str) -> String {
-    message.split_whitespace().collect::<Vec<_>>().join(" ")
 }
 
 #[cfg(test)]
@@ -569,7 +538,7 @@ host = "a"
             text,
             "config key collector: \"ftp://x\" is not a URL: use http://HOST:PORT or https://HOST:PORT; \
              config key interval: invalid duration \"10x\": use a number followed by ms, s, m, h or d (e.g. 10s); \
-             config key log_format: \"xml\" is invalid: use text or json; \
+             config key log_format: unknown format \"xml\": use text or json; \
              config key labels.host: label name \"host\" is reserved"
         );
         assert!(!text.contains('\n'));

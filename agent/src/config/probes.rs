@@ -286,7 +286,7 @@ mod tests {
             message(
                 "[[probe]]\nname = \"a\"\nkind = \"tcp\"\ntarget = \"h:1\"\nexpect_status = 200\nseverity = \"fatal\"\nfailures_before_down = 0\n"
             ),
-            "config key probe[0].severity: \"fatal\" is invalid: use critical, major, minor, warning or info; \
+            "config key probe[0].severity: unknown severity \"fatal\": use critical, major, minor, warning or info; \
              config key probe[0].failures_before_down: 0 is out of range: use 1 to 1000; \
              config key probe[0].expect_status: applies to http probes only, not tcp"
         );

@@ -4,6 +4,8 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
+use vigil_shared::config::ConfigError;
+
 /// The TOML config file; keys equal the flags with `-` → `_`.
 #[derive(Debug, Default, serde::Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -79,22 +81,16 @@ pub struct RawToken {
 }
 
 /// Reads and parses the config file at `path`; the error is one line naming the file.
-pub(super) fn read_file(path: &Path) -> Result<RawFile, String> {
-    let text = std::fs::read_to_string(path)
-        .map_err(|error| format!("config file {}: cannot read it: {error}", path.display()))?;
+pub(super) fn read_file(path: &Path) -> Result<RawFile, ConfigError> {
+    let text =
+        std::fs::read_to_string(path).map_err(|error| ConfigError::unreadable(path, &error))?;
     toml::from_str(&text).map_err(|error| {
-        let line = error.span().map(|span| {
-            text.as_bytes()[..span.start.min(text.len())]
-                .iter()
-                .filter(|b| **b == b'\n')
-                .count()
-                + 1
-        });
-        let message = error.message().replace('\n', " ");
-        match line {
-            Some(line) => format!("config file {} line {line}: {message}", path.display()),
-            None => format!("config file {}: {message}", path.display()),
-        }
+        ConfigError::syntax(
+            path,
+            &text,
+            error.span().map(|span| span.start),
+            error.message(),
+        )
     })
 }
 
@@ -107,9 +103,18 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("c.toml");
         std::fs::write(&path, "listen = \"127.0.0.1:1\"\nlisen = 3\n").unwrap();
-        let error = read_file(&path).unwrap_err();
+        let error = read_file(&path).unwrap_err().to_string();
         assert!(error.contains("line 2"), "{error}");
         assert!(error.contains("lisen"), "{error}");
         assert!(!error.contains('\n'));
+        let missing = dir.path().join("missing.toml");
+        let error = read_file(&missing).unwrap_err().to_string();
+        assert!(
+            error.starts_with(&format!(
+                "config key config: cannot read {}: ",
+                missing.display()
+            )),
+            "{error}"
+        );
     }
 }

@@ -26,6 +26,7 @@ use vigil_shared::event::Severity;
 pub use args::Args;
 pub use file::{RawFile, RawIncidents, RawRule, RawSla, RawToken};
 pub use store::StoreLocation;
+pub use vigil_shared::config::{ConfigError, ConfigErrors, LogFormat};
 
 /// Default listen address (loopback only).
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:9470";
@@ -33,15 +34,6 @@ pub const DEFAULT_LISTEN: &str = "127.0.0.1:9470";
 pub const DEFAULT_DATA_DIR: &str = "./vigil-data";
 /// Default heartbeat timeout.
 pub const DEFAULT_HOST_DOWN_AFTER: Duration = Duration::from_secs(60);
-
-/// How logs are written.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum LogFormat {
-    /// Human-readable lines.
-    Text,
-    /// One JSON object per line.
-    Json,
-}
 
 /// The validated configuration.
 #[derive(Debug, Clone)]
@@ -74,16 +66,11 @@ pub struct Config {
     pub rules: Vec<Rule>,
 }
 
-/// Every problem found in the configuration, reported together on one line.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{}", .0.join("; "))]
-pub struct ConfigErrors(pub Vec<String>);
-
 impl Config {
     /// Merges flags, environment (already in `args`), the config file and defaults.
     pub fn load(args: &Args) -> Result<Config, ConfigErrors> {
         let file = match &args.config {
-            Some(path) => file::read_file(path).map_err(|error| ConfigErrors(vec![error]))?,
+            Some(path) => file::read_file(path)?,
             None => RawFile::default(),
         };
         Config::from_parts(args, file, &|name| std::env::var(name).ok())
@@ -96,7 +83,7 @@ impl Config {
         file: RawFile,
         env: &dyn Fn(&str) -> Option<String>,
     ) -> Result<Config, ConfigErrors> {
-        let mut errors = Vec::new();
+        let mut errors = ConfigErrors::new();
         let tokens = Tokens::new(
             file.token
                 .unwrap_or_default()
@@ -111,9 +98,10 @@ impl Config {
             .or(file.listen)
             .unwrap_or_else(|| DEFAULT_LISTEN.to_owned());
         let listen = listen_text.parse::<SocketAddr>().map_err(|_| {
-            errors.push(format!(
-                "config key listen: invalid address {listen_text:?}: use IP:PORT, e.g. 127.0.0.1:9470"
-            ))
+            errors.invalid(
+                "listen",
+                format!("invalid address {listen_text:?}: use IP:PORT, e.g. 127.0.0.1:9470"),
+            )
         });
         let data_dir = args
             .data_dir
@@ -128,19 +116,19 @@ impl Config {
             None => Ok(DEFAULT_HOST_DOWN_AFTER),
             Some(text) => match vigil_shared::parse_duration(&text) {
                 Ok(duration) if duration >= Duration::from_secs(1) => Ok(duration),
-                Ok(_) => Err(format!(
-                    "config key host_down_after: {text:?} is too short: use at least 1s"
+                Ok(_) => Err(ConfigError::invalid(
+                    "host_down_after",
+                    format!("{text:?} is too short: use at least 1s"),
                 )),
-                Err(error) => Err(format!("config key host_down_after: {error}")),
+                Err(error) => Err(ConfigError::invalid("host_down_after", error.to_string())),
             },
         }
         .map_err(|error| errors.push(error));
         let log_format = match args.log_format.clone().or(file.log_format).as_deref() {
-            None | Some("text") => Ok(LogFormat::Text),
-            Some("json") => Ok(LogFormat::Json),
-            Some(other) => Err(format!(
-                "config key log_format: unknown format {other:?}: use text or json"
-            )),
+            None => Ok(LogFormat::Text),
+            Some(text) => text
+                .parse::<LogFormat>()
+                .map_err(|error| ConfigError::invalid("log_format", error.to_string())),
         }
         .map_err(|error| errors.push(error));
         let insecure = args.insecure || file.insecure.unwrap_or(false);
@@ -166,7 +154,7 @@ impl Config {
             ("max_samples_per_batch", limits.wire.max_samples),
         ] {
             if value == 0 {
-                errors.push(format!("config key {key}: must be greater than 0"));
+                errors.invalid(key, "must be greater than 0");
             }
         }
         let (policy, event_id_retention) =
@@ -179,15 +167,15 @@ impl Config {
         let store_sync = store::parse_store_sync(file.store_sync.as_deref(), &mut errors);
         let max_pending_writes = file.max_pending_writes.unwrap_or(4_096);
         if max_pending_writes == 0 {
-            errors.push("config key max_pending_writes: must be greater than 0".to_owned());
+            errors.invalid("max_pending_writes", "must be greater than 0");
         }
         if let Ok(address) = listen
             && !address.ip().is_loopback()
             && !insecure
             && tokens.is_empty()
         {
-            errors.push(format!(
-                "config key listen: {address} is not a loopback address and no [[token]] is configured: \
+            errors.invalid("listen", format!(
+                "{address} is not a loopback address and no [[token]] is configured: \
                  add tokens, listen on 127.0.0.1, or pass --insecure to serve the network without authentication"
             ));
         }
@@ -209,25 +197,23 @@ impl Config {
                     rules,
                 })
             }
-            _ => Err(ConfigErrors(errors)),
+            _ => Err(errors),
         }
     }
 }
 
-fn parse_duration_key(key: &str, text: &str, errors: &mut Vec<String>) -> Option<Duration> {
+/// Parses a duration; records the problem under `key`.
+fn parse_duration_key(key: &str, text: &str, errors: &mut ConfigErrors) -> Option<Duration> {
     vigil_shared::parse_duration(text)
-        .map_err(|error| errors.push(format!("config key {key}: {error}")))
+        .map_err(|error| errors.invalid(key, error.to_string()))
         .ok()
 }
 
-fn parse_severity(key: &str, text: &str, errors: &mut Vec<String>) -> Option<Severity> {
-    let severity = serde_json::from_value(serde_json::Value::String(text.to_owned())).ok();
-    if severity.is_none() {
-        errors.push(format!(
-            "config key {key}: unknown severity {text:?}: use critical, major, minor, warning or info"
-        ));
-    }
-    severity
+/// Parses a severity with the shared parser; records the problem under `key`.
+fn parse_severity(key: &str, text: &str, errors: &mut ConfigErrors) -> Option<Severity> {
+    text.parse::<Severity>()
+        .map_err(|error| errors.invalid(key, error.to_string()))
+        .ok()
 }
 
 #[cfg(test)]

@@ -7,7 +7,7 @@ use crate::incidents::Policy;
 use crate::incidents::priority::LabelMatch;
 
 use super::file::RawIncidents;
-use super::{parse_duration_key, parse_severity};
+use super::{ConfigErrors, parse_duration_key, parse_severity};
 
 /// A duration in whole milliseconds, saturating.
 pub(super) fn millis(duration: Duration) -> i64 {
@@ -15,7 +15,7 @@ pub(super) fn millis(duration: Duration) -> i64 {
 }
 
 /// Validates `[incidents]`; defaults for what is absent.
-pub(super) fn parse_incidents(raw: RawIncidents, errors: &mut Vec<String>) -> (Policy, Duration) {
+pub(super) fn parse_incidents(raw: RawIncidents, errors: &mut ConfigErrors) -> (Policy, Duration) {
     let mut policy = Policy::default();
     if let Some(text) = &raw.min_severity
         && let Some(severity) = parse_severity("incidents.min_severity", text, errors)
@@ -67,9 +67,10 @@ pub(super) fn parse_incidents(raw: RawIncidents, errors: &mut Vec<String>) -> (P
             for text in list {
                 match LabelMatch::parse(&text) {
                     Some(matcher) => target.push(matcher),
-                    None => errors.push(format!(
-                        "config key {key}: {text:?} is not label=value, e.g. \"env=prod\""
-                    )),
+                    None => errors.invalid(
+                        key,
+                        format!("{text:?} is not label=value, e.g. \"env=prod\""),
+                    ),
                 }
             }
         }
@@ -87,10 +88,9 @@ pub(super) fn parse_incidents(raw: RawIncidents, errors: &mut Vec<String>) -> (P
         || !(0.0..=100.0).contains(&policy.flap.low)
         || policy.flap.low > policy.flap.high
     {
-        errors.push(
-            "config key incidents.flapping_low: flapping_low and flapping_high are percentages \
-             with flapping_low <= flapping_high"
-                .to_owned(),
+        errors.invalid(
+            "incidents.flapping_low",
+            "flapping_low and flapping_high are percentages with flapping_low <= flapping_high",
         );
     }
     for (name, raw_sla) in raw.sla.unwrap_or_default() {
@@ -99,9 +99,10 @@ pub(super) fn parse_incidents(raw: RawIncidents, errors: &mut Vec<String>) -> (P
             .and_then(|n| n.parse::<usize>().ok())
             .filter(|n| (1..=5).contains(n));
         let Some(priority) = priority else {
-            errors.push(format!(
-                "config key incidents.sla.{name}: unknown priority: use p1 to p5"
-            ));
+            errors.invalid(
+                format!("incidents.sla.{name}"),
+                "unknown priority: use p1 to p5",
+            );
             continue;
         };
         let target = &mut policy.priority.sla[priority - 1];

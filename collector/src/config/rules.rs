@@ -5,14 +5,14 @@ use crate::rules::{Op, Rule, default_rules};
 
 use super::file::RawRule;
 use super::policy::millis;
-use super::{parse_duration_key, parse_severity};
+use super::{ConfigErrors, parse_duration_key, parse_severity};
 use vigil_shared::event::Severity;
 
 /// Validates `[[rule]]`s and merges them over the defaults (same name replaces).
 pub(super) fn parse_rules(
     defaults: bool,
     raw: Vec<RawRule>,
-    errors: &mut Vec<String>,
+    errors: &mut ConfigErrors,
 ) -> Vec<Rule> {
     let mut rules = if defaults {
         default_rules()
@@ -20,27 +20,24 @@ pub(super) fn parse_rules(
         Vec::new()
     };
     for (index, raw) in raw.into_iter().enumerate() {
-        let key = |name: &str| format!("config key rule[{index}].{name}");
+        let key = |name: &str| format!("rule[{index}].{name}");
         let before = errors.len();
         let name = raw.name.filter(|name| !name.trim().is_empty());
         if name.is_none() {
-            errors.push(format!("{}: every rule needs a name", key("name")));
+            errors.invalid(key("name"), "every rule needs a name");
         }
         let metric = raw.metric.filter(|metric| !metric.trim().is_empty());
         if metric.is_none() {
-            errors.push(format!(
-                "{}: missing: the agent sample name, e.g. filesystem_avail_bytes",
-                key("metric")
-            ));
+            errors.invalid(
+                key("metric"),
+                "missing: the agent sample name, e.g. filesystem_avail_bytes",
+            );
         }
         let (op, threshold) = match (raw.above, raw.below) {
             (Some(value), None) => (Op::Above, value),
             (None, Some(value)) => (Op::Below, value),
             _ => {
-                errors.push(format!(
-                    "{}: give exactly one of above or below",
-                    key("above")
-                ));
+                errors.invalid(key("above"), "give exactly one of above or below");
                 (Op::Above, 0.0)
             }
         };
@@ -50,18 +47,18 @@ pub(super) fn parse_rules(
             Op::Below => clear < threshold,
         };
         if wrong_side {
-            errors.push(format!(
-                "{}: {clear} is on the firing side of the threshold {threshold}",
-                key("clear")
-            ));
+            errors.invalid(
+                key("clear"),
+                format!("{clear} is on the firing side of the threshold {threshold}"),
+            );
         }
         let for_ms = match &raw.for_ {
-            Some(text) => parse_duration_key(&key("for")[11..], text, errors).map_or(0, millis),
+            Some(text) => parse_duration_key(&key("for"), text, errors).map_or(0, millis),
             None => 0,
         };
         let severity = match &raw.severity {
             Some(text) => {
-                parse_severity(&key("severity")[11..], text, errors).unwrap_or(Severity::Warning)
+                parse_severity(&key("severity"), text, errors).unwrap_or(Severity::Warning)
             }
             None => Severity::Warning,
         };

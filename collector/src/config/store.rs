@@ -3,6 +3,7 @@
 
 use std::path::PathBuf;
 
+use super::{ConfigError, ConfigErrors};
 use crate::store::sqlite::SyncMode;
 
 /// Where the shared state lives.
@@ -13,34 +14,35 @@ pub enum StoreLocation {
 }
 
 /// Parses the `store` key: `sqlite:PATH`, `sqlite://PATH` or a plain path.
-pub(super) fn parse_store(url: &str) -> Result<StoreLocation, String> {
+pub(super) fn parse_store(url: &str) -> Result<StoreLocation, ConfigError> {
     if url.starts_with("postgres://") || url.starts_with("postgresql://") {
-        return Err(
-            "config key store: PostgreSQL is not supported by this build yet: use a SQLite path \
-             (sqlite:PATH) or leave store unset"
-                .to_owned(),
-        );
+        return Err(ConfigError::invalid(
+            "store",
+            "PostgreSQL is not supported by this build yet: use a SQLite path (sqlite:PATH) or \
+             leave store unset",
+        ));
     }
     let path = url
         .strip_prefix("sqlite://")
         .or(url.strip_prefix("sqlite:"))
         .unwrap_or(url);
     if path.is_empty() || url.contains("://") && !url.starts_with("sqlite://") {
-        return Err(format!(
-            "config key store: unsupported store URL {url:?}: use a SQLite path (sqlite:PATH)"
+        return Err(ConfigError::invalid(
+            "store",
+            format!("unsupported store URL {url:?}: use a SQLite path (sqlite:PATH)"),
         ));
     }
     Ok(StoreLocation::Sqlite(PathBuf::from(path)))
 }
 
 /// Parses the `store_sync` key: `full` (the default) or `normal`; pushes a problem otherwise.
-pub(super) fn parse_store_sync(text: Option<&str>, errors: &mut Vec<String>) -> SyncMode {
+pub(super) fn parse_store_sync(text: Option<&str>, errors: &mut ConfigErrors) -> SyncMode {
     match text {
         None | Some("full") => SyncMode::Full,
         Some("normal") => SyncMode::Normal,
         Some(other) => {
-            errors.push(format!(
-                "config key store_sync: unknown mode {other:?}: use full (fsync per commit) or normal (survives a collector crash, not a power cut)"
+            errors.invalid("store_sync", format!(
+                "unknown mode {other:?}: use full (fsync per commit) or normal (survives a collector crash, not a power cut)"
             ));
             SyncMode::Full
         }
@@ -66,12 +68,14 @@ mod tests {
         assert!(
             parse_store("postgres://u@h/db")
                 .unwrap_err()
-                .contains("PostgreSQL")
+                .to_string()
+                .contains("config key store: PostgreSQL")
         );
         assert!(
             parse_store("redis://x")
                 .unwrap_err()
-                .contains("unsupported store URL")
+                .to_string()
+                .contains("config key store: unsupported store URL")
         );
     }
 

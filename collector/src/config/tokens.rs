@@ -3,6 +3,7 @@
 
 use crate::auth::{Role, Token, parse_sha256_hex, sha256};
 
+use super::ConfigErrors;
 use super::file::RawToken;
 
 /// Validates one `[[token]]`; pushes its problems (named `token[<index>].<key>`).
@@ -10,45 +11,38 @@ pub(super) fn parse_token(
     index: usize,
     raw: RawToken,
     env: &dyn Fn(&str) -> Option<String>,
-    errors: &mut Vec<String>,
+    errors: &mut ConfigErrors,
 ) -> Option<Token> {
-    let key = |name: &str| format!("config key token[{index}].{name}");
+    let key = |name: &str| format!("token[{index}].{name}");
     let before = errors.len();
     let name = raw.name.filter(|name| !name.trim().is_empty());
     if name.is_none() {
-        errors.push(format!("{}: every token needs a name", key("name")));
+        errors.invalid(key("name"), "every token needs a name");
     }
     let role = match raw.role.as_deref().map(|text| (text, Role::parse(text))) {
         Some((_, Some(role))) => Some(role),
         Some((text, None)) => {
-            errors.push(format!(
-                "{}: unknown role {text:?}: use agent, read, operate or admin",
-                key("role")
-            ));
+            errors.invalid(
+                key("role"),
+                format!("unknown role {text:?}: use agent, read, operate or admin"),
+            );
             None
         }
         None => {
-            errors.push(format!(
-                "{}: missing: use agent, read, operate or admin",
-                key("role")
-            ));
+            errors.invalid(key("role"), "missing: use agent, read, operate or admin");
             None
         }
     };
     let digest = match (raw.sha256, raw.secret_env, raw.secret_file) {
         (Some(hex), None, None) => parse_sha256_hex(&hex).or_else(|| {
-            errors.push(format!(
-                "{}: not 64 hex digits: give the SHA-256 of the token (e.g. printf %s TOKEN | sha256sum)",
-                key("sha256")
-            ));
+            errors.invalid(key("sha256"), "not 64 hex digits: give the SHA-256 of the token (e.g. printf %s TOKEN | sha256sum)");
             None
         }),
         (None, Some(variable), None) => match env(&variable).filter(|value| !value.is_empty()) {
             Some(secret) => Some(sha256(secret.trim().as_bytes())),
             None => {
-                errors.push(format!(
-                    "{}: environment variable {variable} is not set or empty",
-                    key("secret_env")
+                errors.invalid(key("secret_env"), format!(
+                    "environment variable {variable} is not set or empty"
                 ));
                 None
             }
@@ -56,29 +50,23 @@ pub(super) fn parse_token(
         (None, None, Some(path)) => match std::fs::read_to_string(&path) {
             Ok(secret) if !secret.trim().is_empty() => Some(sha256(secret.trim().as_bytes())),
             Ok(_) => {
-                errors.push(format!("{}: {} is empty", key("secret_file"), path.display()));
+                errors.invalid(key("secret_file"), format!("{} is empty", path.display()));
                 None
             }
             Err(error) => {
-                errors.push(format!("{}: cannot read {}: {error}", key("secret_file"), path.display()));
+                errors.invalid(key("secret_file"), format!("cannot read {}: {error}", path.display()));
                 None
             }
         },
         _ => {
-            errors.push(format!(
-                "{}: give exactly one of sha256, secret_env or secret_file",
-                key("sha256")
-            ));
+            errors.invalid(key("sha256"), "give exactly one of sha256, secret_env or secret_file");
             None
         }
     };
     let hosts = match raw.hosts {
         None => None,
         Some(_) if role.is_some_and(|role| role != Role::Agent) => {
-            errors.push(format!(
-                "{}: only agent tokens are limited to hosts",
-                key("hosts")
-            ));
+            errors.invalid(key("hosts"), "only agent tokens are limited to hosts");
             None
         }
         // Anchored at both ends, as every pattern in Vigil's config.
@@ -92,10 +80,10 @@ pub(super) fn parse_token(
                     .unwrap_or("invalid")
                     .trim()
                     .to_owned();
-                errors.push(format!(
-                    "{}: invalid regular expression {pattern:?}: {first_line}",
-                    key("hosts")
-                ));
+                errors.invalid(
+                    key("hosts"),
+                    format!("invalid regular expression {pattern:?}: {first_line}"),
+                );
                 None
             }
         },
