@@ -172,10 +172,7 @@ impl Config {
         let hostname_known = hostname.clone().filter(|name| !name.is_empty());
         let host_id = match raw.host_id.or_else(|| hostname_known.clone()) {
             Some(host_id) => {
-                if host_id.is_empty()
-                    || host_id.len() > 253
-                    || host_id.chars().any(char::is_control)
-                {
+                if !vigil_shared::wire::is_valid_host_id(&host_id) {
                     invalid(
                         "host_id",
                         format!("{host_id:?} is invalid: use 1 to 253 printable characters"),
@@ -224,7 +221,7 @@ impl Config {
             .and_then(|topology| topology.depends_on)
             .unwrap_or_default();
         for (host_idx, host) in depends_on.iter().enumerate() {
-            if host.is_empty() || host.len() > 253 || host.chars().any(char::is_control) {
+            if !vigil_shared::wire::is_valid_host_id(host) {
                 invalid(
                     &format!("topology.depends_on[{host_idx}]"),
                     format!("{host:?} is not a host id: use 1 to 253 printable characters"),
