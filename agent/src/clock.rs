@@ -1,46 +1,8 @@
-//! Wall-clock helpers without a date library: now in Unix milliseconds, civil date → Unix time,
-//! and the two date formats the agent reads from peers (HTTP `Date` headers and X.509 validity
-//! times). Pure apart from [`now_ms`].
+//! The two date formats the agent reads from peers (HTTP `Date` headers and X.509 validity
+//! times), on the shared civil-date math of `vigil_shared::time` (re-exported here: [`now_ms`],
+//! [`civil_to_unix_ms`]). Pure apart from [`now_ms`].
 
-/// Now, in Unix milliseconds (0 if the clock is before 1970).
-pub fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|elapsed| i64::try_from(elapsed.as_millis()).unwrap_or(i64::MAX))
-        .unwrap_or(0)
-}
-
-/// Unix milliseconds of a UTC civil date and time (Howard Hinnant's `days_from_civil`); `None`
-/// for out-of-range fields.
-pub fn civil_to_unix_ms(
-    year: i64,
-    month: i64,
-    day: i64,
-    hour: i64,
-    minute: i64,
-    second: i64,
-) -> Option<i64> {
-    if !(1..=12).contains(&month)
-        || !(1..=31).contains(&day)
-        || !(0..=9999).contains(&year)
-        || !(0..=23).contains(&hour)
-        || !(0..=59).contains(&minute)
-        || !(0..=60).contains(&second)
-    {
-        return None;
-    }
-    let (y, m) = if month <= 2 {
-        (year - 1, month + 9)
-    } else {
-        (year, month - 3)
-    };
-    let era = y.div_euclid(400);
-    let year_of_era = y - era * 400;
-    let day_of_year = (153 * m + 2) / 5 + day - 1;
-    let day_of_era = year_of_era * 365 + year_of_era / 4 - year_of_era / 100 + day_of_year;
-    let days = era * 146_097 + day_of_era - 719_468;
-    Some(((days * 24 + hour) * 60 + minute) * 60_000 + second * 1_000)
-}
+pub use vigil_shared::time::{civil_to_unix_ms, now_ms};
 
 /// Parses an IMF-fixdate (`Sun, 06 Nov 1994 08:49:37 GMT`) into Unix milliseconds.
 pub fn parse_http_date_ms(text: &str) -> Option<i64> {
@@ -127,6 +89,7 @@ mod tests {
             "",
             "Sun, 06 Nov 1994 08:49:37 CET",
             "Sun, 32 Nov 1994 08:49:37 GMT",
+            "Thu, 31 Apr 2025 08:49:37 GMT",
             "Sun, 06 Nov 1994 08:49 GMT",
             "x y z",
         ] {

@@ -7,14 +7,14 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 use clap::Parser;
-use tracing_subscriber::EnvFilter;
 use vigil_agent::Config;
-use vigil_agent::config::{Args, LogFormat};
+use vigil_agent::config::Args;
+use vigil_shared::cli::{clap_exit, init_tracing};
 
 fn main() -> ExitCode {
     let args = match Args::try_parse() {
         Ok(args) => args,
-        Err(error) => return clap_exit(&error),
+        Err(error) => return clap_exit("vigil-agent", &error),
     };
     let hostname = sysinfo::System::host_name().ok();
     let config = match Config::load(&args, hostname) {
@@ -36,49 +36,6 @@ fn main() -> ExitCode {
             eprintln!("vigil-agent: {error:#}");
             ExitCode::from(1)
         }
-    }
-}
-
-/// Help and version go to stdout with status 0; any other clap error is one stderr line, status 2.
-fn clap_exit(error: &clap::Error) -> ExitCode {
-    use clap::error::ErrorKind;
-    match error.kind() {
-        ErrorKind::DisplayHelp | ErrorKind::DisplayVersion => {
-            print!("{error}");
-            ExitCode::SUCCESS
-        }
-        _ => {
-            let text = error.to_string();
-            let line = text
-                .lines()
-                .map(str::trim)
-                .find(|line| !line.is_empty())
-                .unwrap_or("invalid arguments");
-            let line = line.strip_prefix("error: ").unwrap_or(line);
-            eprintln!("vigil-agent: {line}");
-            ExitCode::from(2)
-        }
-    }
-}
-
-fn init_tracing(format: LogFormat) {
-    let (filter, filter_error) = match EnvFilter::try_from_default_env() {
-        Ok(filter) => (filter, None),
-        Err(error) => (
-            EnvFilter::new("info"),
-            std::env::var("RUST_LOG").ok().map(|value| (value, error)),
-        ),
-    };
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()));
-    match format {
-        LogFormat::Text => builder.init(),
-        LogFormat::Json => builder.json().init(),
-    }
-    if let Some((value, error)) = filter_error {
-        tracing::warn!(rust_log = %value, error = %error, "invalid RUST_LOG: using info");
     }
 }
 

@@ -3,7 +3,8 @@
 
 use clap::Parser;
 use std::process::ExitCode;
-use vigil_collector::{Args, Config, LogFormat};
+use vigil_collector::{Args, Config};
+use vigil_shared::cli::{clap_exit, init_tracing};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -32,11 +33,7 @@ enum Command {
 fn main() -> ExitCode {
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
-        Err(error) => {
-            let code = if error.use_stderr() { 2 } else { 0 };
-            let _ = error.print();
-            return ExitCode::from(code);
-        }
+        Err(error) => return clap_exit("vigil-collector", &error),
     };
     if let Some(Command::Incidents { remote, command }) = &cli.command {
         let runtime = match runtime(tokio::runtime::Builder::new_current_thread()) {
@@ -85,19 +82,6 @@ fn runtime(mut builder: tokio::runtime::Builder) -> Result<tokio::runtime::Runti
         eprintln!("vigil-collector: cannot start the async runtime: {error}");
         ExitCode::from(1)
     })
-}
-
-fn init_tracing(format: LogFormat) {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()));
-    match format {
-        LogFormat::Text => builder.init(),
-        LogFormat::Json => builder.json().init(),
-    }
 }
 
 async fn shutdown_signal() {

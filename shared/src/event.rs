@@ -1,5 +1,5 @@
 //! Event vocabulary shared by the agent, the collector and the generic event API:
-//! [`Severity`] and [`Status`].
+//! [`Severity`] (with the one parser both configs use) and [`Status`].
 
 use serde::{Deserialize, Serialize};
 
@@ -29,6 +29,32 @@ impl Severity {
             Severity::Warning => "warning",
             Severity::Info => "info",
         }
+    }
+
+    /// Every severity, most severe first.
+    pub const ALL: [Severity; 5] = [
+        Severity::Critical,
+        Severity::Major,
+        Severity::Minor,
+        Severity::Warning,
+        Severity::Info,
+    ];
+}
+
+/// A severity name that is not one of [`Severity::ALL`].
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("unknown severity {0:?}: use critical, major, minor, warning or info")]
+pub struct SeverityError(pub String);
+
+impl std::str::FromStr for Severity {
+    type Err = SeverityError;
+
+    /// Parses the lower-case name (`major`); anything else, other cases included, is an error.
+    fn from_str(text: &str) -> Result<Severity, SeverityError> {
+        Severity::ALL
+            .into_iter()
+            .find(|severity| severity.as_str() == text)
+            .ok_or_else(|| SeverityError(text.to_owned()))
     }
 }
 
@@ -68,5 +94,25 @@ mod tests {
             Status::Resolved
         );
         assert!(serde_json::from_str::<Severity>("\"fatal\"").is_err());
+    }
+
+    #[test]
+    fn severity_parses_every_name_and_refuses_the_rest() {
+        for severity in Severity::ALL {
+            assert_eq!(severity.as_str().parse::<Severity>(), Ok(severity));
+            let json = serde_json::to_string(&severity).unwrap();
+            assert_eq!(json, format!("\"{}\"", severity.as_str()));
+        }
+        for bad in ["", "fatal", "Major", "MAJOR", " major", "major ", "warn"] {
+            assert_eq!(
+                bad.parse::<Severity>(),
+                Err(SeverityError(bad.to_owned())),
+                "{bad:?}"
+            );
+        }
+        assert_eq!(
+            "fatal".parse::<Severity>().unwrap_err().to_string(),
+            "unknown severity \"fatal\": use critical, major, minor, warning or info"
+        );
     }
 }

@@ -132,7 +132,12 @@ impl PgServer {
             .arg(self.port.to_string())
             .arg("-k")
             .arg(self.dir.path())
-            .args(["-c", "listen_addresses=127.0.0.1", "-c", "max_connections=200"]);
+            .args([
+                "-c",
+                "listen_addresses=127.0.0.1",
+                "-c",
+                "max_connections=200",
+            ]);
         if !self.durable {
             command.args(["-c", "fsync=off", "-c", "full_page_writes=off"]);
         }
@@ -143,7 +148,10 @@ impl PgServer {
         self.process = Some(Process::spawn("postgres", command, log));
         let deadline = Instant::now() + Duration::from_secs(30);
         while !self.accepts() {
-            assert!(Instant::now() < deadline, "PostgreSQL did not start within 30 s");
+            assert!(
+                Instant::now() < deadline,
+                "PostgreSQL did not start within 30 s"
+            );
             std::thread::sleep(Duration::from_millis(100));
         }
     }
@@ -173,7 +181,15 @@ impl PgServer {
     /// Creates database `name` (idempotent) and returns its URL.
     pub fn database(&self, name: &str) -> String {
         let output = Command::new(self.bin.join("createdb"))
-            .args(["-h", "127.0.0.1", "-p", &self.port.to_string(), "-U", "vigil", name])
+            .args([
+                "-h",
+                "127.0.0.1",
+                "-p",
+                &self.port.to_string(),
+                "-U",
+                "vigil",
+                name,
+            ])
             .output()
             .expect("run createdb");
         let stderr = String::from_utf8_lossy(&output.stderr);

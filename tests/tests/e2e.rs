@@ -13,6 +13,8 @@ mod auth;
 mod bad_input;
 #[path = "e2e/cli.rs"]
 mod cli;
+#[path = "e2e/cli_lines.rs"]
+mod cli_lines;
 #[path = "e2e/dedup.rs"]
 mod dedup;
 #[path = "e2e/fleet.rs"]

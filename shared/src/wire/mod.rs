@@ -307,7 +307,7 @@ fn check_header(
         });
     }
     let host_id = &agent.host_id;
-    if host_id.is_empty() || host_id.len() > 253 || host_id.chars().any(char::is_control) {
+    if !is_valid_host_id(host_id) {
         return Err(ValidationError::InvalidHostId(truncate(host_id)));
     }
     if seq == 0 {
@@ -414,8 +414,32 @@ fn check_labels(what: &'static str, set: &Labels, limits: &Limits) -> Result<(),
     })
 }
 
+/// Longest host id, in bytes (a DNS name's limit).
+pub const MAX_HOST_ID_LEN: usize = 253;
+
+/// Whether `host_id` is usable as an agent's host id: 1 to [`MAX_HOST_ID_LEN`] bytes, no
+/// control characters. The agent's config and every receiver check with this one rule.
+pub fn is_valid_host_id(host_id: &str) -> bool {
+    !host_id.is_empty()
+        && host_id.len() <= MAX_HOST_ID_LEN
+        && !host_id.chars().any(char::is_control)
+}
+
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn host_ids_are_1_to_253_bytes_without_control_characters() {
+        assert!(is_valid_host_id("web-1"));
+        assert!(is_valid_host_id("db 1.eu/rack:4"));
+        assert!(is_valid_host_id(&"h".repeat(253)));
+        assert!(!is_valid_host_id(&"h".repeat(254)));
+        assert!(!is_valid_host_id(""));
+        assert!(!is_valid_host_id("web\n1"));
+        assert!(!is_valid_host_id("web\u{7f}"));
+        // 253 bytes, not characters: 127 two-byte characters are too long.
+        assert!(!is_valid_host_id(&"é".repeat(127)));
+    }
+
     use super::*;
 
     pub(crate) fn sample_batch() -> Batch {

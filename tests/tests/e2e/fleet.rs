@@ -47,20 +47,24 @@ async fn readyz(collector: &Collector) -> Option<serde_json::Value> {
 
 /// The index of the one collector that leads, once exactly one does, and its epoch.
 async fn leader_of(collectors: &[&Collector]) -> (usize, i64) {
-    eventually(Duration::from_secs(20), Duration::from_millis(200), || async {
-        let mut leaders = Vec::new();
-        for (index, collector) in collectors.iter().enumerate() {
-            if let Some(ready) = readyz(collector).await
-                && ready["leader"] == true
-            {
-                leaders.push((index, ready["epoch"].as_i64().unwrap_or(0)));
+    eventually(
+        Duration::from_secs(20),
+        Duration::from_millis(200),
+        || async {
+            let mut leaders = Vec::new();
+            for (index, collector) in collectors.iter().enumerate() {
+                if let Some(ready) = readyz(collector).await
+                    && ready["leader"] == true
+                {
+                    leaders.push((index, ready["epoch"].as_i64().unwrap_or(0)));
+                }
             }
-        }
-        match leaders.as_slice() {
-            [one] => Ok(*one),
-            other => Err(format!("leaders: {other:?}")),
-        }
-    })
+            match leaders.as_slice() {
+                [one] => Ok(*one),
+                other => Err(format!("leaders: {other:?}")),
+            }
+        },
+    )
     .await
 }
 
@@ -181,7 +185,11 @@ async fn a_duplicate_storm_across_three_collectors_is_one_incident_with_the_exac
     for collector in &collectors {
         let (status, incident) = collector.get_json(&format!("/v1/incidents/{id}")).await;
         assert_eq!(status, 200);
-        assert_eq!(incident["count"], (REQUESTS * PER_REQUEST) as u64, "{incident}");
+        assert_eq!(
+            incident["count"],
+            (REQUESTS * PER_REQUEST) as u64,
+            "{incident}"
+        );
         assert_eq!(incident["state"], "open");
         seen.push((incident["count"].clone(), incident["updated_at"].clone()));
         let open = incidents(collector, "state=open").await;
@@ -191,18 +199,25 @@ async fn a_duplicate_storm_across_three_collectors_is_one_incident_with_the_exac
             .collect();
         assert_eq!(storm.len(), 1, "one open incident per fingerprint");
     }
-    assert!(seen.windows(2).all(|pair| pair[0] == pair[1]), "the same from each: {seen:?}");
+    assert!(
+        seen.windows(2).all(|pair| pair[0] == pair[1]),
+        "the same from each: {seen:?}"
+    );
     // Each agent's host is known to the collector it reports to.
     for (index, collector) in collectors.iter().enumerate() {
         let host = format!("agent-{index}");
-        eventually(Duration::from_secs(20), Duration::from_millis(200), || async {
-            let (status, body) = collector.get_json(&format!("/v1/hosts/{host}")).await;
-            if status == 200 && body["up"] == true {
-                Ok(())
-            } else {
-                Err(format!("{status} {body}"))
-            }
-        })
+        eventually(
+            Duration::from_secs(20),
+            Duration::from_millis(200),
+            || async {
+                let (status, body) = collector.get_json(&format!("/v1/hosts/{host}")).await;
+                if status == 200 && body["up"] == true {
+                    Ok(())
+                } else {
+                    Err(format!("{status} {body}"))
+                }
+            },
+        )
         .await;
     }
     drop(agents);
@@ -227,7 +242,10 @@ async fn after_kill_9_of_the_leader_another_takes_over_and_a_silent_host_gets_on
         std::sync::Arc::clone(&stop_live),
     );
     for seq in 1..=3 {
-        assert_eq!(post_batch(&collectors[followers[1]], "silent-1", seq).await, 200);
+        assert_eq!(
+            post_batch(&collectors[followers[1]], "silent-1", seq).await,
+            200
+        );
     }
     let killed_at = Instant::now();
     collectors[leader].process.kill();
@@ -235,13 +253,17 @@ async fn after_kill_9_of_the_leader_another_takes_over_and_a_silent_host_gets_on
     let (_, new_epoch) = leader_of(&survivors).await;
     let takeover = killed_at.elapsed();
     assert!(new_epoch > epoch, "a new leader has a higher epoch");
-    let incident = eventually(Duration::from_secs(30), Duration::from_millis(200), || async {
-        let found = incidents(survivors[0], "host=silent-1").await;
-        match found.as_slice() {
-            [one] if one["check"] == "host_down" => Ok(one.clone()),
-            other => Err(format!("{other:?}")),
-        }
-    })
+    let incident = eventually(
+        Duration::from_secs(30),
+        Duration::from_millis(200),
+        || async {
+            let found = incidents(survivors[0], "host=silent-1").await;
+            match found.as_slice() {
+                [one] if one["check"] == "host_down" => Ok(one.clone()),
+                other => Err(format!("{other:?}")),
+            }
+        },
+    )
     .await;
     assert!(
         takeover < Duration::from_secs(15),
@@ -280,23 +302,31 @@ async fn a_leader_frozen_past_its_lease_is_fenced_and_doubles_nothing_when_resum
     collectors[leader].process.signal(libc::SIGSTOP);
     let (_, new_epoch) = leader_of(&others).await;
     assert!(new_epoch > epoch);
-    let incident = eventually(Duration::from_secs(30), Duration::from_millis(200), || async {
-        let found = incidents(others[0], "host=silent-2").await;
-        match found.as_slice() {
-            [one] => Ok(one.clone()),
-            other => Err(format!("{other:?}")),
-        }
-    })
+    let incident = eventually(
+        Duration::from_secs(30),
+        Duration::from_millis(200),
+        || async {
+            let found = incidents(others[0], "host=silent-2").await;
+            match found.as_slice() {
+                [one] => Ok(one.clone()),
+                other => Err(format!("{other:?}")),
+            }
+        },
+    )
     .await;
     // The frozen leader wakes up believing it leads, with the host not marked down in its
     // memory: whatever it tries under its old epoch is refused.
     collectors[leader].process.signal(libc::SIGCONT);
-    eventually(Duration::from_secs(20), Duration::from_millis(200), || async {
-        match readyz(&collectors[leader]).await {
-            Some(ready) if ready["leader"] == false => Ok(()),
-            other => Err(format!("{other:?}")),
-        }
-    })
+    eventually(
+        Duration::from_secs(20),
+        Duration::from_millis(200),
+        || async {
+            match readyz(&collectors[leader]).await {
+                Some(ready) if ready["leader"] == false => Ok(()),
+                other => Err(format!("{other:?}")),
+            }
+        },
+    )
     .await;
     tokio::time::sleep(Duration::from_secs(4)).await;
     let (_, still) = leader_of(&all).await;
@@ -310,8 +340,7 @@ async fn a_leader_frozen_past_its_lease_is_fenced_and_doubles_nothing_when_resum
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn postgres_stopped_20s_under_load_answers_503_then_every_acknowledged_event_is_there_once()
-{
+async fn postgres_stopped_20s_under_load_answers_503_then_every_acknowledged_event_is_there_once() {
     let Some(mut server) = PgServer::start() else {
         return;
     };
@@ -352,7 +381,10 @@ async fn postgres_stopped_20s_under_load_answers_503_then_every_acknowledged_eve
             server.resume();
             resumed = true;
         }
-        if resumed && acked.values().all(|ok| *ok) && next_id > 0 && elapsed > Duration::from_secs(30)
+        if resumed
+            && acked.values().all(|ok| *ok)
+            && next_id > 0
+            && elapsed > Duration::from_secs(30)
         {
             break;
         }
@@ -393,7 +425,10 @@ async fn postgres_stopped_20s_under_load_answers_503_then_every_acknowledged_eve
     }
     assert!(n_503 > 0, "writes during the outage answered 503");
     assert!(retry_after_seen, "503s carry Retry-After");
-    assert!(readyz_failed, "/readyz turned false while the database was down");
+    assert!(
+        readyz_failed,
+        "/readyz turned false while the database was down"
+    );
     // Readiness comes back by itself.
     for collector in &collectors {
         collector.wait_ready().await;
