@@ -1,6 +1,7 @@
 //! Alertmanager in: the real chain Prometheus rule → Alertmanager (Debian's
 //! `prometheus-alertmanager`) → `POST /v1/alertmanager` → an incident, resolved when the rule's
-//! condition goes away; bad webhook bodies get a 4xx with a JSON error; the shipped
+//! condition goes away (Alertmanager runs the shipped `deploy/alertmanager/alertmanager.yml`,
+//! pointed at the test's collector); bad webhook bodies get a 4xx with a JSON error; the shipped
 //! `deploy/alertmanager/alertmanager.yml` passes `amtool check-config`.
 
 use crate::promstack::{Alertmanager, Prometheus, tool, workspace_root};
@@ -67,16 +68,23 @@ async fn prometheus_alert_through_real_alertmanager_opens_and_resolves_an_incide
         .await;
     assert_eq!(status, 200, "{json}");
 
-    let alertmanager = Alertmanager::start(
-        &tmp.path().join("alertmanager"),
-        &format!(
-            "route:\n  receiver: vigil\n  group_by: [alertname]\n  group_wait: 1s\n  \
-             group_interval: 1s\n  repeat_interval: 1h\nreceivers:\n  - name: vigil\n    \
-             webhook_configs:\n      - url: {}/v1/alertmanager\n        send_resolved: true\n",
-            collector.url
-        ),
-    )
-    .await;
+    // The shipped example, pointed at this collector and with short group timers.
+    let shipped =
+        std::fs::read_to_string(workspace_root().join("deploy/alertmanager/alertmanager.yml"))
+            .unwrap();
+    let mut config = shipped.clone();
+    for (from, to) in [
+        ("http://127.0.0.1:9470", collector.url.as_str()),
+        ("group_wait: 30s", "group_wait: 1s"),
+        ("group_interval: 5m", "group_interval: 1s"),
+    ] {
+        assert!(
+            config.contains(from),
+            "deploy/alertmanager/alertmanager.yml has no {from:?}"
+        );
+        config = config.replace(from, to);
+    }
+    let alertmanager = Alertmanager::start(&tmp.path().join("alertmanager"), &config).await;
     let prometheus_dir = tmp.path().join("prometheus");
     std::fs::create_dir_all(&prometheus_dir).unwrap();
     std::fs::write(prometheus_dir.join("rules.yml"), RULES).unwrap();
