@@ -7,6 +7,8 @@ mod agent_events;
 mod agent_probes;
 #[path = "e2e/agent_spool.rs"]
 mod agent_spool;
+#[path = "e2e/alertmanager.rs"]
+mod alertmanager;
 #[path = "e2e/auth.rs"]
 mod auth;
 #[path = "e2e/bad_input.rs"]
@@ -15,6 +17,8 @@ mod bad_input;
 mod cli;
 #[path = "e2e/cli_lines.rs"]
 mod cli_lines;
+#[path = "e2e/dashboards.rs"]
+mod dashboards;
 #[path = "e2e/dedup.rs"]
 mod dedup;
 #[path = "e2e/fleet.rs"]
@@ -27,6 +31,8 @@ mod inventory;
 mod pipeline;
 #[path = "e2e/prometheus.rs"]
 mod prometheus;
+#[path = "e2e/promstack.rs"]
+mod promstack;
 #[path = "e2e/receiver.rs"]
 mod receiver;
 #[path = "e2e/tidy.rs"]

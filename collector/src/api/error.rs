@@ -68,6 +68,11 @@ impl ApiError {
         }
     }
 
+    /// True for a 413.
+    pub fn is_too_large(&self) -> bool {
+        self.status == StatusCode::PAYLOAD_TOO_LARGE
+    }
+
     /// 408 with a message.
     pub fn timeout(message: impl Into<String>) -> ApiError {
         ApiError {

@@ -37,16 +37,23 @@ pub async fn post(
     }
 }
 
-async fn accept(state: &AppState, headers: &HeaderMap, body: &[u8]) -> Result<Response, ApiError> {
+/// 415 unless the request says it is JSON.
+pub(super) fn require_json(headers: &HeaderMap) -> Result<(), ApiError> {
     let content_type = headers
         .get(header::CONTENT_TYPE)
         .and_then(|value| value.to_str().ok())
         .unwrap_or("");
-    if !content_type.starts_with("application/json") {
-        return Err(ApiError::unsupported_media(format!(
+    if content_type.starts_with("application/json") {
+        Ok(())
+    } else {
+        Err(ApiError::unsupported_media(format!(
             "unsupported content type {content_type:?}: send application/json"
-        )));
+        )))
     }
+}
+
+async fn accept(state: &AppState, headers: &HeaderMap, body: &[u8]) -> Result<Response, ApiError> {
+    require_json(headers)?;
     let first = body.iter().find(|byte| !byte.is_ascii_whitespace());
     let (requests, is_array) = match first {
         Some(b'[') => (
@@ -69,6 +76,23 @@ async fn accept(state: &AppState, headers: &HeaderMap, body: &[u8]) -> Result<Re
             requests.len()
         )));
     }
+    let responses = record(state, requests, is_array.then_some("event")).await?;
+    Ok(if is_array {
+        Json(responses).into_response()
+    } else {
+        Json(responses.into_iter().next()).into_response()
+    })
+}
+
+/// Validates generic events and runs them through the engine in one store transaction; the
+/// answers (one per request, in order) come after the commit. `item` names the array element
+/// in validation messages (`event [3]: ...`); `None` for a single event. `POST /v1/events` and
+/// `POST /v1/alertmanager` both hand their events to the engine here, and only here.
+pub(super) async fn record(
+    state: &AppState,
+    requests: Vec<EventRequest>,
+    item: Option<&str>,
+) -> Result<Vec<EventResponse>, ApiError> {
     let n = requests.len();
     // One look at the host table for the whole request: impact needs the hosts' labels.
     let events = state.hosts.read(|all| {
@@ -83,10 +107,9 @@ async fn accept(state: &AppState, headers: &HeaderMap, body: &[u8]) -> Result<Re
                     .map(|known| known.labels.clone())
                     .unwrap_or_default();
                 to_event(request, host_labels).map_err(|message| {
-                    let at = if is_array {
-                        format!("event [{index}]: ")
-                    } else {
-                        String::new()
+                    let at = match item {
+                        Some(item) => format!("{item} [{index}]: "),
+                        None => String::new(),
                     };
                     ApiError::unprocessable(format!("{at}{message}"))
                 })
@@ -94,7 +117,7 @@ async fn accept(state: &AppState, headers: &HeaderMap, body: &[u8]) -> Result<Re
             .collect::<Result<Vec<_>, _>>()
     })?;
     if events.is_empty() {
-        return Ok(Json(Vec::<EventResponse>::new()).into_response());
+        return Ok(Vec::new());
     }
     let outcome = state
         .pipeline
@@ -107,12 +130,7 @@ async fn accept(state: &AppState, headers: &HeaderMap, body: &[u8]) -> Result<Re
         ));
     };
     debug_assert_eq!(outcomes.len(), n);
-    let responses: Vec<EventResponse> = outcomes.iter().map(EventResponse::from_outcome).collect();
-    Ok(if is_array {
-        Json(responses).into_response()
-    } else {
-        Json(responses.into_iter().next()).into_response()
-    })
+    Ok(outcomes.iter().map(EventResponse::from_outcome).collect())
 }
 
 fn bad_json(error: serde_json::Error) -> ApiError {

@@ -1,6 +1,7 @@
 //! The HTTP API: the router and its shared state. The only module that knows status codes,
 //! headers and the JSON error shape (see `error.rs`).
 
+pub mod alertmanager;
 pub mod changes;
 pub mod dto;
 pub mod error;
@@ -58,6 +59,7 @@ pub fn router(state: AppState) -> Router {
             get(hosts::show).delete(hosts::forget),
         )
         .route("/v1/events", post(events::post))
+        .route("/v1/alertmanager", post(alertmanager::post))
         .route("/v1/changes", get(changes::list))
         .route("/v1/incidents", get(incidents::list))
         .route("/v1/incidents/{id}", get(incidents::show))

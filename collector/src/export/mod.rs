@@ -3,8 +3,12 @@
 //! stale and a silent host's samples disappear while its `vigil_host_up` turns 0.
 //!
 //! Every agent sample `name` is exported as `vigil_host_<name>` with a `host` label plus the
-//! sample's own labels, except probe results (`probe_*`), exported as `vigil_probe_*`; names
-//! ending in `_total` are counters, all others gauges.
+//! sample's own labels, except probe results (`probe_*`), exported as `vigil_probe_*`, and the
+//! few agent samples whose names break Prometheus naming, renamed by
+//! [`metrics::AGENT_SAMPLES`] (`cpu_count` → `vigil_host_cpus`, ...). Known samples carry their
+//! type from that table; unknown names ending in `_total` are counters, all others gauges (those
+//! ending in `_count`, `_sum` or `_bucket` get `_value` appended: a gauge may not look like a
+//! histogram part).
 
 pub mod metrics;
 
@@ -313,6 +317,19 @@ fn gauge(labels: Vec<LabelPair>, value: f64) -> Metric {
     metric
 }
 
+fn sample_metric(kind: metrics::Kind, labels: Vec<LabelPair>, value: f64) -> Metric {
+    match kind {
+        metrics::Kind::Counter => {
+            let mut counter = Counter::default();
+            counter.set_value(value);
+            let mut metric = Metric::from_label(labels);
+            metric.set_counter(counter);
+            metric
+        }
+        metrics::Kind::Gauge => gauge(labels, value),
+    }
+}
+
 fn family(name: String, help: &str, kind: MetricType, metrics: Vec<Metric>) -> MetricFamily {
     let mut family = MetricFamily::default();
     family.set_name(name);
@@ -332,7 +349,7 @@ fn host_families(hosts: &Hosts, now_ms: i64) -> Vec<MetricFamily> {
         let mut up = Vec::with_capacity(ids.len());
         let mut info = Vec::with_capacity(ids.len());
         let mut last_seen = Vec::with_capacity(ids.len());
-        let mut samples: BTreeMap<&str, Vec<Metric>> = BTreeMap::new();
+        let mut samples: BTreeMap<&str, Vec<(Vec<LabelPair>, f64)>> = BTreeMap::new();
         for id in ids {
             let host = &all[id];
             let host_label = || label("host", id);
@@ -370,16 +387,10 @@ fn host_families(hosts: &Hosts, now_ms: i64) -> Vec<MetricFamily> {
                 let mut labels = Vec::with_capacity(series.labels.len() + 1);
                 labels.push(host_label());
                 labels.extend(series.labels.iter().map(|(name, value)| label(name, value)));
-                let metric = if series.name.ends_with("_total") {
-                    let mut counter = Counter::default();
-                    counter.set_value(series.value);
-                    let mut metric = Metric::from_label(labels);
-                    metric.set_counter(counter);
-                    metric
-                } else {
-                    gauge(labels, series.value)
-                };
-                samples.entry(&series.name).or_default().push(metric);
+                samples
+                    .entry(&series.name)
+                    .or_default()
+                    .push((labels, series.value));
             }
         }
         let mut families = Vec::with_capacity(samples.len() + 3);
@@ -403,19 +414,30 @@ fn host_families(hosts: &Hosts, now_ms: i64) -> Vec<MetricFamily> {
                 last_seen,
             ));
         }
-        for (name, metrics) in samples {
-            let kind = if name.ends_with("_total") {
-                MetricType::COUNTER
-            } else {
-                MetricType::GAUGE
+        // Two sample names could map to one family (a renamed agent sample and an unknown
+        // sample already named like its target): merge them, so no family is written twice.
+        let mut exported: BTreeMap<String, MetricFamily> = BTreeMap::new();
+        for (name, series) in samples {
+            let export = metrics::sample_export(name);
+            let kind = match export.kind {
+                metrics::Kind::Counter => MetricType::COUNTER,
+                metrics::Kind::Gauge => MetricType::GAUGE,
             };
-            families.push(family(
-                metrics::family_name(name),
-                metrics::sample_help(name),
-                kind,
-                metrics,
-            ));
+            let values = series
+                .into_iter()
+                .map(|(labels, value)| sample_metric(export.kind, labels, value * export.scale));
+            match exported.get_mut(&export.family) {
+                Some(existing) => existing.mut_metric().extend(values),
+                None => {
+                    let metrics = values.collect();
+                    exported.insert(
+                        export.family.clone(),
+                        family(export.family, export.help, kind, metrics),
+                    );
+                }
+            }
         }
+        families.extend(exported.into_values());
         families
     })
 }
@@ -457,6 +479,10 @@ mod tests {
                     sample("cpu_usage_ratio", &[], 0.25),
                     sample("filesystem_used_bytes", &[("mountpoint", "/")], 100.0),
                     sample("network_receive_bytes_total", &[("interface", "eth0")], 7.0),
+                    sample("cpu_count", &[], 4.0),
+                    sample("processes_total", &[], 321.0),
+                    sample("probe_tls_cert_expiry_days", &[("probe", "web")], 2.0),
+                    sample("queue_count", &[], 3.0),
                 ],
                 events: vec![],
                 inventory: None,
@@ -474,8 +500,21 @@ mod tests {
             "vigil_host_info{agent_version=\"0.1.0\",host=\"web-1\",hostname=\"web-1.local\",env=\"prod\"} 1",
             "vigil_ingest_samples_total 3",
             "vigil_ingest_rejected_total{reason=\"malformed\"} 0",
+            "# TYPE vigil_host_cpus gauge",
+            "vigil_host_cpus{host=\"web-1\"} 4",
+            "# TYPE vigil_host_processes gauge",
+            "vigil_host_processes{host=\"web-1\"} 321",
+            "vigil_probe_tls_cert_expiry_seconds{host=\"web-1\",probe=\"web\"} 172800",
+            "# TYPE vigil_host_queue_count_value gauge",
         ] {
             assert!(text.contains(line), "missing {line:?} in\n{text}");
+        }
+        for renamed in [
+            "vigil_host_cpu_count",
+            "vigil_host_processes_total",
+            "_days",
+        ] {
+            assert!(!text.contains(renamed), "{renamed} still exported:\n{text}");
         }
         let later = metrics.render(&hosts, 62_000);
         assert!(later.contains("vigil_host_up{host=\"web-1\"} 0"), "{later}");
