@@ -137,7 +137,16 @@ pub async fn run(
         evaluator,
         feed.clone(),
     ));
-    let (leading_tx, leadership) = tokio::sync::watch::channel(None);
+    // Leadership is settled once before serving, so /readyz and /metrics tell it from the start.
+    let holder = format!("{}:{}:{}", hostname(), std::process::id(), config.listen);
+    let first = leader::acquire(&pipeline, &holder, config.leader_lease)
+        .await
+        .unwrap_or(None);
+    metrics.set_leadership(first);
+    if let Some(epoch) = first {
+        tracing::info!(epoch, %holder, "leading the sweeps");
+    }
+    let (leading_tx, leadership) = tokio::sync::watch::channel(first);
     let state = AppState {
         ingest,
         hosts: Arc::clone(&hosts),
@@ -164,13 +173,22 @@ pub async fn run(
     }
     tracing::info!(%address, host_down_after = %vigil_shared::format_duration(config.host_down_after), "vigil-collector listening");
     on_listening(address);
-    let holder = format!("{}:{}:{address}", hostname(), std::process::id());
     let lease = tokio::spawn(leader::hold(
         pipeline.clone(),
         holder,
         config.leader_lease,
         leading_tx,
     ));
+    let watched_leadership = tokio::spawn({
+        let metrics = Arc::clone(&totals);
+        let mut leadership = leadership.clone();
+        async move {
+            while leadership.changed().await.is_ok() {
+                let epoch = *leadership.borrow_and_update();
+                metrics.set_leadership(epoch);
+            }
+        }
+    });
     let source = if shared {
         HeartbeatSource::Store {
             reader: Arc::clone(&reader),
@@ -224,6 +242,7 @@ pub async fn run(
     heartbeat.abort();
     ticker.abort();
     lease.abort();
+    watched_leadership.abort();
     recovery.abort();
     if drained {
         // The router held the feed's senders: the forwarder writes what is queued and ends.

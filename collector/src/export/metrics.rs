@@ -31,6 +31,10 @@ pub const HOSTS: &str = "vigil_hosts";
 
 /// Incidents open or acknowledged, by priority.
 pub const INCIDENTS_OPEN: &str = "vigil_incidents_open";
+/// 1 while this collector leads the sweeps (heartbeat, tick, retention), else 0.
+pub const LEADER: &str = "vigil_leader";
+/// The fencing epoch of the leadership this collector holds or last held.
+pub const LEADER_EPOCH: &str = "vigil_leader_epoch";
 /// Incidents opened, by priority.
 pub const INCIDENTS_OPENED: &str = "vigil_incidents_opened_total";
 /// Incidents reopened.

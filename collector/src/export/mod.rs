@@ -86,6 +86,8 @@ pub struct Metrics {
     time_to_resolve: HistogramVec,
     sla_breaches: IntCounterVec,
     engine_events: IntCounterVec,
+    leader: IntGauge,
+    leader_epoch: IntGauge,
 }
 
 const PRIORITIES: [&str; 5] = ["1", "2", "3", "4", "5"];
@@ -171,6 +173,18 @@ impl Metrics {
         )
         .expect("valid metric");
         register(Box::new(incidents_reopened.clone()));
+        let leader = IntGauge::new(
+            metrics::LEADER,
+            "1 while this collector leads the sweeps (host down, SLA ticks, retention), else 0.",
+        )
+        .expect("valid metric");
+        register(Box::new(leader.clone()));
+        let leader_epoch = IntGauge::new(
+            metrics::LEADER_EPOCH,
+            "Fencing epoch of the leadership this collector holds or last held (0: never led).",
+        )
+        .expect("valid metric");
+        register(Box::new(leader_epoch.clone()));
         let duration_buckets = vec![
             60.0, 300.0, 900.0, 1_800.0, 3_600.0, 14_400.0, 28_800.0, 86_400.0, 259_200.0,
         ];
@@ -239,6 +253,16 @@ impl Metrics {
             time_to_resolve,
             sla_breaches,
             engine_events,
+            leader,
+            leader_epoch,
+        }
+    }
+
+    /// Records whether this collector leads the sweeps, and under which epoch.
+    pub fn set_leadership(&self, epoch: Option<i64>) {
+        self.leader.set(i64::from(epoch.is_some()));
+        if let Some(epoch) = epoch {
+            self.leader_epoch.set(epoch);
         }
     }
 

@@ -15,6 +15,25 @@ use tokio::sync::watch;
 /// The current leadership: `Some(epoch)` while this collector leads.
 pub type Leadership = watch::Receiver<Option<i64>>;
 
+/// Takes or renews the lease once: `Some(epoch)` while `holder` leads.
+pub async fn acquire(
+    pipeline: &Pipeline,
+    holder: &str,
+    lease: Duration,
+) -> Result<Option<i64>, WriteError> {
+    let lease_ms = i64::try_from(lease.as_millis())
+        .unwrap_or(i64::MAX)
+        .max(300);
+    let asked = Write::Lease {
+        holder: holder.to_owned(),
+        lease_ms,
+    };
+    match pipeline.write_waiting(asked).await? {
+        WriteOutcome::Lease(lease) => Ok(lease.map(|lease| lease.epoch)),
+        _ => Ok(None),
+    }
+}
+
 /// Keeps trying to take or renew the lease for `holder`; publishes the epoch while leading.
 /// Ends when the pipeline closes.
 pub async fn hold(
@@ -23,20 +42,12 @@ pub async fn hold(
     lease: Duration,
     leading: watch::Sender<Option<i64>>,
 ) {
-    let lease_ms = i64::try_from(lease.as_millis())
-        .unwrap_or(i64::MAX)
-        .max(300);
     let mut ticker = tokio::time::interval(lease / 3);
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         ticker.tick().await;
-        let asked = Write::Lease {
-            holder: holder.clone(),
-            lease_ms,
-        };
-        let now = match pipeline.write_waiting(asked).await {
-            Ok(WriteOutcome::Lease(lease)) => lease.map(|lease| lease.epoch),
-            Ok(_) => None,
+        let now = match acquire(&pipeline, &holder, lease).await {
+            Ok(now) => now,
             Err(WriteError::Closed) => {
                 leading.send_replace(None);
                 return;
