@@ -331,12 +331,18 @@ impl Agent {
 
 /// A shared HTTP client with short timeouts (tests talk only to loopback).
 pub fn client() -> reqwest::Client {
+    client_with_timeout(Duration::from_secs(10))
+}
+
+/// Like [`client`] with another request timeout (storm tests on a busy machine: a POST that
+/// times out cannot be resent without breaking an exact count).
+pub fn client_with_timeout(timeout: Duration) -> reqwest::Client {
     static INIT: std::sync::Once = std::sync::Once::new();
     INIT.call_once(|| {
         let _ = rustls::crypto::ring::default_provider().install_default();
     });
     reqwest::Client::builder()
-        .timeout(Duration::from_secs(10))
+        .timeout(timeout)
         .no_proxy()
         .build()
         .expect("build reqwest client")

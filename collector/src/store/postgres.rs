@@ -101,7 +101,6 @@ pub struct PostgresStore {
     pool: Pool,
     handle: Handle,
     location: String,
-    holder: String,
 }
 
 fn classify(error: tokio_postgres::Error) -> StoreError {
@@ -199,27 +198,15 @@ impl PostgresStore {
             .runtime(Runtime::Tokio1)
             .build()
             .map_err(|error| open_error(error.to_string()))?;
-        let holder = format!(
-            "{}:{}:{:x}",
-            hostname(),
-            std::process::id(),
-            crate::clock::Clock::now_ms(&crate::clock::SystemClock)
-        );
         let store = PostgresStore {
             pool,
             handle,
             location: location.clone(),
-            holder,
         };
         store
             .migrate()
             .map_err(|error| open_error(error.to_string()))?;
         Ok(store)
-    }
-
-    /// The name this collector leads under.
-    pub fn holder(&self) -> &str {
-        &self.holder
     }
 
     fn block_on<F: std::future::Future>(&self, future: F) -> F::Output {
@@ -284,12 +271,6 @@ impl PostgresStore {
             store: self.clone(),
         }
     }
-}
-
-fn hostname() -> String {
-    std::fs::read_to_string("/proc/sys/kernel/hostname")
-        .map(|name| name.trim().to_owned())
-        .unwrap_or_else(|_| "collector".to_owned())
 }
 
 /// PostgreSQL implementation of [`Backend`].
@@ -429,21 +410,23 @@ impl Backend for PostgresBackend {
         // Make sure the row exists, then lock it: two collectors receiving the same host (an
         // agent that moved) check its position one after the other.
         let labels = serde_json::to_string(&batch.labels).unwrap_or_else(|_| "{}".to_owned());
+        let (stream, seq) = (batch.stream as i64, batch.seq as i64);
+        let params: [&(dyn ToSql + Sync); 8] = [
+            &batch.host_id,
+            &batch.hostname,
+            &batch.agent_version,
+            &labels,
+            &stream,
+            &seq,
+            &batch.received_ms,
+            &batch.inventory_json,
+        ];
         let inserted = self.execute(
             "INSERT INTO hosts (host_id, hostname, agent_version, labels, stream, seq,
                                 first_seen_ms, last_seen_ms, inventory)
              VALUES ($1, $2, $3, $4, $5, $6, $7, $7, $8)
              ON CONFLICT (host_id) DO NOTHING",
-            &[
-                &batch.host_id,
-                &batch.hostname,
-                &batch.agent_version,
-                &labels,
-                &(batch.stream as i64),
-                &(batch.seq as i64),
-                &batch.received_ms,
-                &batch.inventory_json,
-            ],
+            &params,
         )?;
         if inserted == 1 {
             return Ok(Recorded::Accepted);
@@ -462,16 +445,7 @@ impl Backend for PostgresBackend {
             "UPDATE hosts SET hostname = $2, agent_version = $3, labels = $4, stream = $5,
                 seq = $6, last_seen_ms = $7, inventory = COALESCE($8, inventory)
              WHERE host_id = $1",
-            &[
-                &batch.host_id,
-                &batch.hostname,
-                &batch.agent_version,
-                &labels,
-                &(batch.stream as i64),
-                &(batch.seq as i64),
-                &batch.received_ms,
-                &batch.inventory_json,
-            ],
+            &params,
         )?;
         Ok(Recorded::Accepted)
     }

@@ -147,12 +147,15 @@ async fn ten_thousand_identical_events_at_once_are_one_incident_with_count_ten_t
     let collector = Collector::start(&tmp.path().join("data"), &[]).await;
     let accepted = Arc::new(AtomicU64::new(0));
     let mut tasks = Vec::new();
-    // 100 concurrent clients; each sends 50 single events and 5 arrays of 10.
+    // 100 concurrent clients; each sends 50 single events and 5 arrays of 10. One connection
+    // pool for all, with a long timeout: a timed-out POST cannot be resent without breaking the
+    // exact count.
+    let shared = vigil_e2e::client_with_timeout(Duration::from_secs(60));
     for _ in 0..100 {
         let url = collector.url.clone();
         let accepted = Arc::clone(&accepted);
+        let client = shared.clone();
         tasks.push(tokio::spawn(async move {
-            let client = client();
             let one = event("http_5xx", "firing");
             let ten = serde_json::Value::Array(vec![one.clone(); 10]);
             for i in 0..55 {

@@ -148,4 +148,25 @@ pub(crate) mod test_util {
         }
         (step.decision, step.incident, step.changes)
     }
+
+    /// Runs every stage on `event`, puts the incident back into `working` and commits, as the
+    /// engine does; returns the decision, a copy of the incident and the changes.
+    pub fn run_all_and_commit(
+        event: &EventIn,
+        working: &mut Working,
+        policy: &Policy,
+        now_ms: i64,
+    ) -> (Decision, Incident, Vec<Change>) {
+        let stages: Vec<Stage> = STAGES.iter().map(|(_, stage)| *stage).collect();
+        let (decision, incident, changes) = run(&stages, event, working, policy, now_ms);
+        let incident = incident.expect("the event concerns an incident");
+        let copy = (*incident).clone();
+        match decision {
+            Decision::Opened => working.insert_new(incident),
+            Decision::Noted => {}
+            _ => working.put(incident),
+        }
+        working.commit();
+        (decision, copy, changes)
+    }
 }

@@ -53,17 +53,12 @@ pub fn stage(context: &Context<'_>, step: &mut Step<'_>) -> Flow {
 
 #[cfg(test)]
 mod tests {
-    use super::super::test_util::run;
-    use super::super::{STAGES, Stage};
+    use super::super::test_util::run_all_and_commit;
     use super::*;
     use crate::incidents::event::EventIn;
     use crate::incidents::policy::Policy;
     use crate::incidents::working::Working;
     use vigil_shared::event::{Severity, Status};
-
-    fn all() -> Vec<Stage> {
-        STAGES.iter().map(|(_, stage)| *stage).collect()
-    }
 
     #[test]
     fn priority_follows_severity_and_breadth_and_due_times_follow_priority() {
@@ -82,9 +77,8 @@ mod tests {
         for (n, (severity, host, expected, changed)) in table.into_iter().enumerate() {
             let mut event = EventIn::new("t", "c", Status::Firing, severity).with_host(host);
             event.dedup_key = Some("one".into());
-            let (decision, incident, changes) =
-                run(&all(), &event, &mut working, &policy, n as i64);
-            let incident = incident.unwrap();
+            let (_, incident, changes) =
+                run_all_and_commit(&event, &mut working, &policy, n as i64);
             assert_eq!(incident.priority, expected, "event {n}");
             assert_eq!(
                 changes
@@ -99,12 +93,6 @@ mod tests {
                 incident.opened_ms + target.ack_ms,
                 "event {n}"
             );
-            if decision == Decision::Opened {
-                working.insert_new(incident);
-            } else {
-                working.put(incident);
-            }
-            working.commit();
         }
     }
 }
