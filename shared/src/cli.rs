@@ -37,32 +37,54 @@ pub fn is_help_or_version(error: &clap::Error) -> bool {
     use clap::error::ErrorKind;
     matches!(
         error.kind(),
-        ErrorKind::DisplayHelp
-            | ErrorKind::DisplayVersion
-            | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand
+        ErrorKind::DisplayHelp | ErrorKind::DisplayVersion
     )
 }
 
-/// A clap error as one line without the `error: ` prefix: its first line, plus clap's `tip:`
-/// lines in parentheses (`unexpected argument '--lisen' found (tip: a similar argument exists:
-/// '--listen')`). The usage block and the `--help` hint are left out.
+/// A clap error as one line without the `error: ` prefix: its first paragraph (so `the
+/// following required arguments were not provided: <ID>` keeps the argument), plus clap's
+/// `tip:` lines in parentheses (`unexpected argument '--lisen' found (tip: a similar argument
+/// exists: '--listen')`). The usage block and the `--help` hint are left out. A command left
+/// without its subcommand (clap renders its help) becomes `a subcommand is missing: ...` with
+/// the usage.
 pub fn one_line_error(rendered: &str) -> String {
-    let mut lines = rendered
-        .lines()
-        .map(str::trim)
-        .filter(|line| !line.is_empty());
-    let first = lines.next().unwrap_or("invalid arguments");
-    let first = first.strip_prefix("error: ").unwrap_or(first);
-    let tips: Vec<&str> = lines.filter(|line| line.starts_with("tip: ")).collect();
+    let paragraphs: Vec<String> = rendered
+        .split("\n\n")
+        .map(|paragraph| {
+            paragraph
+                .lines()
+                .map(str::trim)
+                .filter(|line| !line.is_empty())
+                .collect::<Vec<_>>()
+                .join(" ")
+        })
+        .filter(|paragraph| !paragraph.is_empty())
+        .collect();
+    let Some(first) = paragraphs.first() else {
+        return "invalid arguments".to_owned();
+    };
+    let Some(message) = first.strip_prefix("error: ") else {
+        // No `error:` line: clap printed a help page for a missing subcommand.
+        return match paragraphs.iter().find_map(|p| p.strip_prefix("Usage: ")) {
+            Some(usage) => format!("a subcommand is missing: {usage} (see --help)"),
+            None => "a subcommand is missing (see --help)".to_owned(),
+        };
+    };
+    let tips: Vec<&str> = paragraphs
+        .iter()
+        .filter(|paragraph| paragraph.starts_with("tip: "))
+        .map(String::as_str)
+        .collect();
     if tips.is_empty() {
-        first.to_owned()
+        message.to_owned()
     } else {
-        format!("{first} ({})", tips.join("; "))
+        format!("{message} ({})", tips.join("; "))
     }
 }
 
 /// Reports a clap error the SPEC way and gives the exit code: help and version print in full on
-/// stdout (status 0); anything else is `BINARY: <one line>` on stderr (status 2).
+/// stdout (status 0); anything else, a missing subcommand included, is `BINARY: <one line>` on
+/// stderr (status 2).
 pub fn clap_exit(binary: &str, error: &clap::Error) -> ExitCode {
     if is_help_or_version(error) {
         print!("{error}");
@@ -99,6 +121,17 @@ mod tests {
             /// An id.
             id: u64,
         },
+        /// Has verbs of its own.
+        Remote {
+            #[command(subcommand)]
+            verb: Verb,
+        },
+    }
+
+    #[derive(Debug, clap::Subcommand)]
+    enum Verb {
+        /// One verb.
+        List,
     }
 
     fn error(args: &[&str]) -> clap::Error {
@@ -121,7 +154,18 @@ mod tests {
         assert!(line.contains("--insecure"), "{line}");
         let line = one_line_error(&error(&["vigil-test", "incidents", "seven"]).to_string());
         assert!(line.contains("'seven'"), "{line}");
-        assert!(!error(&["vigil-test", "--bogus"]).to_string().is_empty());
+        let line = one_line_error(&error(&["vigil-test", "incidents"]).to_string());
+        assert_eq!(
+            line,
+            "the following required arguments were not provided: <ID>"
+        );
+        let missing = error(&["vigil-test", "remote"]);
+        assert!(!is_help_or_version(&missing));
+        let line = one_line_error(&missing.to_string());
+        assert_eq!(
+            line,
+            "a subcommand is missing: vigil-test remote <COMMAND> (see --help)"
+        );
         assert_eq!(one_line_error(""), "invalid arguments");
     }
 

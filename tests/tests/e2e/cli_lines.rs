@@ -83,6 +83,16 @@ fn cli_bad_flag_of_either_binary_is_one_line_naming_it_with_status_2() {
             &["'--bogus'"],
         ),
         ("vigil-collector", &["frobnicate"], &["'frobnicate'"]),
+        (
+            "vigil-collector",
+            &["incidents", "show"],
+            &["required arguments were not provided: <ID>"],
+        ),
+        (
+            "vigil-collector",
+            &["incidents"],
+            &["a subcommand is missing", "vigil-collector incidents"],
+        ),
         ("vigil-agent", &["--no-such-flag"], &["'--no-such-flag'"]),
         ("vigil-agent", &["--interval"], &["--interval"]),
         ("vigil-agent", &["--once=sometimes"], &["--once"]),
