@@ -1,7 +1,7 @@
 //! The embedded SQLite backend (the default store, a file under `--data-dir`).
 //!
 //! WAL journal with `synchronous = FULL`: a commit is on disk before the writer answers, so a 2xx
-//! survives a kill -9 and a power cut. Group commit (see [`super::Store`]) keeps that affordable.
+//! survives a kill -9 and a power cut. Group commit (see [`crate::pipeline`]) keeps that affordable.
 //! Migrations are versioned in code and tracked with `PRAGMA user_version`.
 
 use super::{
