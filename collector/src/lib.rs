@@ -13,6 +13,7 @@ pub mod incidents;
 pub mod ingest;
 pub mod rules;
 pub mod store;
+pub mod tls;
 
 pub use app::{AppError, run};
 pub use config::{Args, Config, ConfigErrors, LogFormat};

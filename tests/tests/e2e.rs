@@ -15,6 +15,8 @@ mod bad_input;
 mod cli;
 #[path = "e2e/dedup.rs"]
 mod dedup;
+#[path = "e2e/deploy.rs"]
+mod deploy;
 #[path = "e2e/incidents.rs"]
 mod incidents;
 #[path = "e2e/inventory.rs"]
