@@ -58,7 +58,7 @@ pub struct TlsSettings {
 #[derive(Debug, thiserror::Error)]
 pub enum TlsError {
     /// A file could not be read.
-    #[error("cannot read {key} file {path}: {source}")]
+    #[error("cannot read {path}: {source}")]
     Read {
         /// The config key naming the file.
         key: &'static str,
@@ -69,7 +69,7 @@ pub enum TlsError {
         source: io::Error,
     },
     /// A file holds no PEM item of the expected kind.
-    #[error("{key} file {path} holds no {what}: give a PEM file (-----BEGIN {what}-----)")]
+    #[error("{path} holds no {what}: give a PEM file (-----BEGIN {what}-----)")]
     Empty {
         /// The config key naming the file.
         key: &'static str,
@@ -79,7 +79,7 @@ pub enum TlsError {
         what: &'static str,
     },
     /// A PEM item could not be decoded.
-    #[error("{key} file {path} is not valid PEM: {reason}")]
+    #[error("{path} is not valid PEM: {reason}")]
     Pem {
         /// The config key naming the file.
         key: &'static str,
@@ -89,7 +89,7 @@ pub enum TlsError {
         reason: String,
     },
     /// The key does not fit the certificate, or rustls refused one of them.
-    #[error("tls_key {key} does not go with tls_cert {cert}: {reason}")]
+    #[error("{key} does not go with the certificate in {cert}: {reason}")]
     Mismatch {
         /// The certificate file.
         cert: PathBuf,
@@ -99,13 +99,26 @@ pub enum TlsError {
         reason: String,
     },
     /// The client CA could not be used for verification.
-    #[error("client_ca file {path} cannot verify clients: {reason}")]
+    #[error("{path} cannot verify client certificates: {reason}")]
     ClientCa {
         /// The file.
         path: PathBuf,
         /// rustls' message.
         reason: String,
     },
+}
+
+impl TlsError {
+    /// The config key whose file is at fault (messages name the file, the config error the key).
+    pub fn key(&self) -> &'static str {
+        match self {
+            TlsError::Read { key, .. }
+            | TlsError::Empty { key, .. }
+            | TlsError::Pem { key, .. } => key,
+            TlsError::Mismatch { .. } => "tls_key",
+            TlsError::ClientCa { .. } => "client_ca",
+        }
+    }
 }
 
 fn read(key: &'static str, path: &Path) -> Result<Vec<u8>, TlsError> {
@@ -460,6 +473,18 @@ impl Connected<IncomingStream<'_, Incoming>> for Peer {
     }
 }
 
+/// The router as `axum::serve` takes it on an [`Incoming`]: with [`client_identity`] in front and
+/// each connection's [`Peer`] available to it.
+pub fn app(
+    router: axum::Router,
+    settings: Option<&TlsSettings>,
+) -> axum::extract::connect_info::IntoMakeServiceWithConnectInfo<axum::Router, Peer> {
+    let mtls = Mtls(settings.is_some_and(|settings| settings.client_ca.is_some()));
+    router
+        .layer(axum::middleware::from_fn_with_state(mtls, client_identity))
+        .into_make_service_with_connect_info::<Peer>()
+}
+
 /// Whether mTLS is on (a `client_ca` is configured), for [`client_identity`].
 #[derive(Debug, Clone, Copy)]
 pub struct Mtls(pub bool);
@@ -596,13 +621,66 @@ mod tests {
     }
 
     #[test]
-    fn missing_files_name_their_key() {
-        let error = load_certified_key(Path::new("/nonexistent/cert.pem"), Path::new("/x"))
-            .unwrap_err()
-            .to_string();
+    fn certificate_names_are_the_cn_then_the_dns_sans() {
+        let mut params = rcgen::CertificateParams::new(vec![
+            "web-1.example".to_owned(),
+            "10.0.0.1".to_owned(),
+            "web-1.internal".to_owned(),
+        ])
+        .unwrap();
+        params.distinguished_name = rcgen::DistinguishedName::new();
+        params
+            .distinguished_name
+            .push(rcgen::DnType::OrganizationName, "Vigil");
+        params
+            .distinguished_name
+            .push(rcgen::DnType::CommonName, "web-1");
+        let key = rcgen::KeyPair::generate().unwrap();
+        let cert = params.self_signed(&key).unwrap();
+        assert_eq!(
+            certificate_names(cert.der()),
+            vec!["web-1", "web-1.example", "web-1.internal"]
+        );
+        let identity = ClientIdentity {
+            names: certificate_names(cert.der()).into(),
+        };
+        assert!(identity.names_host("web-1.internal"));
+        assert!(!identity.names_host("web-2"));
+    }
+
+    #[test]
+    fn a_certificate_and_its_key_load_and_another_key_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let key = rcgen::KeyPair::generate().unwrap();
+        let cert = rcgen::CertificateParams::new(vec!["localhost".to_owned()])
+            .unwrap()
+            .self_signed(&key)
+            .unwrap();
+        let (cert_path, key_path) = (dir.path().join("c.pem"), dir.path().join("k.pem"));
+        std::fs::write(&cert_path, cert.pem()).unwrap();
+        std::fs::write(&key_path, key.serialize_pem()).unwrap();
+        load_certified_key(&cert_path, &key_path).unwrap();
+        let other = rcgen::KeyPair::generate().unwrap();
+        std::fs::write(&key_path, other.serialize_pem()).unwrap();
+        let error = load_certified_key(&cert_path, &key_path).unwrap_err();
+        assert_eq!(error.key(), "tls_key");
         assert!(
-            error.starts_with("cannot read tls_cert file /nonexistent/cert.pem"),
+            error
+                .to_string()
+                .contains("does not go with the certificate"),
             "{error}"
+        );
+    }
+
+    #[test]
+    fn missing_files_name_their_key() {
+        let error =
+            load_certified_key(Path::new("/nonexistent/cert.pem"), Path::new("/x")).unwrap_err();
+        assert_eq!(error.key(), "tls_cert");
+        let text = error.to_string();
+        assert!(
+            text.starts_with("cannot read /nonexistent/cert.pem: "),
+            "{text}"
         );
     }
 

@@ -27,7 +27,7 @@ pub struct ClientTls {
 #[derive(Debug, thiserror::Error)]
 pub enum TlsError {
     /// The file could not be read.
-    #[error("cannot read {key} file {path}: {source}")]
+    #[error("cannot read {path}: {source}")]
     Read {
         /// The config key.
         key: &'static str,
@@ -38,7 +38,7 @@ pub enum TlsError {
         source: std::io::Error,
     },
     /// The file does not hold what the key needs.
-    #[error("{key} file {path} {problem}")]
+    #[error("{path} {problem}")]
     Invalid {
         /// The config key.
         key: &'static str,
@@ -204,7 +204,7 @@ mod tests {
         assert_eq!(
             error.to_string(),
             format!(
-                "ca_file file {} holds no certificate: give a PEM file with -----BEGIN CERTIFICATE-----",
+                "{} holds no certificate: give a PEM file with -----BEGIN CERTIFICATE-----",
                 path.display()
             )
         );
@@ -220,7 +220,7 @@ mod tests {
             tls.load()
                 .unwrap_err()
                 .to_string()
-                .starts_with("cannot read ca_file file /nonexistent/ca.pem")
+                .starts_with("cannot read /nonexistent/ca.pem: ")
         );
     }
 }
