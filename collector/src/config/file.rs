@@ -1,0 +1,115 @@
+//! The TOML file's shape: [`RawFile`] and its tables (unknown keys refused; keys equal the
+//! flags with `-` → `_`), read with the line of a problem in the message.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+/// The TOML config file; keys equal the flags with `-` → `_`.
+#[derive(Debug, Default, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawFile {
+    pub(super) listen: Option<String>,
+    pub(super) data_dir: Option<PathBuf>,
+    pub(super) store: Option<String>,
+    pub(super) host_down_after: Option<String>,
+    pub(super) log_format: Option<String>,
+    pub(super) insecure: Option<bool>,
+    pub(super) max_body_bytes: Option<usize>,
+    pub(super) max_decompressed_bytes: Option<usize>,
+    pub(super) max_samples_per_batch: Option<usize>,
+    pub(super) max_events_per_batch: Option<usize>,
+    pub(super) max_pending_writes: Option<usize>,
+    pub(super) store_sync: Option<String>,
+    pub(super) token: Option<Vec<RawToken>>,
+    pub(super) incidents: Option<RawIncidents>,
+    pub(super) default_rules: Option<bool>,
+    pub(super) rule: Option<Vec<RawRule>>,
+}
+
+/// The `[incidents]` table.
+#[derive(Debug, Default, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawIncidents {
+    pub(super) min_severity: Option<String>,
+    pub(super) reopen_window: Option<String>,
+    pub(super) close_after: Option<String>,
+    pub(super) event_id_retention: Option<String>,
+    pub(super) high_impact: Option<Vec<String>>,
+    pub(super) low_impact: Option<Vec<String>>,
+    pub(super) breadth_high: Option<usize>,
+    pub(super) flapping_high: Option<f64>,
+    pub(super) flapping_low: Option<f64>,
+    pub(super) flapping_settle: Option<String>,
+    pub(super) sla: Option<BTreeMap<String, RawSla>>,
+}
+
+/// One `[incidents.sla.pN]` table.
+#[derive(Debug, Default, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawSla {
+    pub(super) ack: Option<String>,
+    pub(super) resolve: Option<String>,
+}
+
+/// One `[[rule]]` table.
+#[derive(Debug, Default, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawRule {
+    pub(super) name: Option<String>,
+    pub(super) metric: Option<String>,
+    pub(super) divide_by: Option<String>,
+    pub(super) above: Option<f64>,
+    pub(super) below: Option<f64>,
+    pub(super) clear: Option<f64>,
+    #[serde(rename = "for")]
+    pub(super) for_: Option<String>,
+    pub(super) severity: Option<String>,
+}
+
+/// One `[[token]]` table.
+#[derive(Debug, Default, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawToken {
+    pub(super) name: Option<String>,
+    pub(super) role: Option<String>,
+    pub(super) sha256: Option<String>,
+    pub(super) secret_env: Option<String>,
+    pub(super) secret_file: Option<PathBuf>,
+    pub(super) hosts: Option<String>,
+}
+
+/// Reads and parses the config file at `path`; the error is one line naming the file.
+pub(super) fn read_file(path: &Path) -> Result<RawFile, String> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|error| format!("config file {}: cannot read it: {error}", path.display()))?;
+    toml::from_str(&text).map_err(|error| {
+        let line = error.span().map(|span| {
+            text.as_bytes()[..span.start.min(text.len())]
+                .iter()
+                .filter(|b| **b == b'\n')
+                .count()
+                + 1
+        });
+        let message = error.message().replace('\n', " ");
+        match line {
+            Some(line) => format!("config file {} line {line}: {message}", path.display()),
+            None => format!("config file {}: {message}", path.display()),
+        }
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unknown_file_keys_are_named_with_their_line() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("c.toml");
+        std::fs::write(&path, "listen = \"127.0.0.1:1\"\nlisen = 3\n").unwrap();
+        let error = read_file(&path).unwrap_err();
+        assert!(error.contains("line 2"), "{error}");
+        assert!(error.contains("lisen"), "{error}");
+        assert!(!error.contains('\n'));
+    }
+}

@@ -1,0 +1,319 @@
+//! The collector's configuration in two stages: [`Args`] (flags and `VIGIL_*` environment, through
+//! clap) and [`RawFile`] (the TOML file) are merged into a [`Config`] with real types. Precedence:
+//! flag > environment > file > default. Every problem is collected and reported on one line that
+//! names the key (exit status 2).
+//!
+//! The files: `args.rs` (clap flags), `file.rs` (the TOML shape), `store.rs` (`store`,
+//! `store_sync`), `tokens.rs` (`[[token]]`), `policy.rs` (`[incidents]`), `rules.rs`
+//! (`[[rule]]`); this file holds [`Config`], the top-level keys and the merge.
+
+mod args;
+mod file;
+mod policy;
+mod rules;
+mod store;
+mod tokens;
+
+use crate::auth::Tokens;
+use crate::incidents::Policy;
+use crate::ingest::limits::IngestLimits;
+use crate::rules::Rule;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+use vigil_shared::event::Severity;
+
+pub use args::Args;
+pub use file::{RawFile, RawIncidents, RawRule, RawSla, RawToken};
+pub use store::StoreLocation;
+
+/// Default listen address (loopback only).
+pub const DEFAULT_LISTEN: &str = "127.0.0.1:9470";
+/// Default data directory.
+pub const DEFAULT_DATA_DIR: &str = "./vigil-data";
+/// Default heartbeat timeout.
+pub const DEFAULT_HOST_DOWN_AFTER: Duration = Duration::from_secs(60);
+
+/// How logs are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogFormat {
+    /// Human-readable lines.
+    Text,
+    /// One JSON object per line.
+    Json,
+}
+
+/// The validated configuration.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Listen address.
+    pub listen: SocketAddr,
+    /// Data directory.
+    pub data_dir: PathBuf,
+    /// The store.
+    pub store: StoreLocation,
+    /// Heartbeat timeout.
+    pub host_down_after: Duration,
+    /// Log format.
+    pub log_format: LogFormat,
+    /// Allow a non-loopback listen address without tokens.
+    pub insecure: bool,
+    /// Ingest limits.
+    pub limits: IngestLimits,
+    /// Most store writes queued before ingest answers 503.
+    pub max_pending_writes: usize,
+    /// When a commit reaches the disk.
+    pub store_sync: crate::store::sqlite::SyncMode,
+    /// Bearer tokens; empty means no authentication (loopback only unless `insecure`).
+    pub tokens: Tokens,
+    /// Incident engine policy.
+    pub policy: Policy,
+    /// How long a generic event's `event_id` is remembered.
+    pub event_id_retention: Duration,
+    /// Threshold rules (defaults merged with `[[rule]]`).
+    pub rules: Vec<Rule>,
+}
+
+/// Every problem found in the configuration, reported together on one line.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{}", .0.join("; "))]
+pub struct ConfigErrors(pub Vec<String>);
+
+impl Config {
+    /// Merges flags, environment (already in `args`), the config file and defaults.
+    pub fn load(args: &Args) -> Result<Config, ConfigErrors> {
+        let file = match &args.config {
+            Some(path) => file::read_file(path).map_err(|error| ConfigErrors(vec![error]))?,
+            None => RawFile::default(),
+        };
+        Config::from_parts(args, file, &|name| std::env::var(name).ok())
+    }
+
+    /// Validates the merged view; collects every problem. `env` looks up environment variables
+    /// named by `secret_env`.
+    pub fn from_parts(
+        args: &Args,
+        file: RawFile,
+        env: &dyn Fn(&str) -> Option<String>,
+    ) -> Result<Config, ConfigErrors> {
+        let mut errors = Vec::new();
+        let tokens = Tokens::new(
+            file.token
+                .unwrap_or_default()
+                .into_iter()
+                .enumerate()
+                .filter_map(|(index, raw)| tokens::parse_token(index, raw, env, &mut errors))
+                .collect(),
+        );
+        let listen_text = args
+            .listen
+            .clone()
+            .or(file.listen)
+            .unwrap_or_else(|| DEFAULT_LISTEN.to_owned());
+        let listen = listen_text.parse::<SocketAddr>().map_err(|_| {
+            errors.push(format!(
+                "config key listen: invalid address {listen_text:?}: use IP:PORT, e.g. 127.0.0.1:9470"
+            ))
+        });
+        let data_dir = args
+            .data_dir
+            .clone()
+            .or(file.data_dir)
+            .unwrap_or_else(|| PathBuf::from(DEFAULT_DATA_DIR));
+        let store = match args.store.clone().or(file.store) {
+            None => Ok(StoreLocation::Sqlite(data_dir.join("vigil.db"))),
+            Some(url) => store::parse_store(&url).map_err(|error| errors.push(error)),
+        };
+        let host_down_after = match args.host_down_after.clone().or(file.host_down_after) {
+            None => Ok(DEFAULT_HOST_DOWN_AFTER),
+            Some(text) => match vigil_shared::parse_duration(&text) {
+                Ok(duration) if duration >= Duration::from_secs(1) => Ok(duration),
+                Ok(_) => Err(format!(
+                    "config key host_down_after: {text:?} is too short: use at least 1s"
+                )),
+                Err(error) => Err(format!("config key host_down_after: {error}")),
+            },
+        }
+        .map_err(|error| errors.push(error));
+        let log_format = match args.log_format.clone().or(file.log_format).as_deref() {
+            None | Some("text") => Ok(LogFormat::Text),
+            Some("json") => Ok(LogFormat::Json),
+            Some(other) => Err(format!(
+                "config key log_format: unknown format {other:?}: use text or json"
+            )),
+        }
+        .map_err(|error| errors.push(error));
+        let insecure = args.insecure || file.insecure.unwrap_or(false);
+        let defaults = IngestLimits::default();
+        let limits = IngestLimits {
+            max_body_bytes: file.max_body_bytes.unwrap_or(defaults.max_body_bytes),
+            max_decompressed_bytes: file
+                .max_decompressed_bytes
+                .unwrap_or(defaults.max_decompressed_bytes),
+            wire: vigil_shared::wire::Limits {
+                max_samples: file
+                    .max_samples_per_batch
+                    .unwrap_or(defaults.wire.max_samples),
+                max_events: file
+                    .max_events_per_batch
+                    .unwrap_or(defaults.wire.max_events),
+                ..defaults.wire
+            },
+        };
+        for (key, value) in [
+            ("max_body_bytes", limits.max_body_bytes),
+            ("max_decompressed_bytes", limits.max_decompressed_bytes),
+            ("max_samples_per_batch", limits.wire.max_samples),
+        ] {
+            if value == 0 {
+                errors.push(format!("config key {key}: must be greater than 0"));
+            }
+        }
+        let (policy, event_id_retention) =
+            policy::parse_incidents(file.incidents.unwrap_or_default(), &mut errors);
+        let rules = rules::parse_rules(
+            file.default_rules.unwrap_or(true),
+            file.rule.unwrap_or_default(),
+            &mut errors,
+        );
+        let store_sync = store::parse_store_sync(file.store_sync.as_deref(), &mut errors);
+        let max_pending_writes = file.max_pending_writes.unwrap_or(4_096);
+        if max_pending_writes == 0 {
+            errors.push("config key max_pending_writes: must be greater than 0".to_owned());
+        }
+        if let Ok(address) = listen
+            && !address.ip().is_loopback()
+            && !insecure
+            && tokens.is_empty()
+        {
+            errors.push(format!(
+                "config key listen: {address} is not a loopback address and no [[token]] is configured: \
+                 add tokens, listen on 127.0.0.1, or pass --insecure to serve the network without authentication"
+            ));
+        }
+        match (listen, store, host_down_after, log_format) {
+            (Ok(listen), Ok(store), Ok(host_down_after), Ok(log_format)) if errors.is_empty() => {
+                Ok(Config {
+                    listen,
+                    data_dir,
+                    store,
+                    host_down_after,
+                    log_format,
+                    insecure,
+                    limits,
+                    max_pending_writes,
+                    store_sync,
+                    tokens,
+                    policy,
+                    event_id_retention,
+                    rules,
+                })
+            }
+            _ => Err(ConfigErrors(errors)),
+        }
+    }
+}
+
+fn parse_duration_key(key: &str, text: &str, errors: &mut Vec<String>) -> Option<Duration> {
+    vigil_shared::parse_duration(text)
+        .map_err(|error| errors.push(format!("config key {key}: {error}")))
+        .ok()
+}
+
+fn parse_severity(key: &str, text: &str, errors: &mut Vec<String>) -> Option<Severity> {
+    let severity = serde_json::from_value(serde_json::Value::String(text.to_owned())).ok();
+    if severity.is_none() {
+        errors.push(format!(
+            "config key {key}: unknown severity {text:?}: use critical, major, minor, warning or info"
+        ));
+    }
+    severity
+}
+
+#[cfg(test)]
+mod test_support {
+    use super::RawFile;
+
+    pub(super) fn file(text: &str) -> RawFile {
+        toml::from_str(text).unwrap()
+    }
+
+    pub(super) fn no_env(_: &str) -> Option<String> {
+        None
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::test_support::{file, no_env};
+    use super::*;
+
+    #[test]
+    fn defaults_apply_when_nothing_is_set() {
+        let config = Config::from_parts(&Args::default(), RawFile::default(), &no_env).unwrap();
+        assert_eq!(config.listen, DEFAULT_LISTEN.parse().unwrap());
+        assert_eq!(config.host_down_after, Duration::from_secs(60));
+        assert_eq!(
+            config.store,
+            StoreLocation::Sqlite(PathBuf::from("./vigil-data/vigil.db"))
+        );
+        assert_eq!(config.log_format, LogFormat::Text);
+    }
+
+    #[test]
+    fn flags_override_the_file() {
+        let args = Args {
+            host_down_after: Some("5s".into()),
+            ..Args::default()
+        };
+        let config = Config::from_parts(
+            &args,
+            file("host_down_after = \"2m\"\nlisten = \"127.0.0.1:1\""),
+            &no_env,
+        )
+        .unwrap();
+        assert_eq!(config.host_down_after, Duration::from_secs(5));
+        assert_eq!(config.listen, "127.0.0.1:1".parse().unwrap());
+    }
+
+    #[test]
+    fn every_problem_is_reported_on_one_line_with_its_key() {
+        let args = Args {
+            listen: Some("nowhere".into()),
+            host_down_after: Some("10x".into()),
+            log_format: Some("xml".into()),
+            ..Args::default()
+        };
+        let error = Config::from_parts(&args, RawFile::default(), &no_env).unwrap_err();
+        assert_eq!(error.0.len(), 3, "{error}");
+        let line = error.to_string();
+        assert!(!line.contains('\n'));
+        assert!(
+            line.contains("config key listen: invalid address \"nowhere\""),
+            "{line}"
+        );
+        assert!(
+            line.contains("config key host_down_after: invalid duration \"10x\""),
+            "{line}"
+        );
+        assert!(
+            line.contains("config key log_format: unknown format \"xml\""),
+            "{line}"
+        );
+    }
+
+    #[test]
+    fn non_loopback_listen_needs_insecure() {
+        let args = Args {
+            listen: Some("0.0.0.0:9470".into()),
+            ..Args::default()
+        };
+        let error = Config::from_parts(&args, RawFile::default(), &no_env).unwrap_err();
+        assert!(error.to_string().contains("--insecure"), "{error}");
+        let args = Args {
+            insecure: true,
+            ..args
+        };
+        assert!(Config::from_parts(&args, RawFile::default(), &no_env).is_ok());
+    }
+}

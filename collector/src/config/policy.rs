@@ -1,0 +1,173 @@
+//! `[incidents]`: the engine's [`Policy`] (minimum severity, reopen and close windows,
+//! impact matchers, flapping thresholds, SLA per priority) and the `event_id` retention.
+
+use std::time::Duration;
+
+use crate::incidents::Policy;
+use crate::incidents::priority::LabelMatch;
+
+use super::file::RawIncidents;
+use super::{parse_duration_key, parse_severity};
+
+/// A duration in whole milliseconds, saturating.
+pub(super) fn millis(duration: Duration) -> i64 {
+    i64::try_from(duration.as_millis()).unwrap_or(i64::MAX)
+}
+
+/// Validates `[incidents]`; defaults for what is absent.
+pub(super) fn parse_incidents(raw: RawIncidents, errors: &mut Vec<String>) -> (Policy, Duration) {
+    let mut policy = Policy::default();
+    if let Some(text) = &raw.min_severity
+        && let Some(severity) = parse_severity("incidents.min_severity", text, errors)
+    {
+        policy.min_severity = severity;
+    }
+    for (key, text, target) in [
+        (
+            "incidents.reopen_window",
+            &raw.reopen_window,
+            &mut policy.reopen_window_ms,
+        ),
+        (
+            "incidents.close_after",
+            &raw.close_after,
+            &mut policy.close_after_ms,
+        ),
+        (
+            "incidents.flapping_settle",
+            &raw.flapping_settle,
+            &mut policy.flap.settle_after_ms,
+        ),
+    ] {
+        if let Some(text) = text
+            && let Some(duration) = parse_duration_key(key, text, errors)
+        {
+            *target = millis(duration);
+        }
+    }
+    let retention = raw
+        .event_id_retention
+        .as_deref()
+        .and_then(|text| parse_duration_key("incidents.event_id_retention", text, errors))
+        .unwrap_or(Duration::from_secs(24 * 3600));
+    for (key, list, target) in [
+        (
+            "incidents.high_impact",
+            raw.high_impact,
+            &mut policy.priority.high_impact,
+        ),
+        (
+            "incidents.low_impact",
+            raw.low_impact,
+            &mut policy.priority.low_impact,
+        ),
+    ] {
+        if let Some(list) = list {
+            target.clear();
+            for text in list {
+                match LabelMatch::parse(&text) {
+                    Some(matcher) => target.push(matcher),
+                    None => errors.push(format!(
+                        "config key {key}: {text:?} is not label=value, e.g. \"env=prod\""
+                    )),
+                }
+            }
+        }
+    }
+    if let Some(breadth) = raw.breadth_high {
+        policy.priority.breadth_high = breadth;
+    }
+    if let Some(high) = raw.flapping_high {
+        policy.flap.high = high;
+    }
+    if let Some(low) = raw.flapping_low {
+        policy.flap.low = low;
+    }
+    if !(0.0..=100.0).contains(&policy.flap.high)
+        || !(0.0..=100.0).contains(&policy.flap.low)
+        || policy.flap.low > policy.flap.high
+    {
+        errors.push(
+            "config key incidents.flapping_low: flapping_low and flapping_high are percentages \
+             with flapping_low <= flapping_high"
+                .to_owned(),
+        );
+    }
+    for (name, raw_sla) in raw.sla.unwrap_or_default() {
+        let priority = name
+            .strip_prefix('p')
+            .and_then(|n| n.parse::<usize>().ok())
+            .filter(|n| (1..=5).contains(n));
+        let Some(priority) = priority else {
+            errors.push(format!(
+                "config key incidents.sla.{name}: unknown priority: use p1 to p5"
+            ));
+            continue;
+        };
+        let target = &mut policy.priority.sla[priority - 1];
+        if let Some(text) = &raw_sla.ack
+            && let Some(duration) =
+                parse_duration_key(&format!("incidents.sla.{name}.ack"), text, errors)
+        {
+            target.ack_ms = millis(duration);
+        }
+        if let Some(text) = &raw_sla.resolve
+            && let Some(duration) =
+                parse_duration_key(&format!("incidents.sla.{name}.resolve"), text, errors)
+        {
+            target.resolve_ms = millis(duration);
+        }
+    }
+    (policy, retention)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::test_support::{file, no_env};
+    use super::super::{Args, Config};
+    use vigil_shared::event::Severity;
+
+    #[test]
+    fn incident_policy_is_parsed_and_checked() {
+        let config = Config::from_parts(
+            &Args::default(),
+            file(
+                r#"
+                [incidents]
+                min_severity = "minor"
+                reopen_window = "10m"
+                high_impact = ["tier=0"]
+                [incidents.sla.p1]
+                ack = "5m"
+                "#,
+            ),
+            &no_env,
+        )
+        .unwrap();
+        assert_eq!(config.policy.min_severity, Severity::Minor);
+        assert_eq!(config.policy.reopen_window_ms, 600_000);
+        assert_eq!(config.policy.priority.high_impact.len(), 1);
+        assert_eq!(config.policy.priority.sla[0].ack_ms, 300_000);
+
+        let errors = Config::from_parts(
+            &Args::default(),
+            file(
+                r#"
+                [incidents]
+                high_impact = ["prod"]
+                [incidents.sla.p9]
+                ack = "5m"
+                "#,
+            ),
+            &no_env,
+        )
+        .unwrap_err()
+        .to_string();
+        for needle in [
+            "config key incidents.high_impact: \"prod\" is not label=value",
+            "config key incidents.sla.p9: unknown priority",
+        ] {
+            assert!(errors.contains(needle), "{needle} not in {errors}");
+        }
+    }
+}
