@@ -29,6 +29,8 @@ mod prometheus;
 mod receiver;
 #[path = "e2e/tidy.rs"]
 mod tidy;
+#[path = "e2e/tls.rs"]
+mod tls;
 
 use vigil_shared::labels::Labels;
 use vigil_shared::wire::{AgentInfo, Batch, PROTOCOL_VERSION, Sample};
