@@ -24,7 +24,7 @@ for user in vigil vigil-agent; do
   getent passwd "$user" >/dev/null || fail "user $user was not created"
   [ "$(stat -c %U "/var/lib/$user")" = "$user" ] || fail "/var/lib/$user is not owned by $user"
 done
-units=(/lib/systemd/system/vigil-agent.service /lib/systemd/system/vigil-collector.service)
+units=(/usr/lib/systemd/system/vigil-agent.service /usr/lib/systemd/system/vigil-collector.service)
 for unit in "${units[@]}"; do [ -f "$unit" ] || fail "$unit is missing"; done
 if command -v systemd-analyze >/dev/null 2>&1; then
   verify=$(systemd-analyze verify "${units[@]}" 2>&1) || fail "systemd-analyze verify: $verify"
