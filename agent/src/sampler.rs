@@ -285,10 +285,10 @@ pub async fn run(config: &Config, shutdown: impl Future<Output = ()>) -> Result<
     let mut state = State::open(&config.state_dir)?;
     let spool = Spool::open(&config.state_dir, config.spool_max_bytes)?;
     state.skip_to(spool.last_seq());
-    let shipper = Shipper::new(&TransportOptions::new(
-        config.collector.clone(),
-        config.token.clone(),
-    ))?;
+    let shipper = Shipper::new(&TransportOptions {
+        tls: config.tls.clone(),
+        ..TransportOptions::new(config.collector.clone(), config.token.clone())
+    })?;
     let mut sampler = Sampler::new(config)?;
     sampler.push_event(agent_event(
         "agent_start",

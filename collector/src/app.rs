@@ -44,6 +44,9 @@ pub enum AppError {
     /// The store writer died of a bug; the store holds everything acknowledged.
     #[error("the store writer stopped unexpectedly (see the log): restart the collector")]
     StoreWriterDied,
+    /// The TLS certificate or key could not be loaded (they changed since the config check).
+    #[error(transparent)]
+    Tls(#[from] crate::tls::TlsError),
     /// A thread could not be started.
     #[error("cannot start the store writer thread: {0}")]
     Thread(#[source] std::io::Error),
@@ -217,9 +220,14 @@ pub async fn run(
         shutdown.await;
         let _ = stopping_tx.send(());
     };
-    let server = axum::serve(listener, api::router(state))
-        .with_graceful_shutdown(signal)
-        .into_future();
+    // Plain HTTP, or TLS with reloading certificates and the mTLS client identity (tls.rs).
+    let listener = crate::tls::Incoming::new(listener, config.tls.as_ref())?;
+    let server = axum::serve(
+        listener,
+        crate::tls::app(api::router(state), config.tls.as_ref()),
+    )
+    .with_graceful_shutdown(signal)
+    .into_future();
     tokio::pin!(server);
     let drained = tokio::select! {
         result = &mut server => {

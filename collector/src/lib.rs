@@ -14,6 +14,7 @@ pub mod ingest;
 pub mod pipeline;
 pub mod rules;
 pub mod store;
+pub mod tls;
 
 pub use app::{AppError, run};
 pub use config::{Args, Config, ConfigErrors, LogFormat};

@@ -21,6 +21,8 @@ mod cli_lines;
 mod dashboards;
 #[path = "e2e/dedup.rs"]
 mod dedup;
+#[path = "e2e/deploy.rs"]
+mod deploy;
 #[path = "e2e/fleet.rs"]
 mod fleet;
 #[path = "e2e/incidents.rs"]
@@ -37,6 +39,8 @@ mod promstack;
 mod receiver;
 #[path = "e2e/tidy.rs"]
 mod tidy;
+#[path = "e2e/tls.rs"]
+mod tls;
 
 use vigil_shared::labels::Labels;
 use vigil_shared::wire::{AgentInfo, Batch, PROTOCOL_VERSION, Sample};

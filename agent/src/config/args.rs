@@ -51,6 +51,15 @@ pub struct Args {
     #[arg(long, env = "VIGIL_CLOCK_SKEW_THRESHOLD", value_name = "DURATION")]
     pub clock_skew_threshold: Option<String>,
     /// Validate the configuration, print the effective values (token hidden) and exit.
+    /// PEM CA certificates to trust for an https:// collector, instead of the system's roots.
+    #[arg(long, env = "VIGIL_CA_FILE", value_name = "FILE")]
+    pub ca_file: Option<PathBuf>,
+    /// PEM client certificate shown to the collector (mTLS; its CN or a DNS SAN is the host id).
+    #[arg(long, env = "VIGIL_CLIENT_CERT", value_name = "FILE")]
+    pub client_cert: Option<PathBuf>,
+    /// PEM private key of --client-cert.
+    #[arg(long, env = "VIGIL_CLIENT_KEY", value_name = "FILE")]
+    pub client_key: Option<PathBuf>,
     #[arg(long)]
     pub check_config: bool,
 }
@@ -72,6 +81,9 @@ impl Args {
             clock_skew_threshold: self.clock_skew_threshold.clone(),
             probe: None,
             log: None,
+            ca_file: self.ca_file.clone(),
+            client_cert: self.client_cert.clone(),
+            client_key: self.client_key.clone(),
         }
     }
 }

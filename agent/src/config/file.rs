@@ -38,6 +38,12 @@ pub struct RawConfig {
     pub probe: Option<Vec<RawProbe>>,
     /// `[[log]]` entries.
     pub log: Option<Vec<RawLog>>,
+    /// `ca_file`: PEM CAs to trust instead of the system's roots.
+    pub ca_file: Option<PathBuf>,
+    /// `client_cert`: PEM client certificate (mTLS).
+    pub client_cert: Option<PathBuf>,
+    /// `client_key`: its PEM private key.
+    pub client_key: Option<PathBuf>,
 }
 
 /// A byte count as written in the file (`67108864`) or given as a flag/env string.
@@ -132,6 +138,9 @@ impl RawConfig {
             clock_skew_threshold: self.clock_skew_threshold.or(lower.clock_skew_threshold),
             probe: self.probe.or(lower.probe),
             log: self.log.or(lower.log),
+            ca_file: self.ca_file.or(lower.ca_file),
+            client_cert: self.client_cert.or(lower.client_cert),
+            client_key: self.client_key.or(lower.client_key),
         }
     }
 }

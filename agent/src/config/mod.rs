@@ -15,6 +15,7 @@ mod file;
 mod logs;
 mod probes;
 mod secret;
+mod tls;
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -96,6 +97,8 @@ pub struct Config {
     pub probes: Vec<ProbeConfig>,
     /// `[[log]]`.
     pub logs: Vec<LogConfig>,
+    /// `ca_file`, `client_cert`, `client_key` (an `https://` collector).
+    pub tls: crate::transport::tls::ClientTls,
 }
 
 impl Config {
@@ -313,6 +316,14 @@ impl Config {
             }
         }
 
+        let tls = tls::validate_tls(
+            &collector,
+            raw.ca_file,
+            raw.client_cert,
+            raw.client_key,
+            &mut invalid,
+        );
+
         if !errors.is_empty() {
             return Err(ConfigErrors(errors));
         }
@@ -332,6 +343,7 @@ impl Config {
             clock_skew_threshold,
             probes,
             logs,
+            tls,
         })
     }
 }
@@ -395,7 +407,7 @@ impl Config {
         format!(
             "collector: {}\ntoken: {token}\ninterval: {}\nhost_id: {}\nhostname: {}\nstate_dir: {}\n\
              log_format: {log_format}\nlabels: {labels}\ndepends_on: {}\nspool_max_bytes: {}\n\
-             clock_skew_threshold: {}\nprobes: {}\nlogs: {}\n",
+             clock_skew_threshold: {}\nprobes: {}\nlogs: {}\nca_file: {}\nclient_cert: {}\n",
             self.collector,
             vigil_shared::format_duration(self.interval),
             self.host_id,
@@ -420,8 +432,14 @@ impl Config {
                 .map(|log| format!("{} ({})", log.name, log.path.display()))
                 .collect::<Vec<_>>()
                 .join(", "),
+            shown_path(self.tls.ca_file.as_ref(), "(system roots)"),
+            shown_path(self.tls.client_cert.as_ref(), "(none)"),
         )
     }
+}
+
+fn shown_path(path: Option<&PathBuf>, otherwise: &str) -> String {
+    path.map_or_else(|| otherwise.to_owned(), |path| path.display().to_string())
 }
 
 /// Checks that `url` is an `http://` or `https://` URL with a host; returns what is wrong.

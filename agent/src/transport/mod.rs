@@ -26,10 +26,12 @@
 //!
 //! One long-lived `reqwest::Client` (connection pool inside), connect timeout 5 s, request timeout
 //! 10 s. With an `http://` collector the client is built without the system CA bundle (nothing
-//! to verify), which saves its parsing at start and its memory. The rustls `ring` provider is installed before the client is built (reqwest is compiled
+//! to verify), which saves its parsing at start and its memory; with `https://` it trusts the
+//! system's roots or `ca_file`, and shows `client_cert` for mTLS (`tls.rs`). The rustls `ring` provider is installed before the client is built (reqwest is compiled
 //! with `rustls-no-provider` and panics without one).
 
 pub mod retry;
+pub mod tls;
 
 use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 use std::time::Duration;
@@ -69,6 +71,9 @@ pub enum TransportError {
     /// The HTTP client could not be built.
     #[error("cannot build the HTTP client")]
     Client(#[source] reqwest::Error),
+    /// A TLS file (`ca_file`, `client_cert`, `client_key`) is not usable.
+    #[error(transparent)]
+    Tls(#[from] tls::TlsError),
     /// A batch could not be encoded.
     #[error("cannot encode batch seq {seq}")]
     Encode {
@@ -217,6 +222,8 @@ pub struct TransportOptions {
     pub request_timeout: Duration,
     /// Backoff bounds.
     pub retry: RetryPolicy,
+    /// CAs to trust and the client certificate (an `https://` collector only).
+    pub tls: tls::ClientTls,
 }
 
 impl TransportOptions {
@@ -228,6 +235,7 @@ impl TransportOptions {
             connect_timeout: Duration::from_secs(5),
             request_timeout: Duration::from_secs(10),
             retry: RetryPolicy::default(),
+            tls: tls::ClientTls::default(),
         }
     }
 }
@@ -271,6 +279,9 @@ impl Shipper {
             // Plain HTTP needs no trust store: skip loading (and keeping) the system's CA
             // bundle, the largest part of the agent's start-up CPU and heap.
             builder = builder.tls_certs_only(std::iter::empty());
+        } else {
+            // https: the system's roots, or only `ca_file`'s CAs; a client certificate for mTLS.
+            builder = tls::ClientTls::apply(options.tls.load()?, builder);
         }
         let client = builder
             .connect_timeout(options.connect_timeout)

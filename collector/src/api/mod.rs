@@ -91,7 +91,17 @@ fn access_for(method: &Method, path: &str) -> Option<Access> {
 /// Checks the bearer token when tokens are configured; the token is handed to the handler as a
 /// request extension (ingest limits agent tokens to their hosts).
 async fn authorize(State(state): State<AppState>, mut request: Request, next: Next) -> Response {
+    // With mTLS (`crate::tls`), the client certificate's names limit the host ids it may send.
+    let identity = request
+        .extensions()
+        .get::<crate::tls::ClientIdentity>()
+        .map(|identity| identity.names.clone());
     if state.tokens.is_empty() {
+        if let Some(names) = identity {
+            request
+                .extensions_mut()
+                .insert(crate::auth::Token::from_certificate(names));
+        }
         return next.run(request).await;
     }
     let Some(access) = access_for(request.method(), request.uri().path()) else {
@@ -103,7 +113,10 @@ async fn authorize(State(state): State<AppState>, mut request: Request, next: Ne
         .and_then(|value| value.to_str().ok());
     match state.tokens.authorize(header, access) {
         Ok(token) => {
-            let token = token.clone();
+            let token = match identity {
+                Some(names) => token.bound_to_certificate(names),
+                None => token.clone(),
+            };
             request.extensions_mut().insert(token);
             next.run(request).await
         }

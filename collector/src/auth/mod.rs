@@ -86,6 +86,9 @@ pub struct Token {
     pub role: Role,
     sha256: [u8; 32],
     hosts: Option<Regex>,
+    /// With mTLS: the names of the client certificate the request came with; the token may then
+    /// report only as one of them (on top of `hosts`).
+    certificate: Option<std::sync::Arc<[String]>>,
 }
 
 impl std::fmt::Debug for Token {
@@ -95,6 +98,7 @@ impl std::fmt::Debug for Token {
             .field("name", &self.name)
             .field("role", &self.role)
             .field("hosts", &self.hosts.as_ref().map(Regex::as_str))
+            .field("certificate", &self.certificate)
             .finish_non_exhaustive()
     }
 }
@@ -107,6 +111,33 @@ impl Token {
             role,
             sha256,
             hosts,
+            certificate: None,
+        }
+    }
+
+    /// This token, limited further to the host ids a client certificate names (CN and DNS SANs):
+    /// what a request over mTLS carries.
+    pub fn bound_to_certificate(&self, names: std::sync::Arc<[String]>) -> Token {
+        Token {
+            name: format!(
+                "{} (client certificate for {})",
+                self.name,
+                names.join(", ")
+            ),
+            certificate: Some(names),
+            ..self.clone()
+        }
+    }
+
+    /// A client certificate standing alone (mTLS without bearer tokens): an agent that may report
+    /// as the host ids the certificate names.
+    pub fn from_certificate(names: std::sync::Arc<[String]>) -> Token {
+        Token {
+            name: format!("client certificate for {}", names.join(", ")),
+            role: Role::Agent,
+            sha256: [0; 32],
+            hosts: None,
+            certificate: Some(names),
         }
     }
 
@@ -125,6 +156,10 @@ impl Token {
         self.hosts
             .as_ref()
             .is_none_or(|hosts| hosts.is_match(host_id))
+            && self
+                .certificate
+                .as_ref()
+                .is_none_or(|names| names.iter().any(|name| name == host_id))
     }
 }
 

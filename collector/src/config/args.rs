@@ -27,6 +27,15 @@ pub struct Args {
     /// Serve a non-loopback address without tokens.
     #[arg(long, env = "VIGIL_INSECURE")]
     pub insecure: bool,
+    /// PEM certificate chain to serve HTTPS with (reloaded when the file changes).
+    #[arg(long, env = "VIGIL_TLS_CERT", value_name = "FILE")]
+    pub tls_cert: Option<PathBuf>,
+    /// PEM private key of --tls-cert (reloaded when the file changes).
+    #[arg(long, env = "VIGIL_TLS_KEY", value_name = "FILE")]
+    pub tls_key: Option<PathBuf>,
+    /// PEM CA of agents' client certificates: turns on mTLS (a certificate must name the batch's host id).
+    #[arg(long, env = "VIGIL_CLIENT_CA", value_name = "FILE")]
+    pub client_ca: Option<PathBuf>,
     /// Validate the configuration, print it, and exit (0 when valid, 2 when not).
     #[arg(long)]
     pub check_config: bool,

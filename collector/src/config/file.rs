@@ -29,6 +29,9 @@ pub struct RawFile {
     pub(super) incidents: Option<RawIncidents>,
     pub(super) default_rules: Option<bool>,
     pub(super) rule: Option<Vec<RawRule>>,
+    pub(super) tls_cert: Option<PathBuf>,
+    pub(super) tls_key: Option<PathBuf>,
+    pub(super) client_ca: Option<PathBuf>,
 }
 
 /// The `[incidents]` table.

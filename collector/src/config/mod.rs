@@ -4,7 +4,7 @@
 //! names the key (exit status 2).
 //!
 //! The files: `args.rs` (clap flags), `file.rs` (the TOML shape), `store.rs` (`store`,
-//! `store_sync`), `tokens.rs` (`[[token]]`), `policy.rs` (`[incidents]`), `rules.rs`
+//! `store_sync`), `tokens.rs` (`[[token]]`), `tls.rs` (`tls_cert`, `tls_key`, `client_ca`), `policy.rs` (`[incidents]`), `rules.rs`
 //! (`[[rule]]`); this file holds [`Config`], the top-level keys and the merge.
 
 mod args;
@@ -12,6 +12,7 @@ mod file;
 mod policy;
 mod rules;
 mod store;
+mod tls;
 mod tokens;
 
 use crate::auth::Tokens;
@@ -70,6 +71,8 @@ pub struct Config {
     pub event_id_retention: Duration,
     /// Threshold rules (defaults merged with `[[rule]]`).
     pub rules: Vec<Rule>,
+    /// HTTPS (and mTLS with a client CA); `None` serves plain HTTP.
+    pub tls: Option<crate::tls::TlsSettings>,
 }
 
 impl Config {
@@ -202,6 +205,12 @@ impl Config {
                  add tokens, listen on 127.0.0.1, or pass --insecure to serve the network without authentication"
             ));
         }
+        let tls = tls::parse_tls(
+            args.tls_cert.clone().or(file.tls_cert),
+            args.tls_key.clone().or(file.tls_key),
+            args.client_ca.clone().or(file.client_ca),
+            &mut errors,
+        );
         match (listen, store, host_down_after, log_format) {
             (Ok(listen), Ok(store), Ok(host_down_after), Ok(log_format)) if errors.is_empty() => {
                 Ok(Config {
@@ -221,6 +230,7 @@ impl Config {
                     policy,
                     event_id_retention,
                     rules,
+                    tls,
                 })
             }
             _ => Err(errors),

@@ -54,7 +54,9 @@ pub enum IngestError {
     #[error("{0}")]
     Store(WriteError),
     /// The agent's token may not report as this host.
-    #[error("token {token:?} may not report as host {host:?}: check the token's hosts pattern")]
+    #[error(
+        "token {token:?} may not report as host {host:?}: check the token's hosts pattern (and, with mTLS, the names in the agent's client certificate)"
+    )]
     HostNotAllowed {
         /// The token's name.
         token: String,
