@@ -17,7 +17,6 @@
 
 use axum::extract::connect_info::{ConnectInfo, Connected};
 use axum::extract::{Request, State};
-use axum::http::StatusCode;
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::serve::{IncomingStream, Listener};
@@ -502,10 +501,10 @@ pub async fn client_identity(
             request.extensions_mut().insert(identity);
         }
         None if mtls && request.uri().path() == "/v1/ingest" => {
-            let body = serde_json::json!({
-                "error": "a client certificate is required to send batches (mTLS is on): give the agent --client-cert and --client-key"
-            });
-            return (StatusCode::FORBIDDEN, axum::Json(body)).into_response();
+            return crate::api::error::ApiError::forbidden(
+                "a client certificate is required to send batches (mTLS is on): give the agent --client-cert and --client-key",
+            )
+            .into_response();
         }
         None => {}
     }

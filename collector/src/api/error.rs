@@ -41,6 +41,15 @@ impl ApiError {
         }
     }
 
+    /// 403 with a message.
+    pub fn forbidden(message: impl Into<String>) -> ApiError {
+        ApiError {
+            status: StatusCode::FORBIDDEN,
+            message: message.into(),
+            retry_after: None,
+        }
+    }
+
     /// 422 with a message.
     pub fn unprocessable(message: impl Into<String>) -> ApiError {
         ApiError {
