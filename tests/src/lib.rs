@@ -2,6 +2,7 @@
 //! loopback ports with temporary directories, wait for them with bounded polling, and stop them by
 //! PID when dropped (printing their logs when a test fails).
 
+pub mod bench;
 pub mod postgres;
 
 use std::io::Read;

@@ -173,6 +173,11 @@ impl PgServer {
         }
     }
 
+    /// The postmaster's PID while the server runs.
+    pub fn pid(&self) -> Option<u32> {
+        self.process.as_ref().map(Process::pid)
+    }
+
     /// The server's port.
     pub fn port(&self) -> u16 {
         self.port

@@ -9,6 +9,10 @@
 //! - with `--alertmanager`, Debian's `prometheus-alertmanager` in the same run: CPU per distinct
 //!   alert and per duplicate, alerts posted as arrays of 100 to `/api/v2/alerts`.
 //!
+//! With `--store postgres` the collectors share one PostgreSQL server the bench starts (fsync
+//! on), and `--collectors N` starts N of them (not pinned) with the requests spread round-robin;
+//! PostgreSQL's CPU (postmaster and backends) is reported beside the collectors'.
+//!
 //! Results print as Markdown table rows on stdout; `VIGIL_BENCH_SLOWEST=1` also lists the 40
 //! slowest requests of the latency phase (with their send time) on stderr.
 
@@ -19,6 +23,7 @@ use std::process::Command;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
+use vigil_e2e::bench::{Fleet, StoreKind};
 use vigil_e2e::{Process, client, encode_zstd_msgpack, free_port, proc_usage};
 use vigil_shared::event::{Severity, Status};
 use vigil_shared::wire::{AgentInfo, Batch, Event, PROTOCOL_VERSION};
@@ -47,6 +52,12 @@ struct Cli {
     /// The collector's `store_sync`: full (fsync per commit, the default) or normal.
     #[arg(long, default_value = "full")]
     store_sync: String,
+    /// The store of the collectors.
+    #[arg(long, value_enum, default_value = "sqlite")]
+    store: StoreKind,
+    /// Collectors sharing the store (more than one needs `--store postgres`).
+    #[arg(long, default_value_t = 1)]
+    collectors: usize,
 }
 
 fn main() -> Result<()> {
@@ -95,9 +106,10 @@ fn generic(check: &str, i: usize) -> serde_json::Value {
     })
 }
 
-/// Sends `bodies` over `connections` keep-alive connections; returns wall seconds.
+/// Sends `bodies` over `connections` keep-alive connections, round-robin over `urls`; returns
+/// wall seconds.
 async fn send_all(
-    url: &str,
+    urls: &[String],
     bodies: Vec<(Vec<u8>, &'static str, Option<&'static str>)>,
     connections: usize,
 ) -> Result<f64> {
@@ -107,11 +119,11 @@ async fn send_all(
     let started = Instant::now();
     let mut tasks = Vec::new();
     for _ in 0..connections {
-        let (bodies, next, failed, url) = (
+        let (bodies, next, failed, urls) = (
             Arc::clone(&bodies),
             Arc::clone(&next),
             Arc::clone(&failed),
-            url.to_owned(),
+            urls.to_vec(),
         );
         tasks.push(tokio::spawn(async move {
             let http = client();
@@ -120,9 +132,10 @@ async fn send_all(
                 let Some((body, content_type, encoding)) = bodies.get(index) else {
                     return;
                 };
+                let url = &urls[index % urls.len()];
                 loop {
                     let mut request = http
-                        .post(&url)
+                        .post(url.as_str())
                         .header("content-type", *content_type)
                         .body(body.clone());
                     if let Some(encoding) = encoding {
@@ -150,26 +163,30 @@ async fn send_all(
     }
     let n_failed = failed.load(Ordering::Relaxed);
     if n_failed > 0 {
-        bail!("{n_failed} requests to {url} failed");
+        bail!("{n_failed} requests to {} failed", urls.join(", "));
     }
     Ok(started.elapsed().as_secs_f64())
 }
 
-/// Runs one phase and returns CPU µs per event of process `pid`.
+/// CPU seconds of the server(s) under test, their largest peak RSS, and PostgreSQL's CPU seconds.
+type Usage<'a> = &'a dyn Fn() -> (f64, u64, f64);
+
+/// Runs one phase and returns CPU µs per event of the server(s) under test.
 async fn phase(
     label: &str,
-    pid: u32,
-    url: &str,
+    usage: Usage<'_>,
+    urls: &[String],
     bodies: Vec<(Vec<u8>, &'static str, Option<&'static str>)>,
     n_events: usize,
     connections: usize,
 ) -> Result<f64> {
-    let (before, _) = proc_usage(pid).context("read /proc")?;
-    let wall = send_all(url, bodies, connections).await?;
-    let (after, rss) = proc_usage(pid).context("read /proc")?;
+    let (before, _, pg_before) = usage();
+    let wall = send_all(urls, bodies, connections).await?;
+    let (after, rss, pg_after) = usage();
     let per_event = (after - before) * 1e6 / n_events as f64;
+    let pg_per_event = (pg_after - pg_before) * 1e6 / n_events as f64;
     println!(
-        "| {label} | {n_events} | {wall:.2} s | {:.0} | {:.2} s | **{per_event:.1} µs** | {:.1} MiB |",
+        "| {label} | {n_events} | {wall:.2} s | {:.0} | {:.2} s | **{per_event:.1} µs** | {pg_per_event:.1} µs | {:.1} MiB |",
         n_events as f64 / wall,
         after - before,
         rss as f64 / 1_048_576.0
@@ -239,31 +256,33 @@ fn agent_batches(
 
 async fn run(cli: &Cli, bin_dir: &Path) -> Result<()> {
     let tmp = tempfile::tempdir()?;
-    let data = tmp.path().join("data");
-    std::fs::create_dir_all(&data)?;
-    let port = free_port();
-    let config = tmp.path().join("collector.toml");
-    std::fs::write(&config, format!("store_sync = {:?}\n", cli.store_sync))?;
-    let mut command = pinned(cli.server_cpu, &bin_dir.join("vigil-collector"));
-    command
-        .args(["--listen", &format!("127.0.0.1:{port}"), "--data-dir"])
-        .arg(&data)
-        .arg("--config")
-        .arg(&config)
-        .env("RUST_LOG", "warn");
-    let collector = Process::spawn("vigil-collector", command, tmp.path().join("collector.log"));
-    let base = format!("http://127.0.0.1:{port}");
-    wait_ok(&format!("{base}/readyz")).await?;
-    let pid = collector.pid();
-    let events_url = format!("{base}/v1/events");
-    let ingest_url = format!("{base}/v1/ingest");
+    let config = format!("store_sync = {:?}\n", cli.store_sync);
+    let cpu = (cli.collectors == 1).then_some(cli.server_cpu);
+    let fleet = Fleet::start(bin_dir, tmp.path(), cli.store, cli.collectors, &config, cpu).await?;
+    let usage = || {
+        let (cpu, rss) = fleet.collectors_usage();
+        (cpu, rss, fleet.postgres_cpu())
+    };
+    let events_url: Vec<String> = fleet
+        .urls
+        .iter()
+        .map(|u| format!("{u}/v1/events"))
+        .collect();
+    let ingest_url: Vec<String> = fleet
+        .urls
+        .iter()
+        .map(|u| format!("{u}/v1/ingest"))
+        .collect();
     let n = cli.events;
     let conns = cli.connections;
-    println!("| phase | events | wall | events/s | collector CPU | CPU per event | peak RSS |");
-    println!("|---|---|---|---|---|---|---|");
+    println!(
+        "| phase ({} collector(s) on {:?}) | events | wall | events/s | server CPU | CPU per event | PostgreSQL CPU per event | peak RSS |",
+        cli.collectors, cli.store
+    );
+    println!("|---|---|---|---|---|---|---|---|");
     phase(
         "vigil: new incidents, JSON arrays of 100",
-        pid,
+        &usage,
         &events_url,
         json_arrays(|i| format!("new-{i}"), n),
         n,
@@ -272,7 +291,7 @@ async fn run(cli: &Cli, bin_dir: &Path) -> Result<()> {
     .await?;
     phase(
         "vigil: duplicates, JSON arrays of 100",
-        pid,
+        &usage,
         &events_url,
         json_arrays(|_| "dup".to_owned(), n),
         n,
@@ -281,7 +300,7 @@ async fn run(cli: &Cli, bin_dir: &Path) -> Result<()> {
     .await?;
     phase(
         "vigil: new incidents, agent batches of 100",
-        pid,
+        &usage,
         &ingest_url,
         agent_batches("bench-new", |i| format!("agent-new-{i}"), n),
         n,
@@ -290,23 +309,24 @@ async fn run(cli: &Cli, bin_dir: &Path) -> Result<()> {
     .await?;
     phase(
         "vigil: duplicates, agent batches of 100",
-        pid,
+        &usage,
         &ingest_url,
         agent_batches("bench-dup", |_| "agent-dup".to_owned(), n),
         n,
         conns,
     )
     .await?;
-    latency(&base, cli.latency_seconds).await?;
-    drop(collector);
+    latency(&fleet.urls, cli.latency_seconds).await?;
+    drop(fleet);
     if cli.alertmanager {
         alertmanager(cli, tmp.path()).await?;
     }
     Ok(())
 }
 
-/// 1,000 events/s, one event per request, each a new incident: send → 2xx, and send → GET finds it.
-async fn latency(base: &str, seconds: u64) -> Result<()> {
+/// 1,000 events/s, one event per request, each a new incident: send → 2xx, and send → GET finds it
+/// (requests round-robin over `bases`).
+async fn latency(bases: &[String], seconds: u64) -> Result<()> {
     let http = client();
     let total = seconds as usize * 1_000;
     let mut ticker = tokio::time::interval(Duration::from_millis(1));
@@ -316,7 +336,7 @@ async fn latency(base: &str, seconds: u64) -> Result<()> {
     for i in 0..total {
         ticker.tick().await;
         let http = http.clone();
-        let base = base.to_owned();
+        let base = bases[i % bases.len()].clone();
         tasks.push(tokio::spawn(async move {
             let body = generic(&format!("latency-{i}"), i);
             let sent = Instant::now();
@@ -418,7 +438,12 @@ async fn alertmanager(cli: &Cli, tmp: &Path) -> Result<()> {
     let process = Process::spawn("alertmanager", command, tmp.join("alertmanager.log"));
     let base = format!("http://127.0.0.1:{port}");
     wait_ok(&format!("{base}/-/ready")).await?;
-    let url = format!("{base}/api/v2/alerts");
+    let url = vec![format!("{base}/api/v2/alerts")];
+    let pid = process.pid();
+    let usage = move || {
+        let (cpu, rss) = proc_usage(pid).unwrap_or_default();
+        (cpu, rss, 0.0)
+    };
     let alerts =
         |name: &dyn Fn(usize) -> String| -> Vec<(Vec<u8>, &'static str, Option<&'static str>)> {
             (0..cli.events.div_ceil(100))
@@ -443,7 +468,7 @@ async fn alertmanager(cli: &Cli, tmp: &Path) -> Result<()> {
         };
     phase(
         "alertmanager: distinct alerts, arrays of 100",
-        process.pid(),
+        &usage,
         &url,
         alerts(&|i| format!("new-{i}")),
         cli.events,
@@ -452,7 +477,7 @@ async fn alertmanager(cli: &Cli, tmp: &Path) -> Result<()> {
     .await?;
     phase(
         "alertmanager: duplicates, arrays of 100",
-        process.pid(),
+        &usage,
         &url,
         alerts(&|_| "dup".to_owned()),
         cli.events,

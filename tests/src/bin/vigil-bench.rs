@@ -3,7 +3,17 @@
 //! - `ingest`: a load generator for 1,000 simulated hosts. It pre-encodes batches (zstd msgpack,
 //!   as the agent sends them, each with a fresh seq), starts `vigil-collector` pinned to one core
 //!   with `taskset`, posts over keep-alive HTTP from several connections for a fixed time, and
-//!   reports accepted samples per second of wall time and per CPU-second of the collector.
+//!   reports accepted samples per second of wall time and per CPU-second of the collector. With
+//!   `--store postgres` the collectors share one PostgreSQL server the bench starts (fsync on);
+//!   `--collectors N` starts N of them and spreads the requests round-robin.
+//!   With `--prometheus`, Debian's `prometheus` then runs in the same invocation, pinned to the
+//!   same core, scraping as many series (one loopback target per host, each exposing
+//!   `--samples-per-batch` series, served by the bench); its CPU per sample is its own `/proc`
+//!   usage over `prometheus_tsdb_head_samples_appended_total`.
+//! - `fleet`: N simulated agents at a fixed interval (own host ids, one stream each, increasing
+//!   seqs, one batch per host per interval spread evenly over it; the samples are those of a real
+//!   `vigil-agent --once` on this machine) against one or more collectors on SQLite or PostgreSQL;
+//!   reports the collectors' CPU in cores and peak RSS, PostgreSQL's CPU, and the answer latency.
 //! - `agent`: runs `vigil-agent` at 1 s and 10 s intervals side by side for a fixed time against a
 //!   collector, each with three probes at its own interval (http and tcp against loopback peers
 //!   the bench starts, process against a `sleep` it spawns), and reports each one's CPU seconds
@@ -19,6 +29,7 @@ use std::process::Command;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
+use vigil_e2e::bench::{Fleet, StoreKind};
 use vigil_e2e::{Collector, Process, client, encode_zstd_msgpack, free_port, proc_usage};
 use vigil_shared::labels::Labels;
 use vigil_shared::wire::{AgentInfo, Batch, PROTOCOL_VERSION, Sample};
@@ -50,8 +61,43 @@ enum Bench {
         #[arg(long, default_value_t = 16)]
         connections: usize,
         /// CPU the collector is pinned to (`taskset -c`); the generator takes the others.
+        /// Several collectors are not pinned.
         #[arg(long, default_value_t = 1)]
         collector_cpu: usize,
+        /// The store of the collectors.
+        #[arg(long, value_enum, default_value = "sqlite")]
+        store: StoreKind,
+        /// Collectors sharing the store (more than one needs `--store postgres`).
+        #[arg(long, default_value_t = 1)]
+        collectors: usize,
+        /// Also measure Debian's prometheus scraping as many series (one target per host).
+        #[arg(long)]
+        prometheus: bool,
+        /// Prometheus's scrape interval with `--prometheus`, in seconds.
+        #[arg(long, default_value = "1s", value_parser = parse_seconds)]
+        scrape_interval: f64,
+    },
+    /// Simulated agents at a fixed interval against one or more collectors.
+    Fleet {
+        /// Simulated hosts (agents).
+        #[arg(long, default_value_t = 10_000)]
+        hosts: usize,
+        /// Each agent's interval, in seconds (`10` or `10s`).
+        #[arg(long, default_value = "10s", value_parser = parse_seconds)]
+        interval: f64,
+        /// Seconds of the measured window (after one interval of warm-up).
+        #[arg(long, default_value_t = 60)]
+        seconds: u64,
+        /// Collectors sharing the store (more than one needs `--store postgres`); hosts are
+        /// spread round-robin.
+        #[arg(long, default_value_t = 1)]
+        collectors: usize,
+        /// The store of the collectors.
+        #[arg(long, value_enum, default_value = "sqlite")]
+        store: StoreKind,
+        /// Concurrent keep-alive connections of the generator.
+        #[arg(long, default_value_t = 64)]
+        connections: usize,
     },
     /// Agent CPU and peak RSS at 1 s and 10 s intervals.
     Agent {
@@ -82,13 +128,53 @@ fn main() -> Result<()> {
             seconds,
             connections,
             collector_cpu,
-        } => runtime.block_on(ingest(
-            &bin_dir,
+            store,
+            collectors,
+            prometheus,
+            scrape_interval,
+        } => runtime.block_on(async {
+            ingest(
+                &bin_dir,
+                IngestLoad {
+                    n_hosts: hosts,
+                    samples_per_batch,
+                    seconds,
+                    connections,
+                    collector_cpu,
+                    store,
+                    collectors,
+                },
+            )
+            .await?;
+            if prometheus {
+                prometheus_scraping(
+                    hosts,
+                    samples_per_batch,
+                    scrape_interval,
+                    seconds,
+                    collector_cpu,
+                )
+                .await?;
+            }
+            anyhow::Ok(())
+        }),
+        Bench::Fleet {
             hosts,
-            samples_per_batch,
+            interval,
             seconds,
+            collectors,
+            store,
             connections,
-            collector_cpu,
+        } => runtime.block_on(fleet(
+            &bin_dir,
+            FleetLoad {
+                hosts,
+                interval,
+                seconds,
+                collectors,
+                store,
+                connections,
+            },
         )),
         Bench::Agent {
             seconds,
@@ -151,21 +237,27 @@ fn simulated_batch(host_idx: usize, seq: u64, n_samples: usize) -> Batch {
     }
 }
 
-fn taskset_available() -> bool {
-    Command::new("taskset")
-        .arg("-V")
-        .output()
-        .is_ok_and(|o| o.status.success())
-}
-
-async fn ingest(
-    bin_dir: &Path,
+/// The load of `vigil-bench ingest`.
+struct IngestLoad {
     n_hosts: usize,
     samples_per_batch: usize,
     seconds: u64,
     connections: usize,
     collector_cpu: usize,
-) -> Result<()> {
+    store: StoreKind,
+    collectors: usize,
+}
+
+async fn ingest(bin_dir: &Path, load: IngestLoad) -> Result<()> {
+    let IngestLoad {
+        n_hosts,
+        samples_per_batch,
+        seconds,
+        connections,
+        collector_cpu,
+        store,
+        collectors,
+    } = load;
     // Enough distinct batches for about 25 million samples, so a fast collector does not run dry.
     let rounds = (25_000_000 / (n_hosts * samples_per_batch).max(1)).clamp(5, 400);
     eprintln!(
@@ -186,29 +278,12 @@ async fn ingest(
     let bodies = Arc::new(bodies);
 
     let tmp = tempfile::tempdir()?;
-    let data = tmp.path().join("data");
-    std::fs::create_dir_all(&data)?;
-    let port = free_port();
-    let mut command = if taskset_available() {
-        let mut command = Command::new("taskset");
-        command
-            .arg("-c")
-            .arg(collector_cpu.to_string())
-            .arg(bin_dir.join("vigil-collector"));
-        command
-    } else {
-        eprintln!("taskset not found: the collector is not pinned");
-        Command::new(bin_dir.join("vigil-collector"))
-    };
-    command
-        .args(["--listen", &format!("127.0.0.1:{port}"), "--data-dir"])
-        .arg(&data)
-        .env("RUST_LOG", "warn");
-    let process = Process::spawn("vigil-collector", command, tmp.path().join("collector.log"));
-    let url = format!("http://127.0.0.1:{port}");
-    wait_ready(&url).await?;
-    let pid = process.pid();
-    let (cpu_before, _) = proc_usage(pid).context("read collector /proc")?;
+    let cpu = (collectors == 1).then_some(collector_cpu);
+    let fleet = Fleet::start(bin_dir, tmp.path(), store, collectors, "", cpu).await?;
+    let urls = Arc::new(fleet.urls.clone());
+    let url = fleet.urls[0].clone();
+    let (cpu_before, _) = fleet.collectors_usage();
+    let pg_before = fleet.postgres_cpu();
 
     let next = Arc::new(AtomicU64::new(0));
     let accepted_samples = Arc::new(AtomicU64::new(0));
@@ -218,20 +293,22 @@ async fn ingest(
     let deadline = started + Duration::from_secs(seconds);
     let mut tasks = Vec::new();
     for _ in 0..connections {
-        let (bodies, next, accepted_samples, errors, latencies) = (
+        let (bodies, next, accepted_samples, errors, latencies, urls) = (
             Arc::clone(&bodies),
             Arc::clone(&next),
             Arc::clone(&accepted_samples),
             Arc::clone(&errors),
             Arc::clone(&latencies),
+            Arc::clone(&urls),
         );
-        let endpoint = format!("{url}/v1/ingest");
         tasks.push(tokio::spawn(async move {
             let http = client();
             let mut local = Vec::new();
             while Instant::now() < deadline {
                 let idx = next.fetch_add(1, Ordering::Relaxed) as usize;
                 let Some(body) = bodies.get(idx) else { break };
+                // Round-robin over the collectors, keeping each host on one of them.
+                let endpoint = format!("{}/v1/ingest", urls[(idx % n_hosts) % urls.len()]);
                 let sent = Instant::now();
                 let response = http
                     .post(&endpoint)
@@ -261,7 +338,8 @@ async fn ingest(
         task.await?;
     }
     let wall = started.elapsed().as_secs_f64();
-    let (cpu_after, rss) = proc_usage(pid).context("read collector /proc")?;
+    let (cpu_after, rss) = fleet.collectors_usage();
+    let pg_cpu = fleet.postgres_cpu() - pg_before;
     // One scrape of the whole fleet, after the load.
     let http = client();
     let mut scrape_ms = Vec::new();
@@ -284,7 +362,7 @@ async fn ingest(
         scrape_bytes as f64 / 1_048_576.0,
         n_hosts * samples_per_batch
     );
-    drop(process);
+    drop(fleet);
     let cpu = cpu_after - cpu_before;
     let samples = accepted_samples.load(Ordering::Relaxed) as f64;
     let n_errors = errors.load(Ordering::Relaxed);
@@ -306,7 +384,7 @@ async fn ingest(
         eprintln!("{n_errors} requests failed");
     }
     println!(
-        "| {n_hosts} hosts × {samples_per_batch} samples/batch ({mean_body} B zstd) | {connections} | {wall:.1} s | {:.0} | {:.0} | {cpu:.2} s | {:.0} | {:.2} / {:.2} ms | {:.1} MiB | {n_errors} |",
+        "| {n_hosts} hosts × {samples_per_batch} samples/batch ({mean_body} B zstd), {collectors} collector(s) on {store:?} | {connections} | {wall:.1} s | {:.0} | {:.0} | {cpu:.2} s | {:.0} | {pg_cpu:.2} s | {:.2} / {:.2} ms | {:.1} MiB | {n_errors} |",
         samples / wall,
         samples / wall / samples_per_batch as f64,
         if cpu > 0.0 { samples / cpu } else { 0.0 },
@@ -320,17 +398,401 @@ async fn ingest(
     Ok(())
 }
 
-async fn wait_ready(url: &str) -> Result<()> {
-    let http = client();
-    for _ in 0..300 {
-        if let Ok(response) = http.get(format!("{url}/readyz")).send().await
-            && response.status().is_success()
-        {
-            return Ok(());
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
+/// Serves the exposition of one target on `listener`: `series` gauges whose values move on every
+/// scrape, over keep-alive HTTP/1.1.
+async fn exposition_target(listener: tokio::net::TcpListener, target: usize, series: usize) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    loop {
+        let Ok((mut stream, _)) = listener.accept().await else {
+            return;
+        };
+        tokio::spawn(async move {
+            let mut buffer = vec![0u8; 8192];
+            let mut scrape = 0u64;
+            loop {
+                let mut filled = 0;
+                while !buffer[..filled].windows(4).any(|w| w == b"\r\n\r\n") {
+                    match stream.read(&mut buffer[filled..]).await {
+                        Ok(0) | Err(_) => return,
+                        Ok(n) => filled += n,
+                    }
+                    if filled == buffer.len() {
+                        return;
+                    }
+                }
+                scrape += 1;
+                let mut body = String::with_capacity(series * 64);
+                for i in 0..series {
+                    let (name, label) = match i % 5 {
+                        0 => ("cpu_core_usage_ratio", "cpu"),
+                        1 => ("filesystem_used_bytes", "mountpoint"),
+                        2 => ("network_receive_bytes_total", "interface"),
+                        3 => ("pressure_avg10_ratio", "resource"),
+                        _ => ("disk_io_time_seconds_total", "device"),
+                    };
+                    body.push_str(&format!(
+                        "{name}{{{label}=\"{}\",env=\"bench\"}} {}\n",
+                        i / 5,
+                        scrape * 1_000 + (target + i) as u64
+                    ));
+                }
+                let head = format!(
+                    "HTTP/1.1 200 OK\r\ncontent-type: text/plain; version=0.0.4\r\ncontent-length: {}\r\n\r\n",
+                    body.len()
+                );
+                if stream.write_all(head.as_bytes()).await.is_err()
+                    || stream.write_all(body.as_bytes()).await.is_err()
+                {
+                    return;
+                }
+            }
+        });
     }
-    bail!("{url} did not become ready")
+}
+
+/// The sum of every sample of `name` in a Prometheus text exposition.
+fn exposition_sum(text: &str, name: &str) -> f64 {
+    text.lines()
+        .filter(|line| {
+            line.strip_prefix(name)
+                .is_some_and(|rest| rest.starts_with('{') || rest.starts_with(' '))
+        })
+        .filter_map(|line| line.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum()
+}
+
+/// Debian's `prometheus` pinned to `cpu`, scraping `targets` loopback targets of `series` series
+/// every `interval` seconds: CPU per appended sample over `seconds` after a warm-up.
+async fn prometheus_scraping(
+    targets: usize,
+    series: usize,
+    interval: f64,
+    seconds: u64,
+    cpu: usize,
+) -> Result<()> {
+    let binary = Path::new("/usr/bin/prometheus");
+    if !binary.exists() {
+        bail!("/usr/bin/prometheus not found: apt-get install -y prometheus");
+    }
+    let mut addresses = Vec::with_capacity(targets);
+    for target in 0..targets {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+        addresses.push(listener.local_addr()?.to_string());
+        tokio::spawn(exposition_target(listener, target, series));
+    }
+    let tmp = tempfile::tempdir()?;
+    let config = tmp.path().join("prometheus.yml");
+    let quoted: Vec<String> = addresses.iter().map(|a| format!("'{a}'")).collect();
+    std::fs::write(
+        &config,
+        format!(
+            "global:\n  scrape_interval: {interval}s\n  scrape_timeout: {interval}s\nscrape_configs:\n  - job_name: fleet\n    static_configs:\n      - targets: [{}]\n",
+            quoted.join(", ")
+        ),
+    )?;
+    let port = free_port();
+    let mut command = if vigil_e2e::bench::taskset_available() {
+        let mut command = Command::new("taskset");
+        command.arg("-c").arg(cpu.to_string()).arg(binary);
+        command
+    } else {
+        Command::new(binary)
+    };
+    command
+        .arg(format!("--config.file={}", config.display()))
+        .arg(format!(
+            "--storage.tsdb.path={}",
+            tmp.path().join("tsdb").display()
+        ))
+        .arg(format!("--web.listen-address=127.0.0.1:{port}"));
+    let process = Process::spawn("prometheus", command, tmp.path().join("prometheus.log"));
+    let base = format!("http://127.0.0.1:{port}");
+    if !vigil_e2e::bench::wait_ok(&format!("{base}/-/ready")).await {
+        bail!("prometheus did not become ready: {}", process.log());
+    }
+    let http = client();
+    let appended = || async {
+        let text = http
+            .get(format!("{base}/metrics"))
+            .send()
+            .await?
+            .text()
+            .await?;
+        anyhow::Ok(exposition_sum(
+            &text,
+            "prometheus_tsdb_head_samples_appended_total",
+        ))
+    };
+    // Warm-up: every target scraped a few times (series created), as the collector's first batch
+    // of each host.
+    tokio::time::sleep(Duration::from_secs_f64((interval * 5.0).max(10.0))).await;
+    let (cpu_before, _) = proc_usage(process.pid()).context("read prometheus /proc")?;
+    let samples_before = appended().await?;
+    let started = Instant::now();
+    tokio::time::sleep(Duration::from_secs(seconds)).await;
+    let samples_after = appended().await?;
+    let (cpu_after, rss) = proc_usage(process.pid()).context("read prometheus /proc")?;
+    let wall = started.elapsed().as_secs_f64();
+    let used = cpu_after - cpu_before;
+    let samples = samples_after - samples_before;
+    if samples <= 0.0 {
+        bail!("prometheus appended no sample: {}", process.log());
+    }
+    // Each scrape also appends 5 series of its own (up, scrape_duration_seconds, ...).
+    let exposed = samples * series as f64 / (series + 5) as f64;
+    println!(
+        "| prometheus {}: {targets} targets × {series} series, scraped every {interval}s | {wall:.1} s | {:.0} appended ({:.0} exposed) | {used:.2} s | **{:.0}** ({:.0} counting exposed samples only) | {:.1} MiB |",
+        prometheus_version(),
+        samples / wall,
+        exposed / wall,
+        samples / used,
+        exposed / used,
+        rss as f64 / 1_048_576.0
+    );
+    Ok(())
+}
+
+fn prometheus_version() -> String {
+    Command::new("/usr/bin/prometheus")
+        .arg("--version")
+        .output()
+        .ok()
+        .and_then(|o| {
+            let text = String::from_utf8_lossy(&o.stdout).into_owned()
+                + &String::from_utf8_lossy(&o.stderr);
+            text.split_whitespace().nth(2).map(str::to_owned)
+        })
+        .unwrap_or_default()
+}
+
+/// `10`, `10s` or `1.5s` as seconds.
+fn parse_seconds(text: &str) -> Result<f64, String> {
+    text.strip_suffix('s')
+        .unwrap_or(text)
+        .parse::<f64>()
+        .ok()
+        .filter(|seconds| *seconds > 0.0 && seconds.is_finite())
+        .ok_or_else(|| format!("{text:?} is not a duration: use seconds such as 10s"))
+}
+
+/// The load of `vigil-bench fleet`.
+struct FleetLoad {
+    hosts: usize,
+    interval: f64,
+    seconds: u64,
+    collectors: usize,
+    store: StoreKind,
+    connections: usize,
+}
+
+/// The samples of one real `vigil-agent --once` on this machine (its events and inventory left
+/// out: agents send those rarely).
+fn agent_samples(bin_dir: &Path) -> Result<Vec<Sample>> {
+    let state = tempfile::tempdir()?;
+    let output = Command::new(bin_dir.join("vigil-agent"))
+        .args([
+            "--once",
+            "--collector",
+            "http://127.0.0.1:9",
+            "--host-id",
+            "fleet-template",
+        ])
+        .arg("--state-dir")
+        .arg(state.path())
+        .output()
+        .context("run vigil-agent --once")?;
+    if !output.status.success() {
+        bail!(
+            "vigil-agent --once failed: {}",
+            String::from_utf8_lossy(&output.stderr).trim()
+        );
+    }
+    let batch: Batch =
+        serde_json::from_slice(&output.stdout).context("parse the vigil-agent --once batch")?;
+    if batch.samples.is_empty() {
+        bail!("vigil-agent --once sent no samples");
+    }
+    Ok(batch.samples)
+}
+
+/// One simulated agent's batch `seq`: the template samples with values that move per seq.
+fn fleet_batch(host_idx: usize, seq: u64, template: &[Sample], time_ms: i64) -> Vec<u8> {
+    let host_id = format!("fleet-{host_idx:05}");
+    let samples = template
+        .iter()
+        .enumerate()
+        .map(|(i, sample)| Sample {
+            value: sample.value + (seq as f64) * (1 + (host_idx + i) % 7) as f64,
+            time_ms: None,
+            ..sample.clone()
+        })
+        .collect();
+    encode_zstd_msgpack(&Batch {
+        version: PROTOCOL_VERSION,
+        agent: AgentInfo {
+            hostname: host_id.clone(),
+            host_id,
+            version: "bench".into(),
+            labels: Labels::from([("env".into(), "bench".into())]),
+        },
+        stream: 1,
+        seq,
+        time_ms,
+        samples,
+        events: vec![],
+        inventory: None,
+    })
+}
+
+async fn fleet(bin_dir: &Path, load: FleetLoad) -> Result<()> {
+    let template = agent_samples(bin_dir)?;
+    let interval = Duration::from_secs_f64(load.interval);
+    // One interval of warm-up (every host sends its first batch), then the window.
+    let rounds = ((load.seconds as f64 / load.interval).ceil() as usize) + 2;
+    eprintln!(
+        "pre-encoding {} batches of {} samples (the samples of vigil-agent --once)...",
+        load.hosts * rounds,
+        template.len()
+    );
+    let now_ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)?
+        .as_millis() as i64;
+    // bodies[host][round]
+    let bodies: Vec<Vec<Vec<u8>>> = (0..load.hosts)
+        .map(|host| {
+            (0..rounds)
+                .map(|round| {
+                    let time_ms = now_ms + (round as f64 * load.interval * 1_000.0) as i64;
+                    fleet_batch(host, round as u64 + 1, &template, time_ms)
+                })
+                .collect()
+        })
+        .collect();
+    let mean_body = bodies.iter().flatten().map(Vec::len).sum::<usize>() / (load.hosts * rounds);
+    let bodies = Arc::new(bodies);
+
+    let tmp = tempfile::tempdir()?;
+    let fleet = Fleet::start(bin_dir, tmp.path(), load.store, load.collectors, "", None).await?;
+    let urls = Arc::new(fleet.urls.clone());
+    let errors = Arc::new(AtomicU64::new(0));
+    let accepted = Arc::new(AtomicU64::new(0));
+    let started = tokio::time::Instant::now();
+    let end = started + interval.mul_f64(rounds as f64 - 1.0);
+    let mut tasks = Vec::new();
+    for connection in 0..load.connections {
+        let (bodies, urls, errors, accepted) = (
+            Arc::clone(&bodies),
+            Arc::clone(&urls),
+            Arc::clone(&errors),
+            Arc::clone(&accepted),
+        );
+        let (n_hosts, n_connections) = (load.hosts, load.connections);
+        tasks.push(tokio::spawn(async move {
+            let http = client();
+            // (latency µs, lateness µs) of each answered batch, with its send time.
+            let mut answered = Vec::new();
+            // This connection's hosts, each at its own offset in the interval.
+            let mine: Vec<usize> = (connection..n_hosts).step_by(n_connections).collect();
+            'rounds: for round in 0..rounds {
+                for &host in &mine {
+                    let due =
+                        started + interval.mul_f64(round as f64 + host as f64 / n_hosts as f64);
+                    if due >= end {
+                        break 'rounds;
+                    }
+                    tokio::time::sleep_until(due).await;
+                    let sent = tokio::time::Instant::now();
+                    let url = format!("{}/v1/ingest", urls[host % urls.len()]);
+                    let response = http
+                        .post(url)
+                        .header("content-type", "application/msgpack")
+                        .header("content-encoding", "zstd")
+                        .body(bodies[host][round].clone())
+                        .send()
+                        .await;
+                    match response {
+                        Ok(response) if response.status().is_success() => {
+                            let _ = response.bytes().await;
+                            accepted.fetch_add(1, Ordering::Relaxed);
+                            answered.push((
+                                sent.duration_since(started),
+                                sent.elapsed().as_micros() as u32,
+                                sent.duration_since(due).as_micros() as u32,
+                            ));
+                        }
+                        _ => {
+                            errors.fetch_add(1, Ordering::Relaxed);
+                        }
+                    }
+                }
+            }
+            answered
+        }));
+    }
+    // The window: after the first interval, for `seconds`.
+    tokio::time::sleep_until(started + interval).await;
+    let (cpu_before, _) = fleet.collectors_usage();
+    let pg_before = fleet.postgres_cpu();
+    let accepted_before = accepted.load(Ordering::Relaxed);
+    let window = Duration::from_secs(load.seconds);
+    tokio::time::sleep_until(started + interval + window).await;
+    let (cpu_after, rss) = fleet.collectors_usage();
+    let pg_cpu = fleet.postgres_cpu() - pg_before;
+    let in_window = accepted.load(Ordering::Relaxed) - accepted_before;
+    let mut latencies = Vec::new();
+    let mut lateness = Vec::new();
+    for task in tasks {
+        for (at, latency, late) in task.await? {
+            if at >= interval && at < interval + window {
+                latencies.push(latency);
+                lateness.push(late);
+            }
+        }
+    }
+    let (_, hosts) = client()
+        .get(format!("{}/v1/hosts", fleet.urls[0]))
+        .send()
+        .await?
+        .json::<serde_json::Value>()
+        .await
+        .map(|hosts| ((), hosts))?;
+    let known = hosts.as_array().map_or(0, Vec::len);
+    drop(fleet);
+    latencies.sort_unstable();
+    lateness.sort_unstable();
+    let pct = |values: &[u32], p: f64| {
+        values
+            .get(((values.len() as f64 * p) as usize).min(values.len().saturating_sub(1)))
+            .copied()
+            .unwrap_or(0) as f64
+            / 1_000.0
+    };
+    let cpu = cpu_after - cpu_before;
+    let seconds = window.as_secs_f64();
+    let n_errors = errors.load(Ordering::Relaxed);
+    println!(
+        "| {} hosts every {}s × {} samples ({mean_body} B zstd), {} collector(s) on {:?} | {seconds:.0} s | {:.0} | {:.0} | {cpu:.2} s | **{:.3} cores** | **{:.1} MiB** | {pg_cpu:.2} s ({:.3} cores) | {:.2} / {:.2} ms | {:.2} ms | {known} | {n_errors} |",
+        load.hosts,
+        load.interval,
+        template.len(),
+        load.collectors,
+        load.store,
+        in_window as f64 / seconds,
+        in_window as f64 * template.len() as f64 / seconds,
+        cpu / seconds,
+        rss as f64 / 1_048_576.0,
+        pg_cpu / seconds,
+        pct(&latencies, 0.5),
+        pct(&latencies, 0.99),
+        pct(&lateness, 0.99),
+    );
+    if n_errors > 0 {
+        bail!("{n_errors} batches were refused or failed");
+    }
+    if load.collectors == 1 && known != load.hosts {
+        bail!("the collector knows {known} hosts, expected {}", load.hosts);
+    }
+    Ok(())
 }
 
 /// Loopback peers for the agent's probes: an HTTP server answering 200 `ok`, a TCP listener that
