@@ -554,15 +554,19 @@ impl Backend for PostgresBackend {
     }
 
     fn lock_fingerprints(&mut self, fingerprints: &[String]) -> Result<(), StoreError> {
-        let mut sorted: Vec<&String> = fingerprints.iter().collect();
-        sorted.sort();
+        let mut sorted: Vec<&str> = fingerprints.iter().map(String::as_str).collect();
+        sorted.sort_unstable();
         sorted.dedup();
-        for fingerprint in sorted {
-            self.query(
-                "SELECT pg_advisory_xact_lock(hashtextextended($1, 0))",
-                &[fingerprint],
-            )?;
+        if sorted.is_empty() {
+            return Ok(());
         }
+        // One round trip for the whole group. The locks are taken in the array's (sorted) order:
+        // PostgreSQL evaluates volatile output expressions after the ORDER BY.
+        self.query(
+            "SELECT pg_advisory_xact_lock(hashtextextended(f, 0))
+             FROM unnest($1::TEXT[]) WITH ORDINALITY AS t(f, n) ORDER BY n",
+            &[&sorted],
+        )?;
         Ok(())
     }
 
