@@ -56,7 +56,7 @@ pub struct Config {
     /// Most store writes queued before ingest answers 503.
     pub max_pending_writes: usize,
     /// When a commit reaches the disk.
-    pub store_sync: crate::store::sqlite::SyncMode,
+    pub store_sync: crate::store::Durability,
     /// PostgreSQL: most connections per collector.
     pub store_pool_size: usize,
     /// PostgreSQL: longest a statement, a lock wait or a pool checkout may take.

@@ -5,7 +5,7 @@
 use std::path::PathBuf;
 
 use super::{ConfigError, ConfigErrors};
-use crate::store::sqlite::SyncMode;
+use crate::store::Durability;
 
 pub use crate::store::StoreLocation;
 
@@ -40,15 +40,15 @@ pub(super) fn parse_store(url: &str) -> Result<StoreLocation, ConfigError> {
 }
 
 /// Parses the `store_sync` key: `full` (the default) or `normal`; pushes a problem otherwise.
-pub(super) fn parse_store_sync(text: Option<&str>, errors: &mut ConfigErrors) -> SyncMode {
+pub(super) fn parse_store_sync(text: Option<&str>, errors: &mut ConfigErrors) -> Durability {
     match text {
-        None | Some("full") => SyncMode::Full,
-        Some("normal") => SyncMode::Normal,
+        None | Some("full") => Durability::Full,
+        Some("normal") => Durability::Normal,
         Some(other) => {
             errors.invalid("store_sync", format!(
                 "unknown mode {other:?}: use full (fsync per commit) or normal (survives a collector crash, not a power cut)"
             ));
-            SyncMode::Full
+            Durability::Full
         }
     }
 }
@@ -93,9 +93,9 @@ mod tests {
     fn store_sync_is_parsed_and_checked() {
         let config =
             Config::from_parts(&Args::default(), file("store_sync = \"normal\""), &no_env).unwrap();
-        assert_eq!(config.store_sync, SyncMode::Normal);
+        assert_eq!(config.store_sync, Durability::Normal);
         let config = Config::from_parts(&Args::default(), file(""), &no_env).unwrap();
-        assert_eq!(config.store_sync, SyncMode::Full);
+        assert_eq!(config.store_sync, Durability::Full);
         let errors = Config::from_parts(
             &Args::default(),
             file("store_sync = \"sometimes\""),

@@ -99,6 +99,15 @@ pub fn is_newer(position: Option<(u64, u64)>, stream: u64, seq: u64) -> bool {
     }
 }
 
+/// Refuses a stored schema newer than the `supported` migrations of this build.
+pub(crate) fn check_schema_version(found: i64, supported: usize) -> Result<(), StoreError> {
+    let supported = supported as i64;
+    if found > supported {
+        return Err(StoreError::SchemaTooNew { found, supported });
+    }
+    Ok(())
+}
+
 /// When a commit reaches the disk (SQLite; PostgreSQL follows its server's settings).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub enum Durability {
@@ -464,10 +473,6 @@ pub trait Reader: Send + Sync + 'static {
     /// Checks that the database answers.
     fn ping(&self) -> Result<(), StoreError> {
         Ok(())
-    }
-    /// Where the store is, for logs (no password).
-    fn location(&self) -> String {
-        String::new()
     }
 }
 

@@ -100,7 +100,6 @@ const MIGRATION_LOCK: i64 = 0x7669_6769_6c00;
 pub struct PostgresStore {
     pool: Pool,
     handle: Handle,
-    location: String,
 }
 
 fn classify(error: tokio_postgres::Error) -> StoreError {
@@ -198,11 +197,7 @@ impl PostgresStore {
             .runtime(Runtime::Tokio1)
             .build()
             .map_err(|error| open_error(error.to_string()))?;
-        let store = PostgresStore {
-            pool,
-            handle,
-            location: location.clone(),
-        };
+        let store = PostgresStore { pool, handle };
         store
             .migrate()
             .map_err(|error| open_error(error.to_string()))?;
@@ -237,13 +232,7 @@ impl PostgresStore {
                 .await
                 .map_err(classify)?
                 .get(0);
-            let supported = MIGRATIONS.len() as i64;
-            if version > supported {
-                return Err(StoreError::SchemaTooNew {
-                    found: version,
-                    supported,
-                });
-            }
+            super::check_schema_version(version, MIGRATIONS.len())?;
             for (index, sql) in MIGRATIONS.iter().enumerate().skip(version as usize) {
                 transaction.batch_execute(sql).await.map_err(classify)?;
                 let next = index as i32 + 1;
@@ -741,9 +730,5 @@ impl Reader for PostgresReader {
             .block_on(client.simple_query("SELECT 1"))
             .map(|_| ())
             .map_err(classify)
-    }
-
-    fn location(&self) -> String {
-        self.store.location.clone()
     }
 }

@@ -109,9 +109,6 @@ fn start_checkpointer(path: &Path) -> Option<std::sync::mpsc::Sender<()>> {
     }
 }
 
-/// When a commit reaches the disk (kept under its old name for the config).
-pub type SyncMode = Durability;
-
 impl SqliteBackend {
     /// Opens (creating if needed) the database at `path` and migrates it, fsync on every commit.
     pub fn open(path: &Path) -> Result<SqliteBackend, StoreError> {
@@ -159,13 +156,7 @@ impl SqliteBackend {
         let version: i64 = self
             .connection
             .pragma_query_value(None, "user_version", |row| row.get(0))?;
-        let supported = MIGRATIONS.len() as i64;
-        if version > supported {
-            return Err(StoreError::SchemaTooNew {
-                found: version,
-                supported,
-            });
-        }
+        super::check_schema_version(version, MIGRATIONS.len())?;
         for (index, sql) in MIGRATIONS.iter().enumerate().skip(version as usize) {
             let transaction = self.connection.transaction()?;
             transaction.execute_batch(sql)?;
