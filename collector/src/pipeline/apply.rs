@@ -4,7 +4,85 @@
 
 use super::{Write, WriteOutcome};
 use crate::incidents::{ActionError, Engine, EventOutcome, action};
-use crate::store::{Backend, Recorded, StoreError};
+use crate::store::{Backend, BatchRecord, ChangeRecord, Recorded, StoreError};
+
+/// True for the writes [`apply_run`] takes several at a time (agent batches and events): their
+/// store part is a sequence check or an id claim, which a networked store answers for the
+/// whole run in a few round trips.
+pub fn is_run(write: &Write) -> bool {
+    matches!(write, Write::Batch(_) | Write::Events(_))
+}
+
+/// Applies consecutive batch and event writes ([`is_run`]) inside the open transaction, with
+/// the same outcomes as one by one: the store's part first for the whole run (sequence checks
+/// in arrival order, event-id claims in order), then the engine's part write by write, then
+/// the run's change records.
+pub fn apply_run(
+    backend: &mut dyn Backend,
+    engine: &mut Engine,
+    writes: &[Write],
+    now_ms: i64,
+    counts: &mut [u64; 8],
+) -> Result<Vec<WriteOutcome>, StoreError> {
+    let mut batches: Vec<&BatchRecord> = Vec::new();
+    let mut event_ids: Vec<&str> = Vec::new();
+    for write in writes {
+        match write {
+            Write::Batch(host) => batches.push(&host.record),
+            Write::Events(events) => {
+                event_ids.extend(events.iter().filter_map(|event| event.event_id.as_deref()));
+            }
+            _ => {}
+        }
+    }
+    let mut recorded = if batches.is_empty() {
+        Vec::new()
+    } else {
+        backend.record_batches(&batches)?
+    }
+    .into_iter();
+    let mut claimed = if event_ids.is_empty() {
+        Vec::new()
+    } else {
+        backend.claim_event_ids(&event_ids, now_ms)?
+    }
+    .into_iter();
+    let mut changes: Vec<&ChangeRecord> = Vec::new();
+    let mut outcomes = Vec::with_capacity(writes.len());
+    for write in writes {
+        outcomes.push(match write {
+            Write::Batch(host) => match recorded.next() {
+                Some(Recorded::Accepted) => {
+                    changes.extend(host.change.as_deref());
+                    for event in &host.events {
+                        counts[engine.on_event(event, now_ms).kind_index()] += 1;
+                    }
+                    WriteOutcome::Accepted
+                }
+                Some(Recorded::Duplicate) | None => WriteOutcome::Duplicate,
+            },
+            Write::Events(events) => {
+                let mut each = Vec::with_capacity(events.len());
+                for event in events {
+                    let outcome = if event.event_id.is_some() && claimed.next() != Some(true) {
+                        EventOutcome::Duplicate
+                    } else {
+                        engine.on_event(event, now_ms)
+                    };
+                    counts[outcome.kind_index()] += 1;
+                    each.push(outcome);
+                }
+                WriteOutcome::Events(each)
+            }
+            // Not part of a run: on its own, where it stands.
+            other => apply(backend, engine, other, now_ms, counts)?,
+        });
+    }
+    if !changes.is_empty() {
+        backend.save_changes(&changes)?;
+    }
+    Ok(outcomes)
+}
 
 /// Applies one write inside the open transaction; `counts` gathers event outcomes by kind
 /// ([`EventOutcome::KINDS`]).
@@ -16,39 +94,16 @@ pub fn apply(
     counts: &mut [u64; 8],
 ) -> Result<WriteOutcome, StoreError> {
     match write {
-        Write::Batch(host) => match backend.record_batch(&host.record)? {
-            Recorded::Duplicate => Ok(WriteOutcome::Duplicate),
-            Recorded::Accepted => {
-                if let Some(change) = &host.change {
-                    backend.save_change(change)?;
-                }
-                for event in &host.events {
-                    counts[engine.on_event(event, now_ms).kind_index()] += 1;
-                }
-                Ok(WriteOutcome::Accepted)
-            }
-        },
+        Write::Batch(_) | Write::Events(_) => {
+            let mut outcomes =
+                apply_run(backend, engine, std::slice::from_ref(write), now_ms, counts)?;
+            Ok(outcomes.pop().unwrap_or(WriteOutcome::Duplicate))
+        }
         Write::ForgetHost(host_id) => Ok(if backend.forget_host(host_id)? {
             WriteOutcome::Forgotten
         } else {
             WriteOutcome::NotFound
         }),
-        Write::Events(events) => {
-            let mut outcomes = Vec::with_capacity(events.len());
-            for event in events {
-                if let Some(event_id) = &event.event_id
-                    && !backend.claim_event_id(event_id, now_ms)?
-                {
-                    counts[EventOutcome::Duplicate.kind_index()] += 1;
-                    outcomes.push(EventOutcome::Duplicate);
-                    continue;
-                }
-                let outcome = engine.on_event(event, now_ms);
-                counts[outcome.kind_index()] += 1;
-                outcomes.push(outcome);
-            }
-            Ok(WriteOutcome::Events(outcomes))
-        }
         Write::Act {
             id,
             action,

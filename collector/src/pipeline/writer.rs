@@ -7,7 +7,7 @@
 //! gets the error. A fenced write (a leader-only sweep) runs in a group of its own, so a stale
 //! leader's refusal never fails anyone else's write.
 
-use super::apply::apply;
+use super::apply::{apply, apply_run, is_run};
 use super::effects::{CommitReport, Observer};
 use super::{Reply, Write, WriteError, WriteOutcome};
 use crate::clock::Clock;
@@ -160,18 +160,26 @@ impl Writer {
             None
         };
         let mut outcomes = Vec::with_capacity(writes.len());
-        for write in writes {
-            outcomes.push(apply(
-                self.backend.as_mut(),
-                &mut self.engine,
-                write,
-                now_ms,
-                counts,
-            )?);
+        let mut rest = writes;
+        while let Some(first) = rest.first() {
+            let backend = self.backend.as_mut();
+            if is_run(first) {
+                let n = rest.iter().take_while(|write| is_run(write)).count();
+                let (run, tail) = rest.split_at(n);
+                outcomes.extend(apply_run(backend, &mut self.engine, run, now_ms, counts)?);
+                rest = tail;
+            } else {
+                outcomes.push(apply(backend, &mut self.engine, first, now_ms, counts)?);
+                rest = &rest[1..];
+            }
         }
-        for incident in self.engine.dirty() {
-            let next_due_ms = self.engine.next_due_ms(incident);
-            self.backend.save_incident(incident, next_due_ms)?;
+        let dirty: Vec<(&crate::incidents::Incident, Option<i64>)> = self
+            .engine
+            .dirty()
+            .map(|incident| (incident, self.engine.next_due_ms(incident)))
+            .collect();
+        if !dirty.is_empty() {
+            self.backend.save_incidents(&dirty)?;
         }
         if let Some(floor) = id_floor
             && self.engine.last_id() > floor

@@ -22,6 +22,7 @@ pub fn run_all(open: &mut dyn FnMut(&str) -> Opened) {
     one_active_incident_per_fingerprint_is_enforced(open);
     a_rollback_leaves_nothing_and_a_commit_everything(open);
     readers_filter_incidents_and_changes(open);
+    several_at_once_answer_as_one_by_one(open);
     if open("shared-probe").backend.is_shared() {
         shared_stores_lock_reload_count_and_fence(open);
     }
@@ -185,6 +186,103 @@ fn one_active_incident_per_fingerprint_is_enforced(open: &mut dyn FnMut(&str) ->
     assert_eq!(last_id, 3);
     let stored = backend_find(backend.as_mut(), 1);
     assert_eq!(stored.state, State::Resolved, "the upsert updated the row");
+}
+
+fn several_at_once_answer_as_one_by_one(open: &mut dyn FnMut(&str) -> Opened) {
+    let Opened {
+        mut backend,
+        reader,
+    } = open("several");
+    let with_inventory = |mut batch: BatchRecord, inventory: &str| {
+        batch.inventory_json = Some(inventory.to_owned());
+        batch
+    };
+    in_transaction(backend.as_mut(), |backend| {
+        backend.record_batch(&with_inventory(record("a", 1, 5), "{\"a\":1}"))
+    });
+    let batches = [
+        record("a", 1, 5),
+        with_inventory(record("b", 1, 1), "{\"b\":1}"),
+        record("a", 1, 6),
+        record("b", 1, 1),
+        record("b", 1, 2),
+        record("a", 1, 6),
+        record("c", 3, 1),
+        record("a", 2, 1),
+    ];
+    let outcomes = in_transaction(backend.as_mut(), |backend| {
+        backend.record_batches(&batches.iter().collect::<Vec<_>>())
+    });
+    use Recorded::*;
+    assert_eq!(
+        outcomes,
+        vec![
+            Duplicate, Accepted, Accepted, Duplicate, Accepted, Duplicate, Accepted, Accepted
+        ],
+        "each batch checked against the store and the earlier batches of the same call"
+    );
+    let hosts = backend.load_hosts().expect("load hosts");
+    let position = |id: &str| {
+        let host = hosts.iter().find(|host| host.host_id == id).expect(id);
+        (
+            host.stream,
+            host.seq,
+            host.first_seen_ms,
+            host.last_seen_ms,
+            host.inventory_json.clone(),
+        )
+    };
+    assert_eq!(
+        position("a"),
+        (2, 1, 1_005, 1_001, Some("{\"a\":1}".to_owned()))
+    );
+    assert_eq!(
+        position("b"),
+        (1, 2, 1_001, 1_002, Some("{\"b\":1}".to_owned()))
+    );
+    assert_eq!(position("c"), (3, 1, 1_001, 1_001, None));
+
+    let claims = in_transaction(backend.as_mut(), |backend| {
+        let first = backend.claim_event_ids(&["x", "y", "x"], 10)?;
+        let second = backend.claim_event_ids(&["y", "z"], 20)?;
+        Ok((first, second))
+    });
+    assert_eq!(claims, (vec![true, true, false], vec![false, true]));
+
+    let (one, two) = (incident(1, "p", State::Open), incident(2, "q", State::Open));
+    let change = |id: &str| ChangeRecord {
+        id: id.into(),
+        kind: "deploy".into(),
+        summary: id.into(),
+        by: "ci".into(),
+        hosts: vec!["a".into()],
+        services: vec![],
+        starts_ms: 10,
+        ends_ms: None,
+        details: serde_json::json!({}),
+    };
+    let (c1, c2) = (change("c-1"), change("c-2"));
+    in_transaction(backend.as_mut(), |backend| {
+        backend.save_incidents(&[(&one, None), (&two, Some(99))])?;
+        backend.save_changes(&[&c1, &c2])
+    });
+    let (loaded, _) = backend.load_incidents().expect("load");
+    assert_eq!(loaded, vec![one.clone(), two], "both saved by one call");
+    let changes = reader
+        .list_changes(&ChangeFilter {
+            limit: 10,
+            ..ChangeFilter::default()
+        })
+        .expect("changes");
+    assert_eq!(changes.len(), 2, "both changes saved by one call");
+    backend.begin().expect("begin");
+    let same = incident(3, "p", State::Open);
+    let refused = backend.save_incidents(&[(&same, None)]);
+    assert!(
+        matches!(refused, Err(StoreError::Conflict { .. })),
+        "a second active incident is refused in a call of several too: {refused:?}"
+    );
+    backend.rollback();
 }
 
 fn backend_find(backend: &mut dyn Backend, id: u64) -> Incident {

@@ -387,6 +387,43 @@ pub trait Backend: Send + 'static {
     /// Abandons the transaction (best effort; a failed rollback is logged).
     fn rollback(&mut self);
 
+    // Several at once: the pipeline hands a group's rows over in one call each, so a networked
+    // store can answer in a few round trips instead of one per row. The defaults call the
+    // one-row methods in order; a backend that batches them must give the same answers.
+
+    /// [`Backend::record_batch`] for each batch, in order: a host that appears twice is checked
+    /// against its own earlier batch.
+    fn record_batches(&mut self, batches: &[&BatchRecord]) -> Result<Vec<Recorded>, StoreError> {
+        batches
+            .iter()
+            .map(|batch| self.record_batch(batch))
+            .collect()
+    }
+    /// [`Backend::claim_event_id`] for each id, in order: an id that appears twice is claimed
+    /// by its first appearance only.
+    fn claim_event_ids(
+        &mut self,
+        event_ids: &[&str],
+        now_ms: i64,
+    ) -> Result<Vec<bool>, StoreError> {
+        event_ids
+            .iter()
+            .map(|event_id| self.claim_event_id(event_id, now_ms))
+            .collect()
+    }
+    /// [`Backend::save_change`] for each change.
+    fn save_changes(&mut self, changes: &[&ChangeRecord]) -> Result<(), StoreError> {
+        changes
+            .iter()
+            .try_for_each(|change| self.save_change(change))
+    }
+    /// [`Backend::save_incident`] for each `(incident, next_due_ms)`.
+    fn save_incidents(&mut self, incidents: &[(&Incident, Option<i64>)]) -> Result<(), StoreError> {
+        incidents
+            .iter()
+            .try_for_each(|(incident, next_due_ms)| self.save_incident(incident, *next_due_ms))
+    }
+
     // Shared stores.
 
     /// True when other collectors write to the same store: the pipeline then locks and reloads

@@ -27,6 +27,7 @@ use super::{
 };
 use crate::incidents::{Incident, parse_id};
 use deadpool_postgres::{Manager, ManagerConfig, Object, Pool, RecyclingMethod, Runtime};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::time::Duration;
 use tokio::runtime::Handle;
 use tokio_postgres::error::SqlState;
@@ -94,6 +95,116 @@ const MIGRATIONS: &[&str] = &[
 
 /// The advisory lock key under which migrations run.
 const MIGRATION_LOCK: i64 = 0x7669_6769_6c00;
+
+/// A batch's host row: inserted when the host is new (`$7` is both first and last seen).
+const INSERT_HOST: &str = "INSERT INTO hosts (host_id, hostname, agent_version, labels, stream,
+        seq, first_seen_ms, last_seen_ms, inventory)
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $7, $8)
+     ON CONFLICT (host_id) DO NOTHING";
+
+/// A batch's host row: updated when the batch moved the host's position (an absent inventory
+/// keeps the stored one).
+const UPDATE_HOST: &str = "UPDATE hosts SET hostname = $2, agent_version = $3, labels = $4,
+        stream = $5, seq = $6, last_seen_ms = $7, inventory = COALESCE($8, inventory)
+     WHERE host_id = $1";
+
+/// An event id claimed (one row affected) or seen before (none).
+const CLAIM_EVENT_ID: &str =
+    "INSERT INTO event_ids (event_id, at_ms) VALUES ($1, $2) ON CONFLICT DO NOTHING";
+
+/// A change record, kept once.
+const SAVE_CHANGE: &str = "INSERT INTO changes (id, kind, hosts, starts_ms, data)
+     VALUES ($1, $2, $3, $4, $5) ON CONFLICT (id) DO NOTHING";
+
+/// An incident inserted or updated (the unique partial index refuses a second active one).
+const SAVE_INCIDENT: &str = "INSERT INTO incidents (id, fingerprint, state, priority, host,
+        hosts, opened_ms, updated_ms, next_due_ms, data)
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
+     ON CONFLICT (id) DO UPDATE SET
+        state = excluded.state,
+        priority = excluded.priority,
+        hosts = excluded.hosts,
+        updated_ms = excluded.updated_ms,
+        next_due_ms = excluded.next_due_ms,
+        data = excluded.data";
+
+/// The parameters of [`INSERT_HOST`] and [`UPDATE_HOST`] for one batch.
+struct HostParams<'a> {
+    batch: &'a BatchRecord,
+    labels: String,
+    stream: i64,
+    seq: i64,
+    inventory: Option<String>,
+}
+
+impl<'a> HostParams<'a> {
+    fn of(batch: &'a BatchRecord) -> HostParams<'a> {
+        HostParams {
+            batch,
+            labels: serde_json::to_string(&batch.labels).unwrap_or_else(|_| "{}".to_owned()),
+            // The same 64 bits: BIGINT is signed.
+            stream: batch.stream as i64,
+            seq: batch.seq as i64,
+            inventory: batch.inventory_json.clone(),
+        }
+    }
+
+    fn as_params(&self) -> [&(dyn ToSql + Sync); 8] {
+        [
+            &self.batch.host_id,
+            &self.batch.hostname,
+            &self.batch.agent_version,
+            &self.labels,
+            &self.stream,
+            &self.seq,
+            &self.batch.received_ms,
+            &self.inventory,
+        ]
+    }
+}
+
+/// The parameters of [`SAVE_INCIDENT`] for one incident.
+struct IncidentParams<'a> {
+    incident: &'a Incident,
+    state: &'static str,
+    priority: i16,
+    next_due_ms: Option<i64>,
+    data: String,
+}
+
+impl<'a> IncidentParams<'a> {
+    fn of(
+        incident: &'a Incident,
+        next_due_ms: Option<i64>,
+    ) -> Result<IncidentParams<'a>, StoreError> {
+        let data = serde_json::to_string(incident).map_err(|error| StoreError::Corrupt {
+            id: incident.id.clone(),
+            reason: error.to_string(),
+        })?;
+        Ok(IncidentParams {
+            incident,
+            state: incident.state.as_str(),
+            priority: i16::from(incident.priority),
+            next_due_ms,
+            data,
+        })
+    }
+
+    fn as_params(&self) -> [&(dyn ToSql + Sync); 10] {
+        [
+            &self.incident.id,
+            &self.incident.fingerprint,
+            &self.state,
+            &self.priority,
+            &self.incident.host,
+            &self.incident.hosts,
+            &self.incident.opened_ms,
+            &self.incident.updated_ms,
+            &self.next_due_ms,
+            &self.data,
+        ]
+    }
+}
 
 /// A connected pool, from which the writer's backend and the API's reader are made.
 #[derive(Clone)]
@@ -309,6 +420,29 @@ impl PostgresBackend {
         })
     }
 
+    /// Runs one statement once per parameter row, pipelined on the transaction's connection:
+    /// every row is sent before the first answer is awaited, so a group costs one round trip
+    /// per statement kind instead of one per row. PostgreSQL still runs them one after the
+    /// other, in the order given. Returns the rows affected by each.
+    fn execute_many(
+        &mut self,
+        sql: &str,
+        rows: &[&[&(dyn ToSql + Sync)]],
+    ) -> Result<Vec<u64>, StoreError> {
+        if rows.is_empty() {
+            return Ok(Vec::new());
+        }
+        let handle = self.store.handle.clone();
+        let client = self.in_transaction()?;
+        handle.block_on(async {
+            let statement = client.prepare_cached(sql).await.map_err(classify)?;
+            let each = rows.iter().map(|params| client.execute(&statement, params));
+            futures_util::future::try_join_all(each)
+                .await
+                .map_err(classify)
+        })
+    }
+
     /// Runs `work` in its own short transaction (loading at start, outside the writer's groups).
     fn standalone<T>(
         &mut self,
@@ -398,25 +532,9 @@ impl Backend for PostgresBackend {
     fn record_batch(&mut self, batch: &BatchRecord) -> Result<Recorded, StoreError> {
         // Make sure the row exists, then lock it: two collectors receiving the same host (an
         // agent that moved) check its position one after the other.
-        let labels = serde_json::to_string(&batch.labels).unwrap_or_else(|_| "{}".to_owned());
-        let (stream, seq) = (batch.stream as i64, batch.seq as i64);
-        let params: [&(dyn ToSql + Sync); 8] = [
-            &batch.host_id,
-            &batch.hostname,
-            &batch.agent_version,
-            &labels,
-            &stream,
-            &seq,
-            &batch.received_ms,
-            &batch.inventory_json,
-        ];
-        let inserted = self.execute(
-            "INSERT INTO hosts (host_id, hostname, agent_version, labels, stream, seq,
-                                first_seen_ms, last_seen_ms, inventory)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $7, $8)
-             ON CONFLICT (host_id) DO NOTHING",
-            &params,
-        )?;
+        let row = HostParams::of(batch);
+        let params = row.as_params();
+        let inserted = self.execute(INSERT_HOST, &params)?;
         if inserted == 1 {
             return Ok(Recorded::Accepted);
         }
@@ -430,13 +548,87 @@ impl Backend for PostgresBackend {
         if !is_newer(position, batch.stream, batch.seq) {
             return Ok(Recorded::Duplicate);
         }
-        self.execute(
-            "UPDATE hosts SET hostname = $2, agent_version = $3, labels = $4, stream = $5,
-                seq = $6, last_seen_ms = $7, inventory = COALESCE($8, inventory)
-             WHERE host_id = $1",
-            &params,
-        )?;
+        self.execute(UPDATE_HOST, &params)?;
         Ok(Recorded::Accepted)
+    }
+
+    fn record_batches(&mut self, batches: &[&BatchRecord]) -> Result<Vec<Recorded>, StoreError> {
+        if batches.len() < 2 {
+            return batches
+                .iter()
+                .map(|batch| self.record_batch(batch))
+                .collect();
+        }
+        // Three round trips for the whole group: (1) a row for every host not yet known, (2)
+        // the others locked and their positions read, (3) every host that moved updated. Hosts
+        // in sorted order each time, so two collectors never wait on each other in a cycle.
+        let mut first: BTreeMap<&str, &BatchRecord> = BTreeMap::new();
+        for batch in batches {
+            first.entry(batch.host_id.as_str()).or_insert(batch);
+        }
+        let new_rows: Vec<HostParams> = first.values().map(|batch| HostParams::of(batch)).collect();
+        let params: Vec<[&(dyn ToSql + Sync); 8]> =
+            new_rows.iter().map(HostParams::as_params).collect();
+        let rows: Vec<&[&(dyn ToSql + Sync)]> = params.iter().map(|row| &row[..]).collect();
+        let inserted = self.execute_many(INSERT_HOST, &rows)?;
+        let mut position: HashMap<&str, (u64, u64)> = HashMap::new();
+        let mut fresh: HashSet<&str> = HashSet::new();
+        let mut known: Vec<&str> = Vec::new();
+        for (host, count) in first.keys().zip(&inserted) {
+            if *count == 1 {
+                fresh.insert(host);
+            } else {
+                known.push(host);
+            }
+        }
+        if !known.is_empty() {
+            let rows = self.query(
+                "SELECT host_id, stream, seq FROM hosts WHERE host_id = ANY($1)
+                 ORDER BY host_id FOR UPDATE",
+                &[&known],
+            )?;
+            for row in &rows {
+                let host: &str = row.get(0);
+                if let Some((host, _)) = first.get_key_value(host) {
+                    let stored = (row.get::<_, i64>(1) as u64, row.get::<_, i64>(2) as u64);
+                    position.insert(host, stored);
+                }
+            }
+        }
+        // The one sequence rule, batch by batch in arrival order.
+        let mut moved: BTreeMap<&str, (&BatchRecord, Option<&String>)> = BTreeMap::new();
+        let mut outcomes = Vec::with_capacity(batches.len());
+        for batch in batches {
+            let host = batch.host_id.as_str();
+            let outcome = if fresh.remove(host) {
+                Recorded::Accepted
+            } else if is_newer(position.get(host).copied(), batch.stream, batch.seq) {
+                let inventory = batch
+                    .inventory_json
+                    .as_ref()
+                    .or_else(|| moved.get(host).and_then(|(_, inventory)| *inventory));
+                moved.insert(host, (batch, inventory));
+                Recorded::Accepted
+            } else {
+                Recorded::Duplicate
+            };
+            if outcome == Recorded::Accepted {
+                position.insert(host, (batch.stream, batch.seq));
+            }
+            outcomes.push(outcome);
+        }
+        let updates: Vec<HostParams> = moved
+            .values()
+            .map(|(batch, inventory)| HostParams {
+                inventory: inventory.cloned(),
+                ..HostParams::of(batch)
+            })
+            .collect();
+        let params: Vec<[&(dyn ToSql + Sync); 8]> =
+            updates.iter().map(HostParams::as_params).collect();
+        let rows: Vec<&[&(dyn ToSql + Sync)]> = params.iter().map(|row| &row[..]).collect();
+        self.execute_many(UPDATE_HOST, &rows)?;
+        Ok(outcomes)
     }
 
     fn save_change(&mut self, change: &ChangeRecord) -> Result<(), StoreError> {
@@ -445,8 +637,7 @@ impl Backend for PostgresBackend {
             reason: error.to_string(),
         })?;
         self.execute(
-            "INSERT INTO changes (id, kind, hosts, starts_ms, data) VALUES ($1, $2, $3, $4, $5)
-             ON CONFLICT (id) DO NOTHING",
+            SAVE_CHANGE,
             &[
                 &change.id,
                 &change.kind,
@@ -458,15 +649,58 @@ impl Backend for PostgresBackend {
         Ok(())
     }
 
+    fn save_changes(&mut self, changes: &[&ChangeRecord]) -> Result<(), StoreError> {
+        let data = changes
+            .iter()
+            .map(|change| {
+                serde_json::to_string(change).map_err(|error| StoreError::Corrupt {
+                    id: change.id.clone(),
+                    reason: error.to_string(),
+                })
+            })
+            .collect::<Result<Vec<String>, StoreError>>()?;
+        let params: Vec<[&(dyn ToSql + Sync); 5]> = changes
+            .iter()
+            .zip(&data)
+            .map(|(change, data)| -> [&(dyn ToSql + Sync); 5] {
+                [
+                    &change.id,
+                    &change.kind,
+                    &change.hosts,
+                    &change.starts_ms,
+                    data,
+                ]
+            })
+            .collect();
+        let rows: Vec<&[&(dyn ToSql + Sync)]> = params.iter().map(|row| &row[..]).collect();
+        self.execute_many(SAVE_CHANGE, &rows)?;
+        Ok(())
+    }
+
     fn forget_host(&mut self, host_id: &str) -> Result<bool, StoreError> {
         Ok(self.execute("DELETE FROM hosts WHERE host_id = $1", &[&host_id])? > 0)
     }
 
     fn claim_event_id(&mut self, event_id: &str, now_ms: i64) -> Result<bool, StoreError> {
-        Ok(self.execute(
-            "INSERT INTO event_ids (event_id, at_ms) VALUES ($1, $2) ON CONFLICT DO NOTHING",
-            &[&event_id, &now_ms],
-        )? == 1)
+        Ok(self.execute(CLAIM_EVENT_ID, &[&event_id, &now_ms])? == 1)
+    }
+
+    fn claim_event_ids(
+        &mut self,
+        event_ids: &[&str],
+        now_ms: i64,
+    ) -> Result<Vec<bool>, StoreError> {
+        // Pipelined in order: an id sent twice finds its own first row.
+        let params: Vec<[&(dyn ToSql + Sync); 2]> = event_ids
+            .iter()
+            .map(|event_id| -> [&(dyn ToSql + Sync); 2] { [event_id, &now_ms] })
+            .collect();
+        let rows: Vec<&[&(dyn ToSql + Sync)]> = params.iter().map(|row| &row[..]).collect();
+        Ok(self
+            .execute_many(CLAIM_EVENT_ID, &rows)?
+            .into_iter()
+            .map(|count| count == 1)
+            .collect())
     }
 
     fn prune_event_ids(&mut self, before_ms: i64) -> Result<usize, StoreError> {
@@ -478,35 +712,18 @@ impl Backend for PostgresBackend {
         incident: &Incident,
         next_due_ms: Option<i64>,
     ) -> Result<(), StoreError> {
-        let data = serde_json::to_string(incident).map_err(|error| StoreError::Corrupt {
-            id: incident.id.clone(),
-            reason: error.to_string(),
-        })?;
-        let priority = i16::from(incident.priority);
-        self.execute(
-            "INSERT INTO incidents (id, fingerprint, state, priority, host, hosts, opened_ms,
-                                    updated_ms, next_due_ms, data)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
-             ON CONFLICT (id) DO UPDATE SET
-                state = excluded.state,
-                priority = excluded.priority,
-                hosts = excluded.hosts,
-                updated_ms = excluded.updated_ms,
-                next_due_ms = excluded.next_due_ms,
-                data = excluded.data",
-            &[
-                &incident.id,
-                &incident.fingerprint,
-                &incident.state.as_str(),
-                &priority,
-                &incident.host,
-                &incident.hosts,
-                &incident.opened_ms,
-                &incident.updated_ms,
-                &next_due_ms,
-                &data,
-            ],
-        )?;
+        self.save_incidents(&[(incident, next_due_ms)])
+    }
+
+    fn save_incidents(&mut self, incidents: &[(&Incident, Option<i64>)]) -> Result<(), StoreError> {
+        let rows = incidents
+            .iter()
+            .map(|(incident, next_due_ms)| IncidentParams::of(incident, *next_due_ms))
+            .collect::<Result<Vec<_>, StoreError>>()?;
+        let params: Vec<[&(dyn ToSql + Sync); 10]> =
+            rows.iter().map(IncidentParams::as_params).collect();
+        let rows: Vec<&[&(dyn ToSql + Sync)]> = params.iter().map(|row| &row[..]).collect();
+        self.execute_many(SAVE_INCIDENT, &rows)?;
         Ok(())
     }
 
