@@ -120,9 +120,7 @@ pub async fn run(
         clock: Arc::clone(&clock),
         observer: Box::new(move |report| {
             observed.observe_incidents(report);
-            for effect in report.effects {
-                effects::log_effect(effect);
-            }
+            effects::log_effects(report.effects);
         }),
         event_id_retention_ms: i64::try_from(config.event_id_retention.as_millis())
             .unwrap_or(i64::MAX),

@@ -11,7 +11,6 @@ use super::model::Incident;
 use super::policy::Policy;
 use super::stages::{Decision, Flow, STAGES, Step};
 use super::working::Working;
-use std::collections::HashMap;
 use std::sync::Arc;
 
 /// The engine: policy, surroundings, working set and the transitions of the group in progress.
@@ -125,7 +124,7 @@ impl Engine {
         };
         let mut changes = Vec::new();
         lifecycle::act(
-            &mut incident,
+            Arc::make_mut(&mut incident),
             action,
             by,
             text,
@@ -153,7 +152,12 @@ impl Engine {
                 continue;
             };
             let mut changes = Vec::new();
-            lifecycle::tick(&mut incident, now_ms, &self.policy, &mut changes);
+            lifecycle::tick(
+                Arc::make_mut(&mut incident),
+                now_ms,
+                &self.policy,
+                &mut changes,
+            );
             self.working.put(incident);
             self.pending
                 .extend(changes.into_iter().map(|change| (id.clone(), change)));
@@ -201,24 +205,11 @@ impl Engine {
     /// The store committed: the effects of the group, each with the incident as committed;
     /// closed incidents leave memory.
     pub fn commit(&mut self) -> Vec<Effect> {
-        let mut snapshots: HashMap<String, Arc<Incident>> = HashMap::new();
         let mut effects = Vec::with_capacity(self.pending.len());
         for (id, change) in self.pending.drain(..) {
-            let snapshot = match snapshots.get(&id) {
-                Some(snapshot) => Arc::clone(snapshot),
-                None => match self.working.get(&id) {
-                    Some(incident) => {
-                        let snapshot = Arc::new(incident.clone());
-                        snapshots.insert(id, Arc::clone(&snapshot));
-                        snapshot
-                    }
-                    None => continue,
-                },
-            };
-            effects.push(Effect {
-                change,
-                incident: snapshot,
-            });
+            if let Some(incident) = self.working.shared(&id) {
+                effects.push(Effect { change, incident });
+            }
         }
         self.working.commit();
         effects

@@ -5,21 +5,27 @@
 //! which record the incident's value before its first change in the group. [`Working::rollback`]
 //! puts every such value back (the store did not commit); [`Working::commit`] forgets them,
 //! drops closed incidents and updates the active counts.
+//!
+//! Incidents are held as `Arc`s, changed copy-on-write (`Arc::make_mut`): the journal keeps the
+//! value before a group's first change by sharing it (the change then copies it once), and a
+//! commit's effects share the committed value ([`Working::shared`]) instead of copying it.
 
 use super::model::{Incident, State, next_id};
 use std::collections::HashMap;
+use std::sync::Arc;
 
 /// Incidents not closed, indexed, with the undo journal.
 #[derive(Debug, Default)]
 pub struct Working {
-    /// Boxed: the map moves 8-byte pointers when it grows, not whole incidents.
-    incidents: HashMap<String, Box<Incident>>,
+    /// Shared, never changed in place while shared: the map moves pointers when it grows, and a
+    /// snapshot is a pointer copy.
+    incidents: HashMap<String, Arc<Incident>>,
     /// Fingerprint → the newest incident with it that is not closed.
     by_fingerprint: HashMap<String, String>,
     last_id: u64,
     /// Incidents changed since the last commit, with their value before the first change
     /// (`None`: created in this group).
-    undo: HashMap<String, Option<Incident>>,
+    undo: HashMap<String, Option<Arc<Incident>>>,
     /// Ids in `undo`, in the order first changed.
     dirty: Vec<String>,
     /// `by_fingerprint` entries changed since the last commit, with their value before.
@@ -65,12 +71,17 @@ impl Working {
             self.active_counts[priority_index(incident.priority)] += 1;
         }
         self.incidents
-            .insert(incident.id.clone(), Box::new(incident));
+            .insert(incident.id.clone(), Arc::new(incident));
     }
 
     /// An incident that is not closed.
     pub fn get(&self, id: &str) -> Option<&Incident> {
         self.incidents.get(id).map(AsRef::as_ref)
+    }
+
+    /// An incident that is not closed, shared: a snapshot later changes never touch.
+    pub fn shared(&self, id: &str) -> Option<Arc<Incident>> {
+        self.incidents.get(id).map(Arc::clone)
     }
 
     /// The newest incident of `fingerprint` that is not closed.
@@ -85,19 +96,20 @@ impl Working {
         self.incidents.values().map(AsRef::as_ref)
     }
 
-    /// Takes incident `id` out to change it (put it back with [`Working::put`]); its value
-    /// before the group's first change is journaled.
-    pub fn take(&mut self, id: &str) -> Option<Box<Incident>> {
+    /// Takes incident `id` out to change it with `Arc::make_mut` (put it back with
+    /// [`Working::put`]); its value before the group's first change is journaled (shared, so
+    /// the first change copies it).
+    pub fn take(&mut self, id: &str) -> Option<Arc<Incident>> {
         let incident = self.incidents.remove(id)?;
         if !self.undo.contains_key(id) {
-            self.undo.insert(id.to_owned(), Some((*incident).clone()));
+            self.undo.insert(id.to_owned(), Some(Arc::clone(&incident)));
             self.dirty.push(id.to_owned());
         }
         Some(incident)
     }
 
     /// Puts back an incident taken with [`Working::take`] or made by [`Working::insert_new`].
-    pub fn put(&mut self, incident: Box<Incident>) {
+    pub fn put(&mut self, incident: Arc<Incident>) {
         self.incidents.insert(incident.id.clone(), incident);
     }
 
@@ -108,7 +120,7 @@ impl Working {
     }
 
     /// Registers a new incident as the current one of its fingerprint.
-    pub fn insert_new(&mut self, incident: Box<Incident>) {
+    pub fn insert_new(&mut self, incident: Arc<Incident>) {
         let id = incident.id.clone();
         let before = self
             .by_fingerprint
@@ -200,7 +212,7 @@ impl Working {
     pub fn rollback(&mut self) {
         for (id, before) in std::mem::take(&mut self.undo) {
             match before {
-                Some(before) => self.incidents.insert(id, Box::new(before)),
+                Some(before) => self.incidents.insert(id, before),
                 None => self.incidents.remove(&id),
             };
         }

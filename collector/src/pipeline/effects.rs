@@ -17,6 +17,48 @@ pub struct CommitReport<'a> {
 /// Called on the writer thread after each commit.
 pub type Observer = Box<dyn Fn(&CommitReport<'_>) + Send>;
 
+/// Transitions of one commit logged one line each; past this many, the rest are counted in one
+/// line per kind of change (a storm's commits open hundreds of incidents, and a line each
+/// would cost more than the incidents).
+pub const LOGGED_ONE_BY_ONE: usize = 16;
+
+/// Logs a commit's transitions: the first [`LOGGED_ONE_BY_ONE`] one line each, then one line per
+/// kind of change for the rest, with their number and the first and last incident id.
+pub fn log_effects(effects: &[Effect]) {
+    let (each, rest) = effects.split_at(effects.len().min(LOGGED_ONE_BY_ONE));
+    each.iter().for_each(log_effect);
+    if rest.is_empty() {
+        return;
+    }
+    for (change, count, first_id, last_id) in summary(rest) {
+        tracing::info!(
+            change,
+            count,
+            first_id,
+            last_id,
+            "more incident changes in this commit"
+        );
+    }
+}
+
+/// Per kind of change, in order of first appearance: how many, the first and the last incident
+/// id.
+fn summary(effects: &[Effect]) -> Vec<(&'static str, usize, &str, &str)> {
+    let mut kinds: Vec<(&'static str, usize, &str, &str)> = Vec::new();
+    for effect in effects {
+        let kind = effect.change.as_str();
+        let id = effect.incident.id.as_str();
+        match kinds.iter_mut().find(|(known, ..)| *known == kind) {
+            Some((_, count, _, last)) => {
+                *count += 1;
+                *last = id;
+            }
+            None => kinds.push((kind, 1, id, id)),
+        }
+    }
+    kinds
+}
+
 /// One log line per transition.
 pub fn log_effect(effect: &Effect) {
     let incident = &effect.incident;
@@ -25,7 +67,9 @@ pub fn log_effect(effect: &Effect) {
     let priority = incident.priority;
     match effect.change {
         Change::Opened => {
-            tracing::info!(incident_id = %id, %fingerprint, priority, title = %incident.title, "incident opened");
+            // No title: it is the sender's text, of any length, and this line is written once per
+            // new incident — in a storm, on the hot path. The API has it.
+            tracing::info!(incident_id = %id, %fingerprint, priority, "incident opened");
         }
         Change::Reopened => {
             tracing::info!(incident_id = %id, %fingerprint, priority, "incident reopened");
@@ -46,5 +90,36 @@ pub fn log_effect(effect: &Effect) {
         Change::PriorityChanged { from } => {
             tracing::info!(incident_id = %id, from, priority, "incident priority changed");
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::incidents::{EventIn, lifecycle};
+    use std::sync::Arc;
+    use vigil_shared::event::{Severity, Status};
+
+    fn effect(id: &str, change: Change) -> Effect {
+        let event = EventIn::new("t", "c", Status::Firing, Severity::Major);
+        Effect {
+            change,
+            incident: Arc::new(lifecycle::new_incident(id.into(), "f".into(), &event, 0)),
+        }
+    }
+
+    #[test]
+    fn the_rest_of_a_storm_is_counted_per_kind_with_its_first_and_last_id() {
+        let effects = [
+            effect("a", Change::Opened),
+            effect("b", Change::Opened),
+            effect("b", Change::PriorityChanged { from: 3 }),
+            effect("c", Change::Opened),
+        ];
+        assert_eq!(
+            summary(&effects),
+            vec![("opened", 3, "a", "c"), ("priority_changed", 1, "b", "b")]
+        );
+        assert!(summary(&[]).is_empty());
     }
 }

@@ -19,10 +19,12 @@ pub fn fingerprint(event: &EventIn) -> String {
     if let Some(key) = &event.dedup_key {
         return key.clone();
     }
-    let mut context = ring::digest::Context::new(&ring::digest::SHA256);
+    // The length-prefixed fields in one buffer, hashed at once (one digest update instead of
+    // two per field; the bytes hashed are the same).
+    let mut input: Vec<u8> = Vec::with_capacity(256);
     let mut field = |bytes: &[u8]| {
-        context.update(&(bytes.len() as u64).to_le_bytes());
-        context.update(bytes);
+        input.extend_from_slice(&(bytes.len() as u64).to_le_bytes());
+        input.extend_from_slice(bytes);
     };
     field(event.source.as_bytes());
     field(event.host.as_deref().unwrap_or("").as_bytes());
@@ -33,7 +35,7 @@ pub fn fingerprint(event: &EventIn) -> String {
         field(name.as_bytes());
         field(value.as_bytes());
     }
-    let digest = context.finish();
+    let digest = ring::digest::digest(&ring::digest::SHA256, &input);
     const DIGITS: &[u8; 16] = b"0123456789abcdef";
     let mut hex = String::with_capacity(32);
     for byte in &digest.as_ref()[..16] {
@@ -81,6 +83,22 @@ mod tests {
             change(&mut changed);
             assert_ne!(base, fingerprint(&changed));
         }
+    }
+
+    #[test]
+    fn a_known_event_keeps_its_fingerprint() {
+        // Pinned: incidents stored by earlier builds (and other collectors) must fold with new
+        // events, so the fingerprint of an event never changes between builds.
+        let mut labelled = event();
+        labelled.labels.insert("dc".into(), "eu-1".into());
+        labelled.labels.insert("az".into(), "b".into());
+        assert_eq!(
+            (fingerprint(&event()), fingerprint(&labelled)),
+            (
+                "10d4a55d77241ca8cfb09530d40ef77e".to_owned(),
+                "7910c3b5cdd40179e86540c57199092f".to_owned()
+            )
+        );
     }
 
     #[test]

@@ -21,6 +21,7 @@ pub fn stage(context: &Context<'_>, step: &mut Step<'_>) -> Flow {
         Decision::Resolving => false,
         _ => return Flow::Continue,
     };
+    let incident = std::sync::Arc::make_mut(incident);
     incident.flap.observe(firing);
     incident.last_status = if firing {
         Status::Firing

@@ -13,6 +13,7 @@ use crate::incidents::event::EventIn;
 use crate::incidents::lifecycle;
 use crate::incidents::model::{Incident, State, TimelineEntry, TimelineKind};
 use crate::incidents::policy::Policy;
+use std::sync::Arc;
 use vigil_shared::event::Status;
 
 /// Stage 3.
@@ -45,13 +46,12 @@ pub fn stage(context: &Context<'_>, step: &mut Step<'_>) -> Flow {
             // Nothing changes: the id is reported, the incident stays where it is.
             step.incident = current
                 .as_ref()
-                .and_then(|(id, _, _)| step.working.get(id))
-                .map(|incident| Box::new(incident.clone()));
+                .and_then(|(id, _, _)| step.working.shared(id));
             return Flow::Stop;
         }
         Decision::Opened => {
             let id = step.working.issue_id(now_ms);
-            step.incident = Some(Box::new(lifecycle::new_incident(
+            step.incident = Some(Arc::new(lifecycle::new_incident(
                 id,
                 step.fingerprint.clone(),
                 step.event,
@@ -65,17 +65,18 @@ pub fn stage(context: &Context<'_>, step: &mut Step<'_>) -> Flow {
     let Some((id, _, _)) = current else {
         return Flow::Stop;
     };
-    let Some(mut incident) = step.working.take(&id) else {
+    let Some(mut shared) = step.working.take(&id) else {
         return Flow::Stop;
     };
+    let incident = Arc::make_mut(&mut shared);
     match decision {
         Decision::Folded => {
             incident.count += 1;
-            absorb(&mut incident, step.event, now_ms, policy);
-            lifecycle::fold_entry(&mut incident, now_ms, true, policy);
+            absorb(incident, step.event, now_ms, policy);
+            lifecycle::fold_entry(incident, now_ms, true, policy);
         }
         Decision::Reopened => {
-            reopen(&mut incident, step.event, now_ms, policy);
+            reopen(incident, step.event, now_ms, policy);
             step.changes.push(Change::Reopened);
         }
         Decision::Resolving => {
@@ -86,7 +87,7 @@ pub fn stage(context: &Context<'_>, step: &mut Step<'_>) -> Flow {
         }
         _ => {}
     }
-    step.incident = Some(incident);
+    step.incident = Some(shared);
     Flow::Continue
 }
 
@@ -158,7 +159,7 @@ mod tests {
             if state == State::Resolved || state == State::Closed {
                 incident.resolved_ms = Some(0);
             }
-            working.insert_new(Box::new(incident));
+            working.insert_new(Arc::new(incident));
             working.commit();
         }
         working

@@ -26,6 +26,7 @@ use super::effect::Change;
 use super::event::{EventIn, EventOutcome};
 use super::model::Incident;
 use super::working::Working;
+use std::sync::Arc;
 
 /// What the stages decided for the event so far.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -60,8 +61,9 @@ pub struct Step<'s> {
     pub fingerprint: String,
     /// The decision so far.
     pub decision: Decision,
-    /// The incident the event concerns, taken out of the working set while the stages change it.
-    pub incident: Option<Box<Incident>>,
+    /// The incident the event concerns, taken out of the working set while the stages change it
+    /// (copy-on-write: `Arc::make_mut`).
+    pub incident: Option<Arc<Incident>>,
     /// Transitions made so far.
     pub changes: Vec<Change>,
     /// The incidents that are not closed (to find the fingerprint's incident, issue ids).
@@ -126,7 +128,7 @@ pub(crate) mod test_util {
         working: &mut Working,
         policy: &Policy,
         now_ms: i64,
-    ) -> (Decision, Option<Box<Incident>>, Vec<Change>) {
+    ) -> (Decision, Option<Arc<Incident>>, Vec<Change>) {
         let surroundings = Surroundings::default();
         let context = Context {
             policy,

@@ -20,6 +20,7 @@ pub fn stage(context: &Context<'_>, step: &mut Step<'_>) -> Flow {
     ) {
         return Flow::Continue;
     }
+    let incident = std::sync::Arc::make_mut(incident);
     let priority =
         policy
             .priority
