@@ -103,8 +103,14 @@ impl Writer {
             .any(|write| matches!(unfenced(write), Write::Tick))
             && now_ms.saturating_sub(state.last_prune_ms) >= PRUNE_EVERY_MS;
         let mut counts = [0u64; 8];
+        let started = std::time::Instant::now();
         match self.group(&writes, now_ms, prune, &mut counts) {
             Ok(outcomes) => {
+                tracing::debug!(
+                    n_writes = writes.len(),
+                    micros = started.elapsed().as_micros() as u64,
+                    "group committed"
+                );
                 healthy.store(true, Ordering::Relaxed);
                 if prune {
                     state.last_prune_ms = now_ms;
