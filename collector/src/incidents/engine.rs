@@ -7,7 +7,7 @@ use super::context::{Context, Surroundings};
 use super::effect::{Change, Effect};
 use super::event::{EventIn, EventOutcome};
 use super::lifecycle;
-use super::model::Incident;
+use super::model::{Incident, State};
 use super::policy::Policy;
 use super::stages::{Decision, Flow, STAGES, Step};
 use super::working::Working;
@@ -172,6 +172,11 @@ impl Engine {
     /// Incidents changed since the last commit, in the order first changed.
     pub fn dirty(&self) -> impl Iterator<Item = &Incident> {
         self.working.dirty()
+    }
+
+    /// Like [`Engine::dirty`], each with its state before the group (`None`: new in the group).
+    pub fn dirty_with_stored_state(&self) -> impl Iterator<Item = (&Incident, Option<State>)> {
+        self.working.dirty_with_state_before()
     }
 
     /// The highest id issued.

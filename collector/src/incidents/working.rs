@@ -138,6 +138,14 @@ impl Working {
         self.dirty.iter().filter_map(|id| self.get(id))
     }
 
+    /// Like [`Working::dirty`], each with its state before the group (`None`: created in it).
+    pub fn dirty_with_state_before(&self) -> impl Iterator<Item = (&Incident, Option<State>)> {
+        self.dirty.iter().filter_map(|id| {
+            let before = self.undo.get(id)?.as_ref().map(|before| before.state);
+            Some((self.get(id)?, before))
+        })
+    }
+
     /// The highest id issued (committed or not).
     pub fn last_id(&self) -> u64 {
         self.last_id

@@ -12,7 +12,7 @@ use super::effects::{CommitReport, Observer};
 use super::{Reply, Write, WriteError, WriteOutcome};
 use crate::clock::Clock;
 use crate::incidents::{Engine, EventIn, fingerprint::fingerprint};
-use crate::store::{Backend, StoreError};
+use crate::store::{Backend, IncidentSave, StoreError};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use tokio::sync::mpsc;
@@ -179,10 +179,14 @@ impl Writer {
                 rest = &rest[1..];
             }
         }
-        let dirty: Vec<(&crate::incidents::Incident, Option<i64>)> = self
+        let dirty: Vec<IncidentSave<'_>> = self
             .engine
-            .dirty()
-            .map(|incident| (incident, self.engine.next_due_ms(incident)))
+            .dirty_with_stored_state()
+            .map(|(incident, stored_state)| IncidentSave {
+                incident,
+                next_due_ms: self.engine.next_due_ms(incident),
+                stored_state,
+            })
             .collect();
         if !dirty.is_empty() {
             self.backend.save_incidents(&dirty)?;

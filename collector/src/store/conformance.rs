@@ -6,7 +6,8 @@
 //! (reopened), a new name an empty one.
 
 use super::{
-    Backend, BatchRecord, ChangeFilter, ChangeRecord, IncidentFilter, Opened, Recorded, StoreError,
+    Backend, BatchRecord, ChangeFilter, ChangeRecord, IncidentFilter, IncidentSave, Opened,
+    Recorded, StoreError,
 };
 use crate::incidents::{EventIn, Incident, State, lifecycle};
 use vigil_shared::event::{Severity, Status};
@@ -263,7 +264,18 @@ fn several_at_once_answer_as_one_by_one(open: &mut dyn FnMut(&str) -> Opened) {
     };
     let (c1, c2) = (change("c-1"), change("c-2"));
     in_transaction(backend.as_mut(), |backend| {
-        backend.save_incidents(&[(&one, None), (&two, Some(99))])?;
+        backend.save_incidents(&[
+            IncidentSave {
+                incident: &one,
+                next_due_ms: None,
+                stored_state: None,
+            },
+            IncidentSave {
+                incident: &two,
+                next_due_ms: Some(99),
+                stored_state: None,
+            },
+        ])?;
         backend.save_changes(&[&c1, &c2])
     });
     let (loaded, _) = backend.load_incidents().expect("load");
@@ -275,9 +287,46 @@ fn several_at_once_answer_as_one_by_one(open: &mut dyn FnMut(&str) -> Opened) {
         })
         .expect("changes");
     assert_eq!(changes.len(), 2, "both changes saved by one call");
+    // A fold (state unchanged), a resolve (state changed) and a new incident taking the resolved
+    // one's fingerprint, in one call.
+    let mut folded = one.clone();
+    folded.count = 7;
+    folded.updated_ms = 50;
+    let mut resolved = incident(2, "q", State::Resolved);
+    resolved.resolved_ms = Some(60);
+    let successor = incident(3, "q", State::Open);
+    in_transaction(backend.as_mut(), |backend| {
+        backend.save_incidents(&[
+            IncidentSave {
+                incident: &folded,
+                next_due_ms: None,
+                stored_state: Some(State::Open),
+            },
+            IncidentSave {
+                incident: &resolved,
+                next_due_ms: None,
+                stored_state: Some(State::Open),
+            },
+            IncidentSave {
+                incident: &successor,
+                next_due_ms: None,
+                stored_state: None,
+            },
+        ])
+    });
+    let (loaded, _) = backend.load_incidents().expect("load");
+    assert_eq!(
+        loaded,
+        vec![folded, resolved, successor],
+        "updates with and without a state change, and an insert"
+    );
     backend.begin().expect("begin");
-    let same = incident(3, "p", State::Open);
-    let refused = backend.save_incidents(&[(&same, None)]);
+    let same = incident(4, "p", State::Open);
+    let refused = backend.save_incidents(&[IncidentSave {
+        incident: &same,
+        next_due_ms: None,
+        stored_state: None,
+    }]);
     assert!(
         matches!(refused, Err(StoreError::Conflict { .. })),
         "a second active incident is refused in a call of several too: {refused:?}"

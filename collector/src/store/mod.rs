@@ -334,6 +334,18 @@ pub struct Heartbeat {
     pub last_seen_ms: i64,
 }
 
+/// An incident a group changed, for [`Backend::save_incidents`].
+#[derive(Debug, Clone, Copy)]
+pub struct IncidentSave<'a> {
+    /// The incident as the group left it.
+    pub incident: &'a Incident,
+    /// When the tick next has work for it.
+    pub next_due_ms: Option<i64>,
+    /// The state of its stored row before the group (as loaded); `None` when the group created
+    /// it. When it equals the incident's state, the row's state did not change.
+    pub stored_state: Option<crate::incidents::State>,
+}
+
 /// Whether a batch was new.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Recorded {
@@ -417,11 +429,12 @@ pub trait Backend: Send + 'static {
             .iter()
             .try_for_each(|change| self.save_change(change))
     }
-    /// [`Backend::save_incident`] for each `(incident, next_due_ms)`.
-    fn save_incidents(&mut self, incidents: &[(&Incident, Option<i64>)]) -> Result<(), StoreError> {
+    /// [`Backend::save_incident`] for each incident a group changed. A backend may use
+    /// [`IncidentSave::stored_state`] to leave what did not change alone.
+    fn save_incidents(&mut self, incidents: &[IncidentSave<'_>]) -> Result<(), StoreError> {
         incidents
             .iter()
-            .try_for_each(|(incident, next_due_ms)| self.save_incident(incident, *next_due_ms))
+            .try_for_each(|save| self.save_incident(save.incident, save.next_due_ms))
     }
 
     // Shared stores.

@@ -22,8 +22,8 @@
 //! under an advisory lock, so collectors starting together migrate once.
 
 use super::{
-    Backend, BatchRecord, ChangeFilter, ChangeRecord, Heartbeat, HostRecord, IncidentFilter, Lease,
-    PostgresUrl, Reader, Recorded, StoreError, StoreOptions, is_newer,
+    Backend, BatchRecord, ChangeFilter, ChangeRecord, Heartbeat, HostRecord, IncidentFilter,
+    IncidentSave, Lease, PostgresUrl, Reader, Recorded, StoreError, StoreOptions, is_newer,
 };
 use crate::incidents::{Incident, parse_id};
 use deadpool_postgres::{Manager, ManagerConfig, Object, Pool, RecyclingMethod, Runtime};
@@ -712,13 +712,17 @@ impl Backend for PostgresBackend {
         incident: &Incident,
         next_due_ms: Option<i64>,
     ) -> Result<(), StoreError> {
-        self.save_incidents(&[(incident, next_due_ms)])
+        self.save_incidents(&[IncidentSave {
+            incident,
+            next_due_ms,
+            stored_state: None,
+        }])
     }
 
-    fn save_incidents(&mut self, incidents: &[(&Incident, Option<i64>)]) -> Result<(), StoreError> {
+    fn save_incidents(&mut self, incidents: &[IncidentSave<'_>]) -> Result<(), StoreError> {
         let rows = incidents
             .iter()
-            .map(|(incident, next_due_ms)| IncidentParams::of(incident, *next_due_ms))
+            .map(|save| IncidentParams::of(save.incident, save.next_due_ms))
             .collect::<Result<Vec<_>, StoreError>>()?;
         let params: Vec<[&(dyn ToSql + Sync); 10]> =
             rows.iter().map(IncidentParams::as_params).collect();

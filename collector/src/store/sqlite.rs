@@ -6,7 +6,7 @@
 
 use super::{
     Backend, BatchRecord, ChangeFilter, ChangeRecord, Durability, HostRecord, IncidentFilter,
-    Reader, Recorded, StoreError, is_newer,
+    IncidentSave, Reader, Recorded, StoreError, is_newer,
 };
 use crate::incidents::{Incident, parse_id};
 use rusqlite::{Connection, OpenFlags, OptionalExtension, params, params_from_iter};
@@ -349,6 +349,41 @@ impl Backend for SqliteBackend {
             incident.updated_ms,
             data,
         ])?;
+        Ok(())
+    }
+
+    fn save_incidents(&mut self, incidents: &[IncidentSave<'_>]) -> Result<(), StoreError> {
+        for save in incidents {
+            if save.stored_state != Some(save.incident.state) {
+                self.save_incident(save.incident, save.next_due_ms)?;
+                continue;
+            }
+            // The row's state is unchanged: an update that does not name `state` leaves the
+            // one-active index alone (SQLite maintains a partial index only when a column it
+            // reads is set), which is what a duplicate folding into an open incident costs.
+            let incident = save.incident;
+            let data = serde_json::to_string(incident).map_err(|error| StoreError::Corrupt {
+                id: incident.id.clone(),
+                reason: error.to_string(),
+            })?;
+            let changed = self
+                .connection
+                .prepare_cached(
+                    "UPDATE incidents SET priority = ?2, hosts = ?3, updated_ms = ?4, data = ?5
+                     WHERE id = ?1",
+                )?
+                .execute(params![
+                    incident.id,
+                    incident.priority,
+                    host_list(&incident.hosts),
+                    incident.updated_ms,
+                    data,
+                ])?;
+            if changed == 0 {
+                // Not stored after all (cannot happen with one writer): insert it.
+                self.save_incident(incident, save.next_due_ms)?;
+            }
+        }
         Ok(())
     }
 
