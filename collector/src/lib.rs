@@ -8,6 +8,7 @@ pub mod cli;
 pub mod clock;
 pub mod config;
 pub mod export;
+pub mod forecast;
 pub mod hosts;
 pub mod incidents;
 pub mod ingest;
