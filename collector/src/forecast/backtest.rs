@@ -1,7 +1,8 @@
 //! Rolling-origin backtest on the series' own past: each candidate is fitted at several origins
 //! on the values before it and scored on what followed, at a grid of horizons. The winner is the
-//! candidate with the lowest mean error relative to the last value on the same origins; its
-//! residuals become the uncertainty band.
+//! candidate with the lowest error relative to the last value on the same origins (per horizon);
+//! its residuals become the uncertainty band. A target past a reset (a cleanup) is not scored:
+//! no model can see one coming, so it would only add noise to the choice.
 
 use super::models::Model;
 use super::segment::Shape;
@@ -18,9 +19,18 @@ pub struct Scored {
     pub model: Model,
     /// Per grid horizon: truth minus forecast at each origin that could be checked.
     pub residuals: Vec<Vec<f64>>,
-    /// Mean over grid horizons of MAE / MAE of the last value on the same origins (lower is
-    /// better; 1 is as good as the last value). Infinite when nothing could be checked.
+    /// Per grid horizon: MAE / MAE of the last value on the same origins (lower is better; 1 is
+    /// as good as the last value), `None` where nothing could be checked.
+    pub ratios: Vec<Option<f64>>,
+    /// The mean of `ratios`. Infinite when nothing could be checked.
     pub score: f64,
+}
+
+impl Scored {
+    /// The ratio at grid slot `slot`, or at the nearest shorter slot that was checked.
+    pub fn ratio_at(&self, slot: usize) -> Option<f64> {
+        self.ratios.get(..=slot)?.iter().rev().find_map(|r| *r)
+    }
 }
 
 /// The grid of horizons (in steps) the backtest checks: powers of two below `max_steps` plus
@@ -64,7 +74,12 @@ pub fn score(
     let mut naive_errors = vec![0.0; grid.len()];
     for &origin in origins {
         let history = &values[..origin];
-        let Some(fitted) = model.fit(history, shape.segment_start(origin), max_steps) else {
+        let Some(fitted) = model.fit(
+            history,
+            shape.segment_start(origin),
+            shape.level_start(origin),
+            max_steps,
+        ) else {
             continue;
         };
         let last = history[origin - 1];
@@ -72,11 +87,21 @@ pub fn score(
             let Some(&truth) = values.get(origin - 1 + h) else {
                 break;
             };
+            // A cleanup between origin and target says nothing about the models (nobody can
+            // forecast it), except in a sawtooth, whose resets are the cycle being scored.
+            if shape.sawtooth.is_none()
+                && shape
+                    .resets
+                    .iter()
+                    .any(|&reset| reset >= origin && reset < origin + h)
+            {
+                break;
+            }
             residuals[slot].push(truth - fitted.at(h));
             naive_errors[slot] += (truth - last).abs();
         }
     }
-    let mut ratios = Vec::new();
+    let mut ratios = vec![None; grid.len()];
     for (slot, errors) in residuals.iter().enumerate() {
         if errors.is_empty() {
             continue;
@@ -84,20 +109,22 @@ pub fn score(
         let mae: f64 = errors.iter().map(|e| e.abs()).sum::<f64>() / errors.len() as f64;
         let naive = naive_errors[slot] / errors.len() as f64;
         let scale = naive.max(1e-12 * (1.0 + mae));
-        ratios.push(if naive == 0.0 && mae == 0.0 {
+        ratios[slot] = Some(if naive == 0.0 && mae == 0.0 {
             1.0
         } else {
             mae / scale
         });
     }
-    let score = if ratios.is_empty() {
+    let checked: Vec<f64> = ratios.iter().flatten().copied().collect();
+    let score = if checked.is_empty() {
         f64::INFINITY
     } else {
-        ratios.iter().sum::<f64>() / ratios.len() as f64
+        checked.iter().sum::<f64>() / checked.len() as f64
     };
     Scored {
         model,
         residuals,
+        ratios,
         score,
     }
 }

@@ -161,8 +161,9 @@ fn parse_time(text: &str) -> Option<i64> {
     })
 }
 
-/// The SPEC JSON, horizons in the order and spelling asked, plus `band_exhaustion_at` (when
-/// the band's upper edge crosses) and `last` (the newest point).
+/// The SPEC JSON, horizons in the order and spelling asked, plus `models` (the model per
+/// horizon), `band_exhaustion_at` (when the band's upper edge crosses), `last` (the newest
+/// point) and `step_seconds` (the grid the models worked on).
 fn to_json(labels: &[&str], result: &Forecast) -> String {
     let number = |value: f64| serde_json::to_string(&value).unwrap_or_else(|_| "null".into());
     let label = |text: &str| serde_json::to_string(text).unwrap_or_default();
@@ -185,6 +186,11 @@ fn to_json(labels: &[&str], result: &Forecast) -> String {
             number(horizon.low),
             number(horizon.high)
         );
+    }
+    out.push_str("}, \"models\": {");
+    for (i, (name, horizon)) in labels.iter().zip(&result.horizons).enumerate() {
+        let sep = if i == 0 { "" } else { ", " };
+        let _ = write!(out, "{sep}{}: {}", label(name), label(horizon.model));
     }
     let _ = write!(
         out,

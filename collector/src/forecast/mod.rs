@@ -7,8 +7,8 @@
 //! noise starts a new segment; regular resets are a sawtooth cycle), `models` (last value, the
 //! median of the last 1 h or 6 h, seasonal naive and seasonal naive with drift for 24 h or the sawtooth's period, Theil–Sen on
 //! the current segment over 6 h and 48 h windows, and `mstl` = MSTL + AutoETS for histories of
-//! several days), `backtest` (rolling origin on the series' own past: the model with the lowest
-//! error relative to the last value wins), then the band (empirical quantiles of the winner's
+//! several days), `backtest` (rolling origin on the series' own past: at each horizon the model
+//! with the lowest error relative to the last value wins), then the band (empirical quantiles of the winner's
 //! backtest residuals per horizon) and `exhaustion` (first crossing of the central path, and of
 //! the band's upper edge).
 
@@ -70,13 +70,16 @@ pub struct HorizonForecast {
     pub low: f64,
     /// The band's upper edge (95 % quantile).
     pub high: f64,
+    /// The model that won the backtest at this horizon.
+    pub model: &'static str,
 }
 
 /// A series' forecast.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Forecast {
-    /// The chosen model's name (`last_value`, `recent_level`, `seasonal_naive`,
-    /// `seasonal_drift`, `theil_sen`, `mstl_ets`).
+    /// The name of the model chosen for the longest horizon, whose path gives the exhaustion
+    /// times (`last_value`, `recent_level`, `seasonal_naive`, `seasonal_drift`, `theil_sen`,
+    /// `drift`, `mstl_ets`).
     pub model: &'static str,
     /// One entry per requested horizon, in the order asked.
     pub horizons: Vec<HorizonForecast>,
@@ -92,8 +95,8 @@ pub struct Forecast {
     pub last_value: f64,
     /// The grid step the models worked on.
     pub step_ms: i64,
-    /// The backtest score of the chosen model (mean error relative to the last value's; lower is
-    /// better, 1 is as good as the last value).
+    /// The backtest score of `model` (mean over the horizon grid of its error relative to the
+    /// last value's; lower is better, 1 is as good as the last value).
     pub score: f64,
 }
 
@@ -162,37 +165,66 @@ pub fn forecast(points: &[(i64, f64)], options: &Options) -> Result<Forecast, Fo
     let candidates = candidates(&regular, &shape, options);
     let cheap_origins = backtest::origins(n, max_steps, backtest::ORIGINS);
     let expensive_origins = backtest::origins(n, max_steps, backtest::EXPENSIVE_ORIGINS + 1);
-    let mut best: Option<backtest::Scored> = None;
-    for model in candidates {
-        let origins = if model.is_expensive() {
-            &expensive_origins[..expensive_origins.len().min(backtest::EXPENSIVE_ORIGINS)]
-        } else {
-            &cheap_origins[..]
-        };
-        let scored = backtest::score(model, values, &shape, &grid, origins);
-        if best.as_ref().is_none_or(|b| scored.score < b.score) {
-            best = Some(scored);
-        }
-    }
-    let segment_start = shape.segment_start(n);
-    let (chosen, fitted) = best
-        .as_ref()
-        .and_then(|b| {
-            b.model
-                .fit(values, segment_start, max_steps)
-                .map(|fitted| (b.clone(), fitted))
+    let scored: Vec<backtest::Scored> = candidates
+        .into_iter()
+        .map(|model| {
+            let origins = if model.is_expensive() {
+                &expensive_origins[..expensive_origins.len().min(backtest::EXPENSIVE_ORIGINS)]
+            } else {
+                &cheap_origins[..]
+            };
+            backtest::score(model, values, &shape, &grid, origins)
         })
-        .unwrap_or_else(|| {
-            let model = Model::LastValue;
-            let scored = backtest::score(model, values, &shape, &grid, &cheap_origins);
-            (scored, models::Fitted::Level(last_value))
-        });
-    let band = Band::new(&grid, &chosen.residuals, shape.step_noise);
+        .collect();
+    let (segment_start, level_start) = (shape.segment_start(n), shape.level_start(n));
+    // Each horizon gets the candidate with the lowest error at that horizon (the last value
+    // when nothing could be checked); each chosen model is fitted once on the whole series.
+    let mut fits: Vec<(usize, models::Fitted, Band)> = Vec::new();
+    let mut choice_for = |k: usize| -> usize {
+        let slot = grid.iter().position(|&g| g == k).unwrap_or(0);
+        let mut ranked: Vec<(usize, f64)> = scored
+            .iter()
+            .enumerate()
+            .filter_map(|(i, s)| s.ratio_at(slot).map(|r| (i, r)))
+            .collect();
+        ranked.sort_by(|a, b| a.1.total_cmp(&b.1));
+        for (index, _) in ranked {
+            if let Some(position) = fits.iter().position(|(i, _, _)| *i == index) {
+                return position;
+            }
+            let candidate = &scored[index];
+            if let Some(fitted) = candidate
+                .model
+                .fit(values, segment_start, level_start, max_steps)
+            {
+                let band = Band::new(&grid, &candidate.residuals, shape.step_noise);
+                fits.push((index, fitted, band));
+                return fits.len() - 1;
+            }
+        }
+        // Nothing could be checked (or fitted): the last value, with the noise as its band.
+        if let Some(position) = fits.iter().position(|(i, _, _)| *i == usize::MAX) {
+            return position;
+        }
+        fits.push((
+            usize::MAX,
+            models::Fitted::Level(last_value),
+            Band::new(&[], &[], shape.step_noise),
+        ));
+        fits.len() - 1
+    };
+    let chosen: Vec<usize> = steps.iter().map(|&k| choice_for(k)).collect();
+    let name_of = |fit: usize| {
+        let index = fits[fit].0;
+        scored.get(index).map_or("last_value", |s| s.model.name())
+    };
     let horizons = options
         .horizons_ms
         .iter()
         .zip(&steps)
-        .map(|(&horizon_ms, &k)| {
+        .zip(&chosen)
+        .map(|((&horizon_ms, &k), &fit)| {
+            let (_, fitted, band) = &fits[fit];
             let value = fitted.at(k);
             let (low, high) = band.offsets(k);
             HorizonForecast {
@@ -200,9 +232,17 @@ pub fn forecast(points: &[(i64, f64)], options: &Options) -> Result<Forecast, Fo
                 value,
                 low: (value + low).min(value),
                 high: (value + high).max(value),
+                model: name_of(fit),
             }
         })
         .collect();
+    // The longest horizon's model draws the path that exhaustion is read from.
+    let longest = steps
+        .iter()
+        .enumerate()
+        .max_by_key(|(_, k)| **k)
+        .map_or(0, |(i, _)| chosen[i]);
+    let (_, fitted, band) = &fits[longest];
     let (exhaustion_at_ms, band_exhaustion_at_ms) = match options.capacity {
         None => (None, None),
         Some(capacity) => {
@@ -228,15 +268,18 @@ pub fn forecast(points: &[(i64, f64)], options: &Options) -> Result<Forecast, Fo
             )
         }
     };
+    let score = scored
+        .get(fits[longest].0)
+        .map_or(f64::INFINITY, |s| s.score);
     Ok(Forecast {
-        model: chosen.model.name(),
+        model: name_of(longest),
         horizons,
         exhaustion_at_ms,
         band_exhaustion_at_ms,
         last_ms: regular.last_ms,
         last_value,
         step_ms: step,
-        score: chosen.score,
+        score,
     })
 }
 
@@ -259,9 +302,10 @@ fn candidates(regular: &clean::Regular, shape: &segment::Shape, options: &Option
         models.push(Model::SeasonalDrift { period });
     } else {
         for window in [steps_of(6 * HOUR_MS).max(8), steps_of(48 * HOUR_MS).max(16)] {
-            let model = Model::TheilSen { window };
-            if !models.contains(&model) {
-                models.push(model);
+            for model in [Model::TheilSen { window }, Model::Drift { window }] {
+                if !models.contains(&model) {
+                    models.push(model);
+                }
             }
         }
     }

@@ -31,6 +31,12 @@ pub enum Model {
         /// Steps in the window.
         window: usize,
     },
+    /// The last value plus the mean growth per step over the newest `window` steps of the
+    /// current segment (naive with drift): growth that comes in bursts, which a median ignores.
+    Drift {
+        /// Steps in the window.
+        window: usize,
+    },
     /// MSTL decomposition with one seasonal period, AutoETS on the trend, on a downsampled copy.
     MstlEts {
         /// Steps per period.
@@ -47,6 +53,7 @@ impl Model {
             Model::SeasonalNaive { .. } => "seasonal_naive",
             Model::SeasonalDrift { .. } => "seasonal_drift",
             Model::TheilSen { .. } => "theil_sen",
+            Model::Drift { .. } => "drift",
             Model::MstlEts { .. } => "mstl_ets",
         }
     }
@@ -56,9 +63,16 @@ impl Model {
         matches!(self, Model::MstlEts { .. })
     }
 
-    /// Fits on `history`, whose current segment starts at `segment_start`, for forecasts up to
+    /// Fits on `history`, whose current segment starts at `segment_start` (after the last reset)
+    /// and current level at `level_start` (after the last reset or jump up), for forecasts up to
     /// `max_steps` ahead. `None` when the history is too short for this model.
-    pub fn fit(&self, history: &[f64], segment_start: usize, max_steps: usize) -> Option<Fitted> {
+    pub fn fit(
+        &self,
+        history: &[f64],
+        segment_start: usize,
+        level_start: usize,
+        max_steps: usize,
+    ) -> Option<Fitted> {
         let n = history.len();
         let last = *history.last()?;
         match *self {
@@ -92,8 +106,16 @@ impl Model {
                     drift: median_in_place(&mut growth),
                 })
             }
-            Model::TheilSen { window } => {
+            Model::Drift { window } => {
                 let start = segment_start.min(n - 1).max(n.saturating_sub(window));
+                let span = n - 1 - start;
+                (span >= 2).then(|| Fitted::Line {
+                    at_last: last,
+                    slope: (last - history[start]) / span as f64,
+                })
+            }
+            Model::TheilSen { window } => {
+                let start = level_start.min(n - 1).max(n.saturating_sub(window));
                 let window = &history[start..];
                 if window.len() < 3 {
                     return None;
@@ -162,7 +184,7 @@ mod tests {
             .map(|i| (i % 24) as f64 + 10.0 * (i / 24) as f64)
             .collect();
         let fitted = Model::SeasonalDrift { period: 24 }
-            .fit(&history, 0, 48)
+            .fit(&history, 0, 0, 48)
             .unwrap();
         assert_eq!(fitted.at(1), 30.0 + 10.0);
         assert_eq!(fitted.at(24), 53.0 + 10.0);
@@ -176,7 +198,7 @@ mod tests {
             *value = 2.0 * offset as f64;
         }
         let fitted = Model::TheilSen { window: 1_000 }
-            .fit(&history, 60, 10)
+            .fit(&history, 60, 60, 10)
             .unwrap();
         let Fitted::Line { at_last, slope } = fitted else {
             panic!("not a line: {fitted:?}");
@@ -184,7 +206,7 @@ mod tests {
         assert!((slope - 2.0).abs() < 1e-9 && (at_last - 78.0).abs() < 1e-9);
         assert!(
             Model::TheilSen { window: 2 }
-                .fit(&history, 60, 10)
+                .fit(&history, 60, 60, 10)
                 .is_none()
         );
     }

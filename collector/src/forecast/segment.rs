@@ -10,6 +10,8 @@ use super::stats::{mad_sigma, median, median_in_place};
 pub struct Shape {
     /// Indices where a new segment starts (the first value after a reset), oldest first.
     pub resets: Vec<usize>,
+    /// Indices of persistent jumps up (a level shift, or a burst of growth), oldest first.
+    pub shifts: Vec<usize>,
     /// The period in steps of a regular sawtooth, when the resets form one.
     pub sawtooth: Option<usize>,
     /// Robust standard deviation of one-step changes around their median.
@@ -26,6 +28,19 @@ impl Shape {
             .find(|&start| start < end)
             .unwrap_or(0)
     }
+
+    /// Where the current level starts for a value at `end - 1`: after the last reset or jump
+    /// up. A line fitted from here is not bent by an old step.
+    pub fn level_start(&self, end: usize) -> usize {
+        let shift = self
+            .shifts
+            .iter()
+            .rev()
+            .copied()
+            .find(|&start| start < end)
+            .unwrap_or(0);
+        shift.max(self.segment_start(end))
+    }
 }
 
 /// How many steps on each side of a drop must agree that the level moved.
@@ -37,6 +52,7 @@ pub fn analyse(values: &[f64]) -> Shape {
     if n < 3 {
         return Shape {
             resets: Vec::new(),
+            shifts: Vec::new(),
             sawtooth: None,
             step_noise: 0.0,
         };
@@ -53,11 +69,15 @@ pub fn analyse(values: &[f64]) -> Shape {
     // A reset must be far outside the step noise and a real part of the series' range.
     let threshold = (8.0 * step_noise).max(0.1 * range);
     let mut resets = Vec::new();
+    let mut shifts = Vec::new();
     let mut index = 1;
     while index < n {
-        let drop = values[index] - values[index - 1] - typical;
-        if range > 0.0 && -drop > threshold && persists(values, index, threshold) {
+        let jump = values[index] - values[index - 1] - typical;
+        if range > 0.0 && -jump > threshold && persists(values, index, threshold) {
             resets.push(index);
+            index += PERSIST;
+        } else if range > 0.0 && jump > threshold && persists_up(values, index, threshold) {
+            shifts.push(index);
             index += PERSIST;
         } else {
             index += 1;
@@ -66,6 +86,7 @@ pub fn analyse(values: &[f64]) -> Shape {
     let sawtooth = sawtooth_period(&resets, n);
     Shape {
         resets,
+        shifts,
         sawtooth,
         step_noise,
     }
@@ -78,6 +99,13 @@ fn persists(values: &[f64], index: usize, threshold: f64) -> bool {
     let mut before = before.to_vec();
     let mut after = after.to_vec();
     median_in_place(&mut before) - median_in_place(&mut after) > threshold / 2.0
+}
+
+/// Whether the level after `index` stays above the level before it by half the threshold.
+fn persists_up(values: &[f64], index: usize, threshold: f64) -> bool {
+    let mut before = values[index.saturating_sub(PERSIST)..index].to_vec();
+    let mut after = values[index..(index + PERSIST).min(values.len())].to_vec();
+    median_in_place(&mut after) - median_in_place(&mut before) > threshold / 2.0
 }
 
 /// The regular spacing of `resets`, when there are at least three, spaced within 20 % of their

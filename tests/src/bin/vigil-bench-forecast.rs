@@ -56,8 +56,10 @@ struct Cli {
 struct Series {
     name: String,
     points: Vec<(i64, f64)>,
-    /// For growth series: the capacity (the true crossing is computed from the points).
+    /// For growth series: the capacity.
     capacity: Option<f64>,
+    /// When the truth crosses the capacity (for real series the first point at or above it).
+    crossing: Option<i64>,
 }
 
 /// Seconds spent and input points, per forecast call.
@@ -133,6 +135,20 @@ fn main() -> Result<()> {
             let (scores, costs) = exhaustion_scores(s, capacity, &options, cli.exhaustion_origins);
             call_costs.extend(costs);
             for (method, score) in scores {
+                if cli.verbose {
+                    let mut errors = score.relative_errors.clone();
+                    errors.sort_by(f64::total_cmp);
+                    eprintln!(
+                        "exhaustion {} {method}: median {:.2} within20 {}/{} misses {} false {}/{}",
+                        s.name,
+                        errors.get(errors.len() / 2).copied().unwrap_or(f64::NAN),
+                        errors.iter().filter(|e| **e <= 0.2).count(),
+                        score.checked,
+                        score.misses,
+                        score.false_urgency,
+                        score.urgency_checked
+                    );
+                }
                 let total = exhaustion.entry(method).or_default();
                 total.relative_errors.extend(score.relative_errors);
                 total.checked += score.checked;
@@ -272,6 +288,7 @@ fn real_series(dir: &Path) -> Result<Vec<Series>> {
             name: name.into(),
             points: load(&format!("{name}.csv"))?,
             capacity: None,
+            crossing: None,
         });
     }
     for (name, per_point) in [
@@ -289,10 +306,15 @@ fn real_series(dir: &Path) -> Result<Vec<Series>> {
             })
             .collect();
         let capacity = 0.8 * total;
+        let crossing = cumulative
+            .iter()
+            .find(|(_, v)| *v >= capacity)
+            .map(|(t, _)| *t);
         series.push(Series {
             name: format!("cumsum({name})"),
             points: cumulative,
             capacity: Some(capacity),
+            crossing,
         });
     }
     if series.iter().any(|s| s.points.len() < 100) {
@@ -314,88 +336,95 @@ impl Noise {
     }
 }
 
-/// Synthetic series with known truth (values in GB of a 500 GB filesystem where it matters).
+/// Synthetic series with known truth (values in GB where it matters): each is a noise-free
+/// curve plus uniform noise; the true exhaustion is where the noise-free curve crosses.
 fn synthetic_series() -> Vec<Series> {
     let t0 = 1_790_000_000_000;
-    let make =
-        |name: &str, span: i64, step: i64, capacity: Option<f64>, f: &mut dyn FnMut(i64) -> f64| {
-            Series {
-                name: format!("synthetic {name}"),
-                points: (0..=span / step)
-                    .map(|i| (t0 + i * step, f(i * step)))
-                    .collect(),
-                capacity,
-            }
-        };
     let day = DAY as f64;
-    let mut noise = Noise(1);
-    let mut series = vec![make(
-        "linear fill",
-        10 * DAY,
-        MINUTE,
-        Some(400.0),
-        &mut |t| 100.0 + 37.5 * t as f64 / day + 0.5 * noise.next(),
-    )];
-    let mut noise = Noise(2);
-    series.push(make(
-        "daily cycle > daily growth",
-        14 * DAY,
-        5 * MINUTE,
-        Some(400.0),
-        &mut |t| {
-            200.0
-                + 15.0 * t as f64 / day
-                + 40.0 * (2.0 * std::f64::consts::PI * t as f64 / day).sin()
-                + 2.0 * noise.next()
-        },
-    ));
-    let mut noise = Noise(3);
-    series.push(make(
-        "step changes",
-        10 * DAY,
-        5 * MINUTE,
-        Some(450.0),
-        &mut |t| {
-            let days = t as f64 / day;
-            100.0 + 20.0 * days + 60.0 * (days / 3.0).floor() + 1.0 * noise.next()
-        },
-    ));
-    let mut noise = Noise(4);
-    series.push(make(
-        "noisy fill",
-        10 * DAY,
-        MINUTE,
-        Some(400.0),
-        &mut |t| 100.0 + 30.0 * t as f64 / day + 15.0 * noise.next(),
-    ));
-    let mut noise = Noise(5);
-    series.push(make(
-        "cleanup reset",
-        12 * DAY,
-        MINUTE,
-        Some(420.0),
-        &mut |t| {
-            let days = t as f64 / day;
-            let level = if days < 5.0 {
-                100.0 + 50.0 * days
-            } else {
-                175.0 + 25.0 * (days - 5.0)
-            };
-            level + 0.5 * noise.next()
-        },
-    ));
-    let mut noise = Noise(6);
-    series.push(make(
-        "log rotation sawtooth",
-        8 * DAY,
-        MINUTE,
-        Some(380.0),
-        &mut |t| {
-            let phase = (t % (6 * HOUR)) as f64 / (6 * HOUR) as f64;
-            200.0 + 150.0 * phase + 0.5 * noise.next()
-        },
-    ));
-    series
+    let make = |name: &str,
+                span: i64,
+                step: i64,
+                capacity: Option<f64>,
+                noise: f64,
+                seed: u64,
+                f: &dyn Fn(i64) -> f64| {
+        let mut rng = Noise(seed);
+        let points: Vec<(i64, f64)> = (0..=span / step)
+            .map(|i| (t0 + i * step, f(i * step) + noise * rng.next()))
+            .collect();
+        let crossing = capacity.and_then(|c| {
+            (0..=span / step)
+                .find(|i| f(i * step) >= c)
+                .map(|i| t0 + i * step)
+        });
+        Series {
+            name: format!("synthetic {name}"),
+            points,
+            capacity,
+            crossing,
+        }
+    };
+    vec![
+        make("linear fill", 10 * DAY, MINUTE, Some(400.0), 0.5, 1, &|t| {
+            100.0 + 37.5 * t as f64 / day
+        }),
+        make(
+            "daily cycle > daily growth",
+            14 * DAY,
+            5 * MINUTE,
+            Some(400.0),
+            2.0,
+            2,
+            &|t| {
+                200.0
+                    + 15.0 * t as f64 / day
+                    + 40.0 * (2.0 * std::f64::consts::PI * t as f64 / day).sin()
+            },
+        ),
+        // Steps of +60 every 3 days on top of 20 a day; 500 is crossed 2 days after the last.
+        make(
+            "step changes",
+            12 * DAY,
+            5 * MINUTE,
+            Some(500.0),
+            1.0,
+            3,
+            &|t| {
+                let days = t as f64 / day;
+                100.0 + 20.0 * days + 60.0 * (days / 3.0).floor()
+            },
+        ),
+        make("noisy fill", 12 * DAY, MINUTE, Some(400.0), 5.0, 4, &|t| {
+            100.0 + 30.0 * t as f64 / day
+        }),
+        // 50 a day, a cleanup on day 5 frees 75, then 25 a day: 320 is crossed on day 10.8.
+        make(
+            "cleanup reset",
+            12 * DAY,
+            MINUTE,
+            Some(320.0),
+            0.5,
+            5,
+            &|t| {
+                let days = t as f64 / day;
+                if days < 5.0 {
+                    100.0 + 50.0 * days
+                } else {
+                    175.0 + 25.0 * (days - 5.0)
+                }
+            },
+        ),
+        // Grows 200 → 350 in 6 hours, rotated back; never reaches 380.
+        make(
+            "log rotation sawtooth",
+            8 * DAY,
+            MINUTE,
+            Some(380.0),
+            0.5,
+            6,
+            &|t| 200.0 + 150.0 * (t % (6 * HOUR)) as f64 / (6 * HOUR) as f64,
+        ),
+    ]
 }
 
 /// The value of the newest point at or before `t`, and its index.
@@ -534,7 +563,7 @@ fn exhaustion_scores(
     n_origins: usize,
 ) -> (Vec<(&'static str, ExhaustionScores)>, Costs) {
     let points = &s.points;
-    let crossing = points.iter().find(|(_, v)| *v >= capacity).map(|(t, _)| *t);
+    let crossing = s.crossing;
     let first = points[0].0;
     let mut costs = Vec::new();
     let mut options = options.clone();
@@ -543,7 +572,7 @@ fn exhaustion_scores(
     // anywhere for a series that never crosses (false urgency).
     let (near, far): (Vec<i64>, Vec<i64>) = match crossing {
         Some(c) => (
-            spread(c - EXHAUSTION_WINDOW, c - 5 * MINUTE, n_origins),
+            spread(c - EXHAUSTION_WINDOW, c - HOUR, n_origins),
             spread(
                 c - 2 * EXHAUSTION_WINDOW,
                 c - EXHAUSTION_WINDOW - 5 * MINUTE,
