@@ -1,6 +1,6 @@
 //! Series cleaning: drop non-finite points, sort, merge repeated stamps, and resample onto a
-//! regular grid anchored at the newest point (bucket means; empty buckets filled by linear
-//! interpolation across the gap). Long series are put on a coarser step so that no more than
+//! regular grid anchored at the newest point (bucket means, except the newest slot, which is the
+//! newest point; empty buckets filled by linear interpolation across the gap). Long series are put on a coarser step so that no more than
 //! `max_points` remain, which bounds the cost of everything downstream.
 
 use super::ForecastError;
@@ -96,6 +96,11 @@ pub fn regularize(points: &[(i64, f64)], max_points: usize) -> Result<Regular, F
             values[index] = sums[index] / f64::from(counts[index]);
         }
     }
+    // The newest slot is the newest point itself, not a bucket mean that lags it by up to half
+    // a step: the last value is what short horizons start from.
+    if let Some(newest) = values.last_mut() {
+        *newest = merged[merged.len() - 1].1;
+    }
     let filled = fill_gaps(&mut values);
     if values.len() < MIN_POINTS {
         return Err(ForecastError::TooFewPoints {
@@ -168,8 +173,7 @@ mod tests {
         let regular = regularize(&points, 1_000).unwrap();
         assert!(regular.values.len() <= 1_001, "{}", regular.values.len());
         assert_eq!(regular.step_ms % 1_000, 0);
-        let last = *regular.values.last().unwrap();
-        assert!((9_990.0..=9_999.0).contains(&last), "{last}");
+        assert_eq!(*regular.values.last().unwrap(), 9_999.0);
     }
 
     #[test]

@@ -21,6 +21,9 @@ pub struct ForecastArgs {
     /// Count horizons from this time (RFC 3339) instead of the newest point.
     #[arg(long)]
     pub now: Option<String>,
+    /// Also try MSTL + AutoETS on histories of several days (tens of milliseconds more).
+    #[arg(long)]
+    pub long_models: bool,
 }
 
 /// Why the command could not answer. Every variant is bad input (exit status 2).
@@ -102,6 +105,7 @@ pub fn run(args: &ForecastArgs, input: &str) -> Result<String, ForecastCliError>
     let mut options = Options::new(horizons_ms);
     options.capacity = args.capacity;
     options.now_ms = now_ms;
+    options.long_models = args.long_models;
     let result = forecast(&points, &options)?;
     Ok(to_json(&labels, &result))
 }
@@ -215,6 +219,7 @@ mod tests {
             horizons: horizons.into(),
             capacity,
             now: None,
+            long_models: false,
         }
     }
 

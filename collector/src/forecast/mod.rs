@@ -39,21 +39,22 @@ pub struct Options {
     pub capacity: Option<f64>,
     /// The time horizons count from (default and minimum: the newest point).
     pub now_ms: Option<i64>,
-    /// Offer MSTL + AutoETS for histories of several days (milliseconds per fit instead of
-    /// microseconds).
+    /// Offer MSTL + AutoETS for histories of several days. Off by default: on the benchmark's
+    /// traces it cost ~75 times as much per forecast and did not improve the accuracy
+    /// (BENCHMARKS.md).
     pub long_models: bool,
     /// The most grid points the cheap models see (older history is averaged down).
     pub max_points: usize,
 }
 
 impl Options {
-    /// Options for `horizons_ms` with the defaults: no capacity, long models on, 2,048 points.
+    /// Options for `horizons_ms` with the defaults: no capacity, long models off, 2,048 points.
     pub fn new(horizons_ms: Vec<i64>) -> Self {
         Options {
             horizons_ms,
             capacity: None,
             now_ms: None,
-            long_models: true,
+            long_models: false,
             max_points: 2_048,
         }
     }
@@ -130,6 +131,9 @@ pub enum ForecastError {
     },
 }
 
+/// How much better than the last value (error ratio) a model must be to be chosen instead.
+const MARGIN: f64 = 0.9;
+
 /// The longest forecast path scanned for exhaustion, in grid steps.
 const MAX_PATH_STEPS: usize = 1 << 20;
 
@@ -188,6 +192,11 @@ pub fn forecast(points: &[(i64, f64)], options: &Options) -> Result<Forecast, Fo
             .filter_map(|(i, s)| s.ratio_at(slot).map(|r| (i, r)))
             .collect();
         ranked.sort_by(|a, b| a.1.total_cmp(&b.1));
+        // The last value keeps its place unless a model beats it clearly: a small edge on a
+        // dozen origins is mostly luck (the winner's curse).
+        if ranked.first().is_some_and(|&(_, best)| best > MARGIN) {
+            ranked.retain(|&(i, _)| scored[i].model == Model::LastValue);
+        }
         for (index, _) in ranked {
             if let Some(position) = fits.iter().position(|(i, _, _)| *i == index) {
                 return position;

@@ -33,6 +33,7 @@ fn series(span: i64, step: i64, mut value: impl FnMut(i64) -> f64) -> Vec<(i64, 
 fn options(horizons: &[i64], capacity: Option<f64>) -> Options {
     let mut options = Options::new(horizons.to_vec());
     options.capacity = capacity;
+    options.long_models = true;
     options
 }
 

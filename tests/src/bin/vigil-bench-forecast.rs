@@ -44,9 +44,9 @@ struct Cli {
     /// Origins per growth series for the time-to-exhaustion scores.
     #[arg(long, default_value_t = 40)]
     exhaustion_origins: usize,
-    /// Leave MSTL + AutoETS out (cheap models only).
+    /// Also offer MSTL + AutoETS (off by default, as in the collector).
     #[arg(long)]
-    no_long_models: bool,
+    long_models: bool,
     /// Print one line per series and method as well.
     #[arg(long)]
     verbose: bool,
@@ -95,7 +95,7 @@ fn main() -> Result<()> {
     let mut series = real_series(&cli.fixtures)?;
     series.extend(synthetic_series());
     let mut options = Options::new(vec![HOUR, 6 * HOUR, 24 * HOUR, EXHAUSTION_WINDOW]);
-    options.long_models = !cli.no_long_models;
+    options.long_models = cli.long_models;
 
     let mut per_series_mase: BTreeMap<(&'static str, usize), Vec<f64>> = BTreeMap::new();
     let mut per_series_smape: BTreeMap<(&'static str, usize), Vec<f64>> = BTreeMap::new();
@@ -171,7 +171,7 @@ fn main() -> Result<()> {
             .filter(|s| s.name.starts_with("synthetic"))
             .count(),
         cli.origins,
-        if cli.no_long_models { "off" } else { "on" }
+        if cli.long_models { "on" } else { "off" }
     );
     println!("Point error (geometric mean over series of MASE; mean sMAPE %):\n");
     println!("| method | MASE 1h | MASE 6h | MASE 24h | sMAPE 1h | sMAPE 6h | sMAPE 24h |");
