@@ -202,9 +202,7 @@ fn main() -> Result<()> {
         ratio_line.push_str(&format!(" {:.3} |", ours / best));
     }
     println!("{ratio_line} | | |");
-    println!(
-        "\nTime to exhaustion (growth series, origins up to 48 h before the true crossing):\n"
-    );
+    println!("\nTime to exhaustion (growth series, origins 1–48 h before the true crossing):\n");
     println!("| method | median relative error | within ±20 % | misses | false urgency |");
     println!("|---|---|---|---|---|");
     for method in ["vigil", "predict_linear_6h", "predict_linear_24h"] {
