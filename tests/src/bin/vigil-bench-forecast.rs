@@ -11,7 +11,9 @@
 //! - time to exhaustion on the growth series: at origins up to 48 h before the true crossing,
 //!   median relative error, share within ±20 %, misses (truth within 24 h, forecast says none
 //!   within 48 h) and false urgency (forecast within 24 h, truth beyond 48 h or never);
-//! - CPU cost per forecast call, and the projection to 10,000 hosts × 10 series on one core.
+//! - CPU cost per forecast call (thread CPU time), and the projection to 10,000 hosts × 10
+//!   series on one core; the cost of keeping `vigil_collector::history` per sample and per
+//!   series.
 //!
 //! Prints Markdown on stdout.
 
@@ -19,7 +21,6 @@ use anyhow::{Context, Result, bail};
 use clap::Parser;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::time::Instant;
 use vigil_collector::forecast::{Options, cli::parse_csv, forecast};
 
 const MINUTE: i64 = 60_000;
@@ -62,7 +63,33 @@ struct Series {
     crossing: Option<i64>,
 }
 
-/// Seconds spent and input points, per forecast call.
+/// This thread's CPU time (not wall time: the machine is shared), from a start point.
+struct CpuClock(f64);
+
+impl CpuClock {
+    fn now() -> f64 {
+        let mut spec = libc::timespec {
+            tv_sec: 0,
+            tv_nsec: 0,
+        };
+        // SAFETY: clock_gettime writes one timespec through a valid pointer.
+        let rc = unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut spec) };
+        if rc != 0 {
+            return 0.0;
+        }
+        spec.tv_sec as f64 + spec.tv_nsec as f64 * 1e-9
+    }
+
+    fn start() -> CpuClock {
+        CpuClock(CpuClock::now())
+    }
+
+    fn seconds(&self) -> f64 {
+        CpuClock::now() - self.0
+    }
+}
+
+/// CPU seconds spent and input points, per forecast call.
 type Costs = Vec<(f64, usize)>;
 
 /// The methods compared.
@@ -247,6 +274,7 @@ fn main() -> Result<()> {
         100_000.0 * mean_cost
     );
     println!("\nModels chosen (point-error origins): {models_chosen:?}");
+    history_bench();
     if cli.verbose {
         println!("\n| series | points | vigil 1h | 6h | 24h | last 1h | 6h | 24h |");
         println!("|---|---|---|---|---|---|---|---|");
@@ -255,6 +283,59 @@ fn main() -> Result<()> {
         }
     }
     Ok(())
+}
+
+/// The cost of keeping history: ns per pushed sample across many series (round robin, as
+/// ingest does), bytes per series in memory and persisted once every tier is full.
+fn history_bench() {
+    use vigil_collector::history::{History, Layout};
+    let t0 = 1_790_000_000_000i64;
+    let n_series = 10_000usize;
+    let rounds = 300i64;
+    let mut histories: Vec<History> = (0..n_series)
+        .map(|_| History::new(Layout::default()))
+        .collect();
+    // Warm up: an hour of 10 s samples so the raw rings are at their size.
+    for round in 0..360i64 {
+        for (i, history) in histories.iter_mut().enumerate() {
+            history.push(t0 + round * 10_000, (i as i64 + round) as f64);
+        }
+    }
+    let started = CpuClock::start();
+    for round in 360..360 + rounds {
+        for (i, history) in histories.iter_mut().enumerate() {
+            history.push(t0 + round * 10_000, (i as i64 + round) as f64);
+        }
+    }
+    let seconds = started.seconds();
+    let samples = n_series as f64 * rounds as f64;
+    // One series with every tier full: 91 days of 10 s samples.
+    let mut full = History::new(Layout::default());
+    for i in 0..(91 * DAY / 10_000) {
+        full.push(t0 + i * 10_000, i as f64);
+    }
+    let started = CpuClock::start();
+    let points = full.points();
+    let points_seconds = started.seconds();
+    let last = t0 + (91 * DAY / 10_000 - 1) * 10_000;
+    let started = CpuClock::start();
+    let week = full.points_since(last - 7 * DAY);
+    let week_seconds = started.seconds();
+    let started = CpuClock::start();
+    let bytes = full.to_bytes();
+    let encode_seconds = started.seconds();
+    println!(
+        "\nHistory (raw 1 h, 1-minute buckets 2 days, 1-hour buckets 90 days; 10 s samples): push {:.1} ns per sample over {n_series} series ({:.1} M samples per CPU-second); a full series holds {} heap bytes, {} bytes persisted (encoded in {:.0} µs), and gives the forecaster {} points in {:.0} µs (the last 7 days: {} points in {:.0} µs)",
+        1e9 * seconds / samples,
+        samples / seconds / 1e6,
+        full.heap_bytes(),
+        bytes.len(),
+        1e6 * encode_seconds,
+        points.len(),
+        1e6 * points_seconds,
+        week.len(),
+        1e6 * week_seconds,
+    );
 }
 
 /// Loads the real traces and derives the growth curves from them.
@@ -507,9 +588,9 @@ fn point_scores(
         };
         let origin = points[index].0;
         let history = &points[..=index];
-        let started = Instant::now();
+        let started = CpuClock::start();
         let result = forecast(history, options);
-        costs.push((started.elapsed().as_secs_f64(), history.len()));
+        costs.push((started.seconds(), history.len()));
         let Ok(result) = result else {
             continue;
         };
@@ -597,9 +678,9 @@ fn exhaustion_scores(
             };
             let origin = points[index].0;
             let history = &points[..=index];
-            let started = Instant::now();
+            let started = CpuClock::start();
             let result = forecast(history, &options);
-            costs.push((started.elapsed().as_secs_f64(), history.len()));
+            costs.push((started.seconds(), history.len()));
             let truth = crossing.map(|c| c - origin);
             let ours = result
                 .ok()
