@@ -10,7 +10,7 @@
 //! several days), `backtest` (rolling origin on the series' own past: at each horizon the model
 //! with the lowest error relative to the last value wins), then the band (empirical quantiles of the winner's
 //! backtest residuals per horizon) and `exhaustion` (first crossing of the central path, and of
-//! the band's upper edge).
+//! the band's upper edge; up to each horizon the path follows the model chosen for it).
 
 mod backtest;
 mod clean;
@@ -78,9 +78,9 @@ pub struct HorizonForecast {
 /// A series' forecast.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Forecast {
-    /// The name of the model chosen for the longest horizon, whose path gives the exhaustion
-    /// times (`last_value`, `recent_level`, `seasonal_naive`, `seasonal_drift`, `theil_sen`,
-    /// `drift`, `mstl_ets`).
+    /// The name of the model chosen for the longest horizon (`last_value`, `recent_level`,
+    /// `seasonal_naive`, `seasonal_drift`, `theil_sen`, `drift`, `mstl_ets`); up to each
+    /// horizon, the exhaustion path follows the model chosen for that horizon.
     pub model: &'static str,
     /// One entry per requested horizon, in the order asked.
     pub horizons: Vec<HorizonForecast>,
@@ -251,17 +251,30 @@ pub fn forecast(points: &[(i64, f64)], options: &Options) -> Result<Forecast, Fo
         .enumerate()
         .max_by_key(|(_, k)| **k)
         .map_or(0, |(i, _)| chosen[i]);
-    let (_, fitted, band) = &fits[longest];
+    // Up to each horizon, the path follows the model chosen for it.
+    let mut legs: Vec<(usize, usize)> = steps.iter().copied().zip(chosen.iter().copied()).collect();
+    legs.sort_unstable();
+    let leg = |k: usize| {
+        legs.iter()
+            .find(|(limit, _)| k <= *limit)
+            .map_or(longest, |(_, fit)| *fit)
+    };
     let (exhaustion_at_ms, band_exhaustion_at_ms) = match options.capacity {
         None => (None, None),
         Some(capacity) => {
-            let central = |k: usize| if k == 0 { last_value } else { fitted.at(k) };
+            let central = |k: usize| {
+                if k == 0 {
+                    last_value
+                } else {
+                    fits[leg(k)].1.at(k)
+                }
+            };
             let upper = |k: usize| {
                 if k == 0 {
                     last_value
                 } else {
-                    let value = fitted.at(k);
-                    value + band.offsets(k).1.max(0.0)
+                    let (_, fitted, band) = &fits[leg(k)];
+                    fitted.at(k) + band.offsets(k).1.max(0.0)
                 }
             };
             let at = |k: Option<f64>| {
