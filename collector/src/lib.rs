@@ -8,6 +8,8 @@ pub mod cli;
 pub mod clock;
 pub mod config;
 pub mod export;
+pub mod forecast;
+pub mod history;
 pub mod hosts;
 pub mod incidents;
 pub mod ingest;

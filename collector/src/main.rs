@@ -28,6 +28,8 @@ enum Command {
         #[command(subcommand)]
         command: vigil_collector::cli::IncidentsCommand,
     },
+    /// Forecast one series read as CSV (`timestamp,value`) on stdin; prints JSON.
+    Forecast(vigil_collector::forecast::cli::ForecastArgs),
 }
 
 fn main() -> ExitCode {
@@ -35,6 +37,9 @@ fn main() -> ExitCode {
         Ok(cli) => cli,
         Err(error) => return clap_exit("vigil-collector", &error),
     };
+    if let Some(Command::Forecast(args)) = &cli.command {
+        return forecast(args);
+    }
     if let Some(Command::Incidents { remote, command }) = &cli.command {
         let runtime = match runtime(tokio::runtime::Builder::new_current_thread()) {
             Ok(runtime) => runtime,
@@ -72,6 +77,26 @@ fn main() -> ExitCode {
         Err(error) => {
             tracing::error!(error = %format!("{:#}", anyhow::Error::from(error)), "vigil-collector failed");
             ExitCode::from(1)
+        }
+    }
+}
+
+/// `vigil-collector forecast`: stdin in, one JSON line out; bad input is exit status 2.
+fn forecast(args: &vigil_collector::forecast::cli::ForecastArgs) -> ExitCode {
+    let mut input = Vec::new();
+    if let Err(error) = std::io::Read::read_to_end(&mut std::io::stdin(), &mut input) {
+        eprintln!("vigil-collector: cannot read stdin: {error}");
+        return ExitCode::from(1);
+    }
+    // Bytes that are not UTF-8 become U+FFFD, so the bad line is named like any other.
+    match vigil_collector::forecast::cli::run(args, &String::from_utf8_lossy(&input)) {
+        Ok(out) => {
+            print!("{out}");
+            ExitCode::SUCCESS
+        }
+        Err(error) => {
+            eprintln!("vigil-collector: {error}");
+            ExitCode::from(2)
         }
     }
 }

@@ -25,6 +25,8 @@ mod dedup;
 mod deploy;
 #[path = "e2e/fleet.rs"]
 mod fleet;
+#[path = "e2e/forecast.rs"]
+mod forecast;
 #[path = "e2e/incidents.rs"]
 mod incidents;
 #[path = "e2e/inventory.rs"]

@@ -93,6 +93,23 @@ fn cli_bad_flag_of_either_binary_is_one_line_naming_it_with_status_2() {
             &["incidents"],
             &["a subcommand is missing", "vigil-collector incidents"],
         ),
+        (
+            "vigil-collector",
+            &["forecast", "--capacity", "lots"],
+            &["'lots'", "--capacity"],
+        ),
+        (
+            "vigil-collector",
+            &["forecast", "--horizons", "1h,soon"],
+            &["--horizons", "\"soon\""],
+        ),
+        (
+            "vigil-collector",
+            &["forecast", "--capacity", "inf"],
+            &["--capacity", "finite"],
+        ),
+        // No stdin at all: the series is empty.
+        ("vigil-collector", &["forecast"], &["0 usable point(s)"]),
         ("vigil-agent", &["--no-such-flag"], &["'--no-such-flag'"]),
         ("vigil-agent", &["--interval"], &["--interval"]),
         ("vigil-agent", &["--once=sometimes"], &["--once"]),
