@@ -35,18 +35,29 @@ pub fn apply_run(
             _ => {}
         }
     }
-    let mut recorded = if batches.is_empty() {
+    let recorded = if batches.is_empty() {
         Vec::new()
     } else {
         backend.record_batches(&batches)?
-    }
-    .into_iter();
-    let mut claimed = if event_ids.is_empty() {
+    };
+    let claimed = if event_ids.is_empty() {
         Vec::new()
     } else {
         backend.claim_event_ids(&event_ids, now_ms)?
+    };
+    // One answer per row, or the group fails: a missing answer must never read as "duplicate".
+    if recorded.len() != batches.len() || claimed.len() != event_ids.len() {
+        return Err(StoreError::Database {
+            reason: format!(
+                "the store answered {} of {} sequence checks and {} of {} event-id claims",
+                recorded.len(),
+                batches.len(),
+                claimed.len(),
+                event_ids.len()
+            ),
+        });
     }
-    .into_iter();
+    let (mut recorded, mut claimed) = (recorded.into_iter(), claimed.into_iter());
     let mut changes: Vec<&ChangeRecord> = Vec::new();
     let mut outcomes = Vec::with_capacity(writes.len());
     for write in writes {
