@@ -66,6 +66,7 @@ pub async fn run(
         pool_size: config.store_pool_size,
         statement_timeout: config.store_timeout,
         idle_in_transaction_timeout: config.store_timeout,
+        ca_file: config.store_ca_file.clone(),
     };
     // Opening may block (PostgreSQL connects and migrates on the runtime): off the async threads.
     let opened = tokio::task::spawn_blocking(move || {

@@ -20,6 +20,8 @@ pub struct PgServer {
     process: Option<Process>,
     user: Option<(u32, u32)>,
     durable: bool,
+    /// Extra `-c` settings (TLS).
+    settings: Vec<String>,
 }
 
 /// Where Debian puts the server binaries (the newest version installed).
@@ -82,6 +84,15 @@ impl PgServer {
     /// Like [`PgServer::start`]; `durable` keeps PostgreSQL's default fsync settings
     /// (benchmarks).
     pub fn start_with(durable: bool) -> Option<PgServer> {
+        PgServer::start_full(durable, None)
+    }
+
+    /// Like [`PgServer::start`], serving TLS (`ssl = on`) with this certificate and key (PEM).
+    pub fn start_tls(cert_pem: &str, key_pem: &str) -> Option<PgServer> {
+        PgServer::start_full(false, Some((cert_pem, key_pem)))
+    }
+
+    fn start_full(durable: bool, tls: Option<(&str, &str)>) -> Option<PgServer> {
         let Some(bin) = find_bin() else {
             let message = "PostgreSQL server binaries not found under /usr/lib/postgresql: \
                            apt-get install postgresql";
@@ -110,6 +121,19 @@ impl PgServer {
         as_server_user(&mut initdb, user);
         let status = initdb.status().expect("run initdb");
         assert!(status.success(), "initdb failed: {status}");
+        let mut settings = Vec::new();
+        if let Some((cert_pem, key_pem)) = tls {
+            let (cert, key) = (dir.path().join("server.crt"), dir.path().join("server.key"));
+            std::fs::write(&cert, cert_pem).expect("write server certificate");
+            std::fs::write(&key, key_pem).expect("write server key");
+            // PostgreSQL refuses a key others can read.
+            std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o600)).expect("chmod");
+            chown(&cert, user);
+            chown(&key, user);
+            settings.push("ssl=on".to_owned());
+            settings.push(format!("ssl_cert_file={}", cert.display()));
+            settings.push(format!("ssl_key_file={}", key.display()));
+        }
         let mut server = PgServer {
             dir,
             bin,
@@ -117,6 +141,7 @@ impl PgServer {
             process: None,
             user,
             durable,
+            settings,
         };
         server.resume();
         Some(server)
@@ -140,6 +165,9 @@ impl PgServer {
             ]);
         if !self.durable {
             command.args(["-c", "fsync=off", "-c", "full_page_writes=off"]);
+        }
+        for setting in &self.settings {
+            command.arg("-c").arg(setting);
         }
         as_server_user(&mut command, self.user);
         static STARTS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
@@ -181,6 +209,30 @@ impl PgServer {
     /// The server's port.
     pub fn port(&self) -> u16 {
         self.port
+    }
+
+    /// Runs one SQL query in database `name` with psql; its unaligned output.
+    pub fn query(&self, name: &str, sql: &str) -> String {
+        let output = Command::new(self.bin.join("psql"))
+            .args([
+                "-h",
+                "127.0.0.1",
+                "-p",
+                &self.port.to_string(),
+                "-U",
+                "vigil",
+                "-d",
+                name,
+            ])
+            .args(["-tAc", sql])
+            .output()
+            .expect("run psql");
+        assert!(
+            output.status.success(),
+            "psql: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        String::from_utf8_lossy(&output.stdout).trim().to_owned()
     }
 
     /// Creates database `name` (idempotent) and returns its URL.

@@ -24,6 +24,7 @@ pub struct RawFile {
     pub(super) store_sync: Option<String>,
     pub(super) store_pool_size: Option<usize>,
     pub(super) store_timeout: Option<String>,
+    pub(super) store_ca_file: Option<std::path::PathBuf>,
     pub(super) leader_lease: Option<String>,
     pub(super) token: Option<Vec<RawToken>>,
     pub(super) incidents: Option<RawIncidents>,

@@ -61,6 +61,9 @@ pub struct Config {
     pub store_pool_size: usize,
     /// PostgreSQL: longest a statement, a lock wait or a pool checkout may take.
     pub store_timeout: Duration,
+    /// PostgreSQL with `sslmode=require`: CA certificates for the server's (system roots if
+    /// unset).
+    pub store_ca_file: Option<std::path::PathBuf>,
     /// How long a leader's lease on the sweeps lasts without renewal (failover time).
     pub leader_lease: Duration,
     /// Bearer tokens; empty means no authentication (loopback only unless `insecure`).
@@ -225,6 +228,7 @@ impl Config {
                     store_sync,
                     store_pool_size,
                     store_timeout,
+                    store_ca_file: file.store_ca_file,
                     leader_lease,
                     tokens,
                     policy,

@@ -203,6 +203,9 @@ pub struct StoreOptions {
     /// PostgreSQL: longest a transaction may sit idle (a frozen collector's locks are released
     /// after this).
     pub idle_in_transaction_timeout: std::time::Duration,
+    /// PostgreSQL with `sslmode=require`: the CA certificates (PEM) the server's certificate
+    /// must chain to; the system's roots when `None`.
+    pub ca_file: Option<PathBuf>,
 }
 
 impl Default for StoreOptions {
@@ -212,6 +215,7 @@ impl Default for StoreOptions {
             pool_size: 8,
             statement_timeout: std::time::Duration::from_secs(5),
             idle_in_transaction_timeout: std::time::Duration::from_secs(5),
+            ca_file: None,
         }
     }
 }

@@ -216,7 +216,17 @@ pub struct PostgresStore {
 fn classify(error: tokio_postgres::Error) -> StoreError {
     let reason = match error.as_db_error() {
         Some(db) => format!("{}: {}", db.code().code(), db.message()),
-        None => error.to_string(),
+        None => {
+            // The driver's own line hides the cause (e.g. which certificate check failed).
+            let mut reason = error.to_string();
+            let mut source = std::error::Error::source(&error);
+            while let Some(cause) = source {
+                reason.push_str(": ");
+                reason.push_str(&cause.to_string());
+                source = cause.source();
+            }
+            reason
+        }
     };
     match error.code() {
         Some(code) if *code == SqlState::UNIQUE_VIOLATION => StoreError::Conflict { reason },
@@ -237,6 +247,42 @@ fn classify(error: tokio_postgres::Error) -> StoreError {
         // No SQLSTATE: the connection failed or closed.
         None => StoreError::Unavailable { reason },
     }
+}
+
+/// The client side of TLS to PostgreSQL: ring, TLS 1.2 and 1.3, the server's certificate checked
+/// against `ca_file` (PEM) or the system's roots, its name against the URL's host.
+fn tls_config(ca_file: Option<&std::path::Path>) -> Result<rustls::ClientConfig, String> {
+    let mut roots = rustls::RootCertStore::empty();
+    match ca_file {
+        Some(path) => {
+            let certificates = crate::tls::load_certificates("store_ca_file", path)
+                .map_err(|error| format!("config key store_ca_file: {error}"))?;
+            for certificate in certificates {
+                roots.add(certificate).map_err(|error| {
+                    format!(
+                        "config key store_ca_file: {} holds a certificate rustls refuses: {error}",
+                        path.display()
+                    )
+                })?;
+            }
+        }
+        None => {
+            let found = rustls_native_certs::load_native_certs();
+            let (added, _) = roots.add_parsable_certificates(found.certs);
+            if added == 0 {
+                return Err(
+                    "sslmode=require but no system CA certificates were found: set store_ca_file"
+                        .to_owned(),
+                );
+            }
+        }
+    }
+    let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
+    Ok(rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|error| error.to_string())?
+        .with_root_certificates(roots)
+        .with_no_client_auth())
 }
 
 fn pool_error(error: deadpool_postgres::PoolError) -> StoreError {
@@ -293,13 +339,22 @@ impl PostgresStore {
                 ms(options.statement_timeout),
                 ms(options.idle_in_transaction_timeout),
             ));
-        let manager = Manager::from_config(
-            config,
-            tokio_postgres::NoTls,
-            ManagerConfig {
-                recycling_method: RecyclingMethod::Fast,
-            },
-        );
+        let manager_config = ManagerConfig {
+            recycling_method: RecyclingMethod::Fast,
+        };
+        // TLS when the URL asks for it (`sslmode=require`), verified against `store_ca_file` or
+        // the system's roots. Without it the connection is plain TCP, as `sslmode=prefer` (the
+        // default) would fall back to anyway.
+        let manager = if config.get_ssl_mode() == tokio_postgres::config::SslMode::Require {
+            let tls = tls_config(options.ca_file.as_deref()).map_err(open_error)?;
+            Manager::from_config(
+                config,
+                tokio_postgres_rustls::MakeRustlsConnect::new(tls),
+                manager_config,
+            )
+        } else {
+            Manager::from_config(config, tokio_postgres::NoTls, manager_config)
+        };
         let pool = Pool::builder(manager)
             .max_size(options.pool_size.max(2))
             .wait_timeout(Some(options.statement_timeout))

@@ -400,3 +400,80 @@ fn tls_bad_files_are_config_errors_naming_the_key() {
     assert_eq!(agent.status.code(), Some(2), "{stderr}");
     assert!(stderr.contains("client_key"), "{stderr}");
 }
+
+#[tokio::test]
+async fn tls_to_postgresql_with_sslmode_require_is_verified_against_store_ca_file() {
+    let ca = Ca::new("Vigil test PostgreSQL CA");
+    let (cert, key, _) = ca.issue("postgres", &["localhost", "127.0.0.1"]);
+    let Some(server) = vigil_e2e::postgres::PgServer::start_tls(&cert, &key) else {
+        return;
+    };
+    let url = format!("{}?sslmode=require", server.database("tls"));
+    let dir = tempfile::tempdir().unwrap();
+    let ca_file = ca.write(dir.path(), "pg-ca.pem");
+    let config = dir.path().join("collector.toml");
+    std::fs::write(
+        &config,
+        format!("store_ca_file = {:?}\n", ca_file.display().to_string()),
+    )
+    .unwrap();
+    let collector = vigil_e2e::Collector::start(
+        &dir.path().join("data"),
+        &["--store", &url, "--config", config.to_str().unwrap()],
+    )
+    .await;
+    let http = vigil_e2e::client();
+    let response = http
+        .post(format!("{}/v1/events", collector.url))
+        .json(&serde_json::json!({
+            "source": "tls", "check": "pg", "status": "firing", "severity": "major"
+        }))
+        .send()
+        .await
+        .unwrap();
+    assert!(response.status().is_success(), "{}", response.status());
+    // The collector's own connections are encrypted (PostgreSQL's view of them).
+    let encrypted = server.query(
+        "tls",
+        "SELECT count(*) FROM pg_stat_ssl s JOIN pg_stat_activity a USING (pid) \
+         WHERE s.ssl AND a.application_name = 'vigil-collector'",
+    );
+    assert!(
+        encrypted.parse::<u32>().unwrap() > 0,
+        "no TLS connection from the collector: {encrypted}"
+    );
+    assert_eq!(
+        server.query("tls", "SELECT count(*) FROM incidents"),
+        "1",
+        "the incident went through the TLS connection"
+    );
+    drop(collector);
+
+    // A CA that did not sign the server's certificate: refused at start, one clear line.
+    let other = Ca::new("Someone else's CA");
+    let wrong = other.write(dir.path(), "wrong-ca.pem");
+    std::fs::write(
+        &config,
+        format!("store_ca_file = {:?}\n", wrong.display().to_string()),
+    )
+    .unwrap();
+    let mut command = Command::new(bin("vigil-collector"));
+    command
+        .args([
+            "--listen",
+            &format!("127.0.0.1:{}", free_port()),
+            "--data-dir",
+        ])
+        .arg(dir.path().join("data2"))
+        .args(["--store", &url, "--config", config.to_str().unwrap()]);
+    let mut process = Process::spawn("vigil-collector", command, dir.path().join("wrong.log"));
+    let status = process
+        .wait(Duration::from_secs(60))
+        .expect("a collector that cannot verify PostgreSQL exits");
+    assert!(!status.success(), "it must not start: {}", process.log());
+    let log = process.log();
+    assert!(
+        log.contains("cannot open the store") && log.to_lowercase().contains("certificate"),
+        "the reason names the store and the certificate: {log}"
+    );
+}
