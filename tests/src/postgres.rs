@@ -211,20 +211,25 @@ impl PgServer {
         self.port
     }
 
+    /// A PostgreSQL client program (`psql`, `createdb`) pointed at this server as `vigil`.
+    fn client(&self, program: &str) -> Command {
+        let mut command = Command::new(self.bin.join(program));
+        command.args([
+            "-h",
+            "127.0.0.1",
+            "-p",
+            &self.port.to_string(),
+            "-U",
+            "vigil",
+        ]);
+        command
+    }
+
     /// Runs one SQL query in database `name` with psql; its unaligned output.
     pub fn query(&self, name: &str, sql: &str) -> String {
-        let output = Command::new(self.bin.join("psql"))
-            .args([
-                "-h",
-                "127.0.0.1",
-                "-p",
-                &self.port.to_string(),
-                "-U",
-                "vigil",
-                "-d",
-                name,
-            ])
-            .args(["-tAc", sql])
+        let output = self
+            .client("psql")
+            .args(["-d", name, "-tAc", sql])
             .output()
             .expect("run psql");
         assert!(
@@ -237,16 +242,9 @@ impl PgServer {
 
     /// Creates database `name` (idempotent) and returns its URL.
     pub fn database(&self, name: &str) -> String {
-        let output = Command::new(self.bin.join("createdb"))
-            .args([
-                "-h",
-                "127.0.0.1",
-                "-p",
-                &self.port.to_string(),
-                "-U",
-                "vigil",
-                name,
-            ])
+        let output = self
+            .client("createdb")
+            .arg(name)
             .output()
             .expect("run createdb");
         let stderr = String::from_utf8_lossy(&output.stderr);

@@ -99,6 +99,14 @@ pub fn is_newer(position: Option<(u64, u64)>, stream: u64, seq: u64) -> bool {
     }
 }
 
+/// A record as the JSON document both backends keep (`id` names it if it cannot be written).
+pub(crate) fn to_document(id: &str, value: &impl serde::Serialize) -> Result<String, StoreError> {
+    serde_json::to_string(value).map_err(|error| StoreError::Corrupt {
+        id: id.to_owned(),
+        reason: error.to_string(),
+    })
+}
+
 /// Refuses a stored schema newer than the `supported` migrations of this build.
 pub(crate) fn check_schema_version(found: i64, supported: usize) -> Result<(), StoreError> {
     let supported = supported as i64;

@@ -177,10 +177,7 @@ impl<'a> IncidentParams<'a> {
         incident: &'a Incident,
         next_due_ms: Option<i64>,
     ) -> Result<IncidentParams<'a>, StoreError> {
-        let data = serde_json::to_string(incident).map_err(|error| StoreError::Corrupt {
-            id: incident.id.clone(),
-            reason: error.to_string(),
-        })?;
+        let data = super::to_document(&incident.id, incident)?;
         Ok(IncidentParams {
             incident,
             state: incident.state.as_str(),
@@ -479,10 +476,10 @@ impl PostgresBackend {
     /// every row is sent before the first answer is awaited, so a group costs one round trip
     /// per statement kind instead of one per row. PostgreSQL still runs them one after the
     /// other, in the order given. Returns the rows affected by each.
-    fn execute_many(
+    fn execute_many<const N: usize>(
         &mut self,
         sql: &str,
-        rows: &[&[&(dyn ToSql + Sync)]],
+        rows: &[[&(dyn ToSql + Sync); N]],
     ) -> Result<Vec<u64>, StoreError> {
         if rows.is_empty() {
             return Ok(Vec::new());
@@ -624,8 +621,7 @@ impl Backend for PostgresBackend {
         let new_rows: Vec<HostParams> = first.values().map(|batch| HostParams::of(batch)).collect();
         let params: Vec<[&(dyn ToSql + Sync); 8]> =
             new_rows.iter().map(HostParams::as_params).collect();
-        let rows: Vec<&[&(dyn ToSql + Sync)]> = params.iter().map(|row| &row[..]).collect();
-        let inserted = self.execute_many(INSERT_HOST, &rows)?;
+        let inserted = self.execute_many(INSERT_HOST, &params)?;
         let mut position: HashMap<&str, (u64, u64)> = HashMap::new();
         let mut fresh: HashSet<&str> = HashSet::new();
         let mut known: Vec<&str> = Vec::new();
@@ -681,38 +677,18 @@ impl Backend for PostgresBackend {
             .collect();
         let params: Vec<[&(dyn ToSql + Sync); 8]> =
             updates.iter().map(HostParams::as_params).collect();
-        let rows: Vec<&[&(dyn ToSql + Sync)]> = params.iter().map(|row| &row[..]).collect();
-        self.execute_many(UPDATE_HOST, &rows)?;
+        self.execute_many(UPDATE_HOST, &params)?;
         Ok(outcomes)
     }
 
     fn save_change(&mut self, change: &ChangeRecord) -> Result<(), StoreError> {
-        let data = serde_json::to_string(change).map_err(|error| StoreError::Corrupt {
-            id: change.id.clone(),
-            reason: error.to_string(),
-        })?;
-        self.execute(
-            SAVE_CHANGE,
-            &[
-                &change.id,
-                &change.kind,
-                &change.hosts,
-                &change.starts_ms,
-                &data,
-            ],
-        )?;
-        Ok(())
+        self.save_changes(&[change])
     }
 
     fn save_changes(&mut self, changes: &[&ChangeRecord]) -> Result<(), StoreError> {
         let data = changes
             .iter()
-            .map(|change| {
-                serde_json::to_string(change).map_err(|error| StoreError::Corrupt {
-                    id: change.id.clone(),
-                    reason: error.to_string(),
-                })
-            })
+            .map(|change| super::to_document(&change.id, change))
             .collect::<Result<Vec<String>, StoreError>>()?;
         let params: Vec<[&(dyn ToSql + Sync); 5]> = changes
             .iter()
@@ -727,8 +703,7 @@ impl Backend for PostgresBackend {
                 ]
             })
             .collect();
-        let rows: Vec<&[&(dyn ToSql + Sync)]> = params.iter().map(|row| &row[..]).collect();
-        self.execute_many(SAVE_CHANGE, &rows)?;
+        self.execute_many(SAVE_CHANGE, &params)?;
         Ok(())
     }
 
@@ -750,9 +725,8 @@ impl Backend for PostgresBackend {
             .iter()
             .map(|event_id| -> [&(dyn ToSql + Sync); 2] { [event_id, &now_ms] })
             .collect();
-        let rows: Vec<&[&(dyn ToSql + Sync)]> = params.iter().map(|row| &row[..]).collect();
         Ok(self
-            .execute_many(CLAIM_EVENT_ID, &rows)?
+            .execute_many(CLAIM_EVENT_ID, &params)?
             .into_iter()
             .map(|count| count == 1)
             .collect())
@@ -781,8 +755,7 @@ impl Backend for PostgresBackend {
             .collect::<Result<Vec<_>, StoreError>>()?;
         let params: Vec<[&(dyn ToSql + Sync); 10]> =
             rows.iter().map(IncidentParams::as_params).collect();
-        let rows: Vec<&[&(dyn ToSql + Sync)]> = params.iter().map(|row| &row[..]).collect();
-        self.execute_many(SAVE_INCIDENT, &rows)?;
+        self.execute_many(SAVE_INCIDENT, &params)?;
         Ok(())
     }
 

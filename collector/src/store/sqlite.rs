@@ -322,10 +322,7 @@ impl Backend for SqliteBackend {
     }
 
     fn save_incident(&mut self, incident: &Incident, _: Option<i64>) -> Result<(), StoreError> {
-        let data = serde_json::to_string(incident).map_err(|error| StoreError::Corrupt {
-            id: incident.id.clone(),
-            reason: error.to_string(),
-        })?;
+        let data = super::to_document(&incident.id, incident)?;
         let hosts = host_list(&incident.hosts);
         let mut upsert = self.connection.prepare_cached(
             "INSERT INTO incidents (id, fingerprint, state, priority, host, hosts, opened_ms,
@@ -362,10 +359,7 @@ impl Backend for SqliteBackend {
             // one-active index alone (SQLite maintains a partial index only when a column it
             // reads is set), which is what a duplicate folding into an open incident costs.
             let incident = save.incident;
-            let data = serde_json::to_string(incident).map_err(|error| StoreError::Corrupt {
-                id: incident.id.clone(),
-                reason: error.to_string(),
-            })?;
+            let data = super::to_document(&incident.id, incident)?;
             let changed = self
                 .connection
                 .prepare_cached(
@@ -416,10 +410,7 @@ fn host_list(hosts: &[String]) -> String {
 }
 
 fn save_change(connection: &Connection, change: &ChangeRecord) -> Result<(), StoreError> {
-    let data = serde_json::to_string(change).map_err(|error| StoreError::Corrupt {
-        id: change.id.clone(),
-        reason: error.to_string(),
-    })?;
+    let data = super::to_document(&change.id, change)?;
     let mut insert = connection.prepare_cached(
         "INSERT INTO changes (id, kind, hosts, starts_ms, data) VALUES (?1, ?2, ?3, ?4, ?5)",
     )?;
