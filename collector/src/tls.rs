@@ -151,7 +151,8 @@ pub fn load_certificates(
     Ok(certs)
 }
 
-fn provider() -> Arc<CryptoProvider> {
+/// The one crypto provider of every rustls config the collector builds (ring, never aws-lc).
+pub(crate) fn provider() -> Arc<CryptoProvider> {
     Arc::new(rustls::crypto::ring::default_provider())
 }
 
