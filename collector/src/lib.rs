@@ -13,6 +13,7 @@ pub mod history;
 pub mod hosts;
 pub mod incidents;
 pub mod ingest;
+pub mod notify;
 pub mod pipeline;
 pub mod rules;
 pub mod store;

@@ -1,34 +1,7 @@
-//! [`Secret`]: the agent's token, never printed (`Debug` and `Display` show `<secret>`).
+//! The agent's token is a [`Secret`] (`vigil_shared::secret`): never printed, shown as
+//! `<secret>` in `Debug`, `Display` and the effective config.
 
-use std::fmt;
-
-/// A secret string (the token): `Debug` and `Display` print `<secret>`.
-#[derive(Clone, PartialEq, Eq)]
-pub struct Secret(String);
-
-impl Secret {
-    /// Wraps a secret value.
-    pub fn new(value: impl Into<String>) -> Self {
-        Secret(value.into())
-    }
-
-    /// The secret value itself; only the transport's `Authorization` header uses it.
-    pub fn expose(&self) -> &str {
-        &self.0
-    }
-}
-
-impl fmt::Debug for Secret {
-    fn fmt(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
-        formatter.write_str("<secret>")
-    }
-}
-
-impl fmt::Display for Secret {
-    fn fmt(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
-        formatter.write_str("<secret>")
-    }
-}
+pub use vigil_shared::secret::Secret;
 
 #[cfg(test)]
 mod tests {

@@ -33,6 +33,8 @@ pub struct RawFile {
     pub(super) tls_cert: Option<PathBuf>,
     pub(super) tls_key: Option<PathBuf>,
     pub(super) client_ca: Option<PathBuf>,
+    pub(super) public_url: Option<String>,
+    pub(super) sink: Option<Vec<RawSink>>,
 }
 
 /// The `[incidents]` table.
@@ -85,6 +87,22 @@ pub struct RawToken {
     pub(super) secret_env: Option<String>,
     pub(super) secret_file: Option<PathBuf>,
     pub(super) hosts: Option<String>,
+}
+
+/// One `[[sink]]` table.
+#[derive(Debug, Default, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawSink {
+    pub(super) name: Option<String>,
+    pub(super) kind: Option<String>,
+    pub(super) url: Option<String>,
+    pub(super) secret_env: Option<String>,
+    pub(super) secret_file: Option<PathBuf>,
+    pub(super) steps: Option<Vec<String>>,
+    pub(super) timeout: Option<String>,
+    pub(super) concurrency: Option<usize>,
+    pub(super) rate_limit: Option<f64>,
+    pub(super) dead_after: Option<String>,
 }
 
 /// Reads and parses the config file at `path`; the error is one line naming the file.

@@ -4,13 +4,14 @@
 //! names the key (exit status 2).
 //!
 //! The files: `args.rs` (clap flags), `file.rs` (the TOML shape), `store.rs` (`store`,
-//! `store_sync`), `tokens.rs` (`[[token]]`), `tls.rs` (`tls_cert`, `tls_key`, `client_ca`), `policy.rs` (`[incidents]`), `rules.rs`
+//! `store_sync`), `tokens.rs` (`[[token]]`), `sinks.rs` (`[[sink]]`), `tls.rs` (`tls_cert`, `tls_key`, `client_ca`), `policy.rs` (`[incidents]`), `rules.rs`
 //! (`[[rule]]`); this file holds [`Config`], the top-level keys and the merge.
 
 mod args;
 mod file;
 mod policy;
 mod rules;
+mod sinks;
 mod store;
 mod tls;
 mod tokens;
@@ -25,7 +26,7 @@ use std::time::Duration;
 use vigil_shared::event::Severity;
 
 pub use args::Args;
-pub use file::{RawFile, RawIncidents, RawRule, RawSla, RawToken};
+pub use file::{RawFile, RawIncidents, RawRule, RawSink, RawSla, RawToken};
 pub use store::StoreLocation;
 pub use vigil_shared::config::{ConfigError, ConfigErrors, LogFormat};
 
@@ -76,6 +77,10 @@ pub struct Config {
     pub rules: Vec<Rule>,
     /// HTTPS (and mTLS with a client CA); `None` serves plain HTTP.
     pub tls: Option<crate::tls::TlsSettings>,
+    /// The collector's address as people reach it, for links in notifications.
+    pub public_url: Option<String>,
+    /// Incident queues.
+    pub sinks: Vec<crate::notify::sinks::Sink>,
 }
 
 impl Config {
@@ -214,6 +219,18 @@ impl Config {
             args.client_ca.clone().or(file.client_ca),
             &mut errors,
         );
+        let sinks = sinks::parse_sinks(file.sink.unwrap_or_default(), env, &mut errors);
+        let public_url = file
+            .public_url
+            .map(|url| url.trim_end_matches('/').to_owned());
+        if let Some(url) = &public_url
+            && !(url.starts_with("http://") || url.starts_with("https://"))
+        {
+            errors.invalid(
+                "public_url",
+                format!("{url:?} is not an http:// or https:// URL"),
+            );
+        }
         match (listen, store, host_down_after, log_format) {
             (Ok(listen), Ok(store), Ok(host_down_after), Ok(log_format)) if errors.is_empty() => {
                 Ok(Config {
@@ -235,6 +252,8 @@ impl Config {
                     event_id_retention,
                     rules,
                     tls,
+                    public_url,
+                    sinks,
                 })
             }
             _ => Err(errors),

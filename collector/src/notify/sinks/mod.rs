@@ -1,0 +1,242 @@
+//! The sinks: one file per vendor, each turning a [`Message`] into that vendor's requests and
+//! the answer into a [`Receipt`] or a [`SendError`] that says whether to retry.
+//!
+//! `webhook.rs` (generic JSON, HMAC-SHA256 signed), `pagerduty.rs` (Events API v2),
+//! `opsgenie.rs` (Alerts API), `slack.rs` (incoming webhook), `servicenow.rs` (table API),
+//! `jira.rs` (REST API v2). [`deliver`] is the one entry point the dispatcher calls.
+
+pub mod webhook;
+
+use super::{Message, Step};
+use std::time::Duration;
+use vigil_shared::secret::Secret;
+
+/// The kinds of sink (SPEC `[[sink]] kind`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum SinkKind {
+    /// Generic JSON webhook, signed.
+    Webhook,
+    /// PagerDuty Events API v2.
+    PagerDuty,
+    /// Slack incoming webhook.
+    Slack,
+    /// Opsgenie Alerts API.
+    Opsgenie,
+    /// ServiceNow table API.
+    ServiceNow,
+    /// Jira REST API.
+    Jira,
+}
+
+impl SinkKind {
+    /// Every kind.
+    pub const ALL: [SinkKind; 6] = [
+        SinkKind::Webhook,
+        SinkKind::PagerDuty,
+        SinkKind::Slack,
+        SinkKind::Opsgenie,
+        SinkKind::ServiceNow,
+        SinkKind::Jira,
+    ];
+
+    /// The config name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SinkKind::Webhook => "webhook",
+            SinkKind::PagerDuty => "pagerduty",
+            SinkKind::Slack => "slack",
+            SinkKind::Opsgenie => "opsgenie",
+            SinkKind::ServiceNow => "servicenow",
+            SinkKind::Jira => "jira",
+        }
+    }
+
+    /// Parses a config name.
+    pub fn parse(text: &str) -> Option<SinkKind> {
+        SinkKind::ALL.into_iter().find(|kind| kind.as_str() == text)
+    }
+}
+
+/// How the dispatcher delivers to one sink.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Delivery {
+    /// Longest one request may take.
+    pub timeout: Duration,
+    /// Most requests in flight at once.
+    pub concurrency: usize,
+    /// Most requests started per second (0: no limit).
+    pub rate_per_second: f64,
+    /// A notification still failing this long after it was queued is dead-lettered.
+    pub dead_after: Duration,
+    /// First retry delay; doubled per attempt (with jitter) up to `max_backoff`.
+    pub min_backoff: Duration,
+    /// Longest retry delay.
+    pub max_backoff: Duration,
+}
+
+impl Default for Delivery {
+    fn default() -> Self {
+        Delivery {
+            timeout: Duration::from_secs(10),
+            concurrency: 4,
+            rate_per_second: 0.0,
+            dead_after: Duration::from_secs(24 * 3600),
+            min_backoff: Duration::from_secs(1),
+            max_backoff: Duration::from_secs(300),
+        }
+    }
+}
+
+/// One configured sink.
+#[derive(Debug, Clone)]
+pub struct Sink {
+    /// Unique name (routes and the outbox refer to it).
+    pub name: String,
+    /// Which vendor.
+    pub kind: SinkKind,
+    /// Where requests go (for Slack the webhook URL, which is itself a secret: see `secret`).
+    pub url: String,
+    /// The key, token, password or signing secret, from `secret_env` or `secret_file`.
+    pub secret: Option<Secret>,
+    /// The steps this sink is told about.
+    pub steps: Vec<Step>,
+    /// Delivery settings.
+    pub delivery: Delivery,
+}
+
+impl Sink {
+    /// True when this sink wants `step`.
+    pub fn wants(&self, step: Step) -> bool {
+        self.steps.contains(&step)
+    }
+}
+
+/// A delivery that the receiver accepted.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Receipt {
+    /// The HTTP status of the last request.
+    pub status: u16,
+    /// The start of the answer's body (for `notify test` and logs).
+    pub body: String,
+}
+
+/// Why a delivery did not go through.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum SendError {
+    /// Worth trying again (a 5xx, 429, 408, a timeout, a refused connection); `after` is the
+    /// receiver's `Retry-After` when it gave one.
+    #[error("{reason}")]
+    Retry {
+        /// What happened.
+        reason: String,
+        /// The receiver's `Retry-After`.
+        after: Option<Duration>,
+    },
+    /// Will not succeed as it is (another 4xx: a bad key, a refused payload): dead-lettered.
+    #[error("{reason}")]
+    Permanent {
+        /// What happened.
+        reason: String,
+    },
+}
+
+/// Most of an answer's body kept for a receipt or an error.
+pub const BODY_KEPT: usize = 512;
+
+/// Sends `message` to `sink` with `client`.
+pub async fn deliver(
+    client: &reqwest::Client,
+    sink: &Sink,
+    message: &Message<'_>,
+) -> Result<Receipt, SendError> {
+    match sink.kind {
+        SinkKind::Webhook => webhook::deliver(client, sink, message).await,
+        other => Err(SendError::Permanent {
+            reason: format!("sink kind {} is not built yet", other.as_str()),
+        }),
+    }
+}
+
+/// Sends a built request and classifies the answer: 2xx → [`Receipt`]; 408, 429 and 5xx (with
+/// `Retry-After` when given), timeouts and connection errors → [`SendError::Retry`]; any other
+/// status → [`SendError::Permanent`].
+pub async fn send(request: reqwest::RequestBuilder) -> Result<Receipt, SendError> {
+    let response = request.send().await.map_err(|error| SendError::Retry {
+        reason: describe_transport_error(&error),
+        after: None,
+    })?;
+    let status = response.status().as_u16();
+    let after = retry_after(response.headers());
+    let body = match response.text().await {
+        Ok(text) => truncate(&text, BODY_KEPT),
+        Err(error) => {
+            return Err(SendError::Retry {
+                reason: format!(
+                    "answer {status} unreadable: {}",
+                    describe_transport_error(&error)
+                ),
+                after,
+            });
+        }
+    };
+    match status {
+        200..=299 => Ok(Receipt { status, body }),
+        408 | 425 | 429 | 500..=599 => Err(SendError::Retry {
+            reason: format!("HTTP {status}: {body}"),
+            after,
+        }),
+        _ => Err(SendError::Permanent {
+            reason: format!("HTTP {status}: {body}"),
+        }),
+    }
+}
+
+/// `Retry-After` in seconds (the HTTP-date form is rare from these APIs and read as absent).
+pub fn retry_after(headers: &reqwest::header::HeaderMap) -> Option<Duration> {
+    let value = headers.get(reqwest::header::RETRY_AFTER)?.to_str().ok()?;
+    let seconds: u64 = value.trim().parse().ok()?;
+    Some(Duration::from_secs(seconds.min(3_600)))
+}
+
+/// A transport error in one line, with its cause (never the URL's query, which may hold a key).
+fn describe_transport_error(error: &reqwest::Error) -> String {
+    let kind = if error.is_timeout() {
+        "timed out"
+    } else if error.is_connect() {
+        "cannot connect"
+    } else {
+        "request failed"
+    };
+    let mut text = kind.to_owned();
+    let mut source = std::error::Error::source(error);
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
+}
+
+/// At most `max` bytes of `text`, cut on a character boundary, on one line.
+pub fn truncate(text: &str, max: usize) -> String {
+    let mut end = text.len().min(max);
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    text[..end].replace(['\n', '\r'], " ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn kinds_round_trip_and_text_is_cut_on_a_boundary() {
+        for kind in SinkKind::ALL {
+            assert_eq!(SinkKind::parse(kind.as_str()), Some(kind));
+        }
+        assert_eq!(SinkKind::parse("email"), None);
+        assert_eq!(truncate("héllo\nworld", 2), "h");
+        assert_eq!(truncate("a\nb", 10), "a b");
+    }
+}
