@@ -57,6 +57,7 @@ pub fn new_incident(id: String, fingerprint: String, event: &EventIn, now_ms: i6
         problem_id: None,
         // Most incidents keep a handful of entries; start small (memory per incident).
         timeline: Vec::with_capacity(2),
+        changes: 0,
     };
     let text = (!event.summary.is_empty()).then(|| event.summary.clone());
     incident.timeline.push(TimelineEntry::new(

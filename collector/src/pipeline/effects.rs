@@ -104,6 +104,7 @@ mod tests {
         let event = EventIn::new("t", "c", Status::Firing, Severity::Major);
         Effect {
             change,
+            number: 1,
             incident: Arc::new(lifecycle::new_incident(id.into(), "f".into(), &event, 0)),
         }
     }
