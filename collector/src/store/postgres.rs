@@ -122,9 +122,10 @@ const MIGRATIONS: &[&str] = &[
 const ENQUEUE_NOTIFICATION: &str = "INSERT INTO outbox (incident_id, sink, step, level,
         change_no, idempotency_key, payload, state, attempts, created_ms, due_ms,
         next_attempt_ms, give_up_ms, claimed_by, claimed_until_ms)
-     SELECT $1, $2, $3, $4, $5, $6, $7, 'pending', 0, $8, $9, $9, $10, h.holder,
+     SELECT $1::TEXT, $2::TEXT, $3::TEXT, $4::INT, $5::BIGINT, $6::TEXT, $7::TEXT, 'pending', 0,
+            $8::BIGINT, $9::BIGINT, $9::BIGINT, $10::BIGINT, h.holder,
             CASE WHEN h.holder IS NULL THEN NULL ELSE $12::BIGINT END
-     FROM (SELECT CASE WHEN $9 <= $8 AND NOT EXISTS (
+     FROM (SELECT CASE WHEN $9::BIGINT <= $8::BIGINT AND NOT EXISTS (
                SELECT 1 FROM outbox o WHERE o.incident_id = $1 AND o.sink = $2
                  AND o.state IN ('pending', 'failed') AND o.due_ms <= $8
                  AND (o.claimed_by IS NULL OR o.claimed_by <> $11 OR o.claimed_until_ms < $8))
