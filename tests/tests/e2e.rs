@@ -31,6 +31,8 @@ mod forecast;
 mod incidents;
 #[path = "e2e/inventory.rs"]
 mod inventory;
+#[path = "e2e/notify.rs"]
+mod notify;
 #[path = "e2e/pipeline.rs"]
 mod pipeline;
 #[path = "e2e/prometheus.rs"]
