@@ -415,3 +415,143 @@ async fn a_refused_notification_is_dead_lettered_listed_and_retried_on_request()
         "a sent notification is not retried"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn three_collectors_on_one_postgresql_send_each_notification_once_in_order() {
+    let Some(server) = vigil_e2e::postgres::PgServer::start() else {
+        return;
+    };
+    let tmp = tempfile::tempdir().unwrap();
+    let url = server.database("notify_fleet");
+    let hook = Hook::start().await;
+    // Failing at first: rows are handed back, claimed again by any collector, in order.
+    hook.script(std::iter::repeat_n(Answer::Status(500), 15));
+    let config = write_config(
+        tmp.path(),
+        &format!(
+            "leader_lease = \"2s\"\nstore_timeout = \"3s\"\n{}",
+            webhook_config(&hook, "")
+        ),
+    );
+    let mut collectors = Vec::new();
+    for index in 0..3 {
+        collectors.push(
+            Collector::start_with_env(
+                &tmp.path().join(format!("c{index}")),
+                &["--store", &url, "--config", &config],
+                &[("HOOK_SECRET", SECRET)],
+            )
+            .await,
+        );
+    }
+    const INCIDENTS: usize = 30;
+    let mut ids = Vec::new();
+    for index in 0..INCIDENTS {
+        // Opened through one collector, resolved through the next.
+        let check = format!("check_{index}");
+        ids.push(open_incident(&collectors[index % 3], &check).await);
+        post(
+            &collectors[(index + 1) % 3],
+            "/v1/events",
+            &event(&check, "resolved"),
+        )
+        .await;
+    }
+    let accepted = wait_for_accepted(&hook, 2 * INCIDENTS, Duration::from_secs(90)).await;
+    tokio::time::sleep(Duration::from_millis(2_000)).await;
+    let accepted = {
+        let now = hook.accepted();
+        assert!(now.len() >= accepted.len());
+        now
+    };
+    let seen = steps(&accepted);
+    let mut keys: Vec<&str> = seen.iter().map(|(.., key)| key.as_str()).collect();
+    keys.sort_unstable();
+    keys.dedup();
+    assert_eq!(
+        keys.len(),
+        seen.len(),
+        "a notification accepted twice: {seen:?}"
+    );
+    assert_eq!(seen.len(), 2 * INCIDENTS);
+    for id in &ids {
+        let order: Vec<&str> = seen
+            .iter()
+            .filter(|(_, incident, _)| incident == id)
+            .map(|(step, ..)| step.as_str())
+            .collect();
+        assert_eq!(order, ["open", "resolve"], "incident {id}");
+    }
+    let (_, listed) = collectors[1]
+        .get_json("/v1/notifications?state=sent&limit=1000")
+        .await;
+    assert_eq!(listed.as_array().map(Vec::len), Some(2 * INCIDENTS));
+    // Who sent them: more than one collector took part.
+    let mut senders = 0;
+    for collector in &collectors {
+        let (_, metrics) = collector.get_text("/metrics").await;
+        if !metrics.contains("vigil_notifications_sent_total{sink=\"queue\"} 0") {
+            senders += 1;
+        }
+    }
+    assert!(senders >= 2, "only {senders} collector(s) delivered");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn rows_a_dead_collector_held_are_delivered_by_another_after_its_lease() {
+    let Some(server) = vigil_e2e::postgres::PgServer::start() else {
+        return;
+    };
+    let tmp = tempfile::tempdir().unwrap();
+    let url = server.database("notify_failover");
+    let hook = Hook::start().await;
+    let common = "leader_lease = \"1s\"\nstore_timeout = \"3s\"\n";
+    // The first collector claims what it queues but starts one request per 1,000 s: it holds
+    // the rows (renewing its claim) until it dies.
+    let slow = tmp.path().join("slow");
+    std::fs::create_dir_all(&slow).unwrap();
+    let slow_config = write_config(
+        &slow,
+        &format!("{common}{}", webhook_config(&hook, "rate_limit = 0.001")),
+    );
+    let fast = tmp.path().join("fast");
+    std::fs::create_dir_all(&fast).unwrap();
+    let fast_config = write_config(&fast, &format!("{common}{}", webhook_config(&hook, "")));
+    let mut holder = Collector::start_with_env(
+        &slow.join("data"),
+        &["--store", &url, "--config", &slow_config],
+        &[("HOOK_SECRET", SECRET)],
+    )
+    .await;
+    let other = Collector::start_with_env(
+        &fast.join("data"),
+        &["--store", &url, "--config", &fast_config],
+        &[("HOOK_SECRET", SECRET)],
+    )
+    .await;
+    // The bucket's one burst token goes to a first incident; the next ones wait.
+    let mut ids = Vec::new();
+    for index in 0..4 {
+        ids.push(open_incident(&holder, &format!("held_{index}")).await);
+    }
+    wait_for_accepted(&hook, 1, Duration::from_secs(10)).await;
+    tokio::time::sleep(Duration::from_millis(4_000)).await;
+    assert_eq!(
+        hook.accepted().len(),
+        1,
+        "the others are held (and renewed) by their claimer"
+    );
+    holder.process.kill();
+    let accepted = wait_for_accepted(&hook, 4, Duration::from_secs(30)).await;
+    tokio::time::sleep(Duration::from_millis(1_500)).await;
+    assert_eq!(hook.accepted().len(), 4, "each once");
+    let mut delivered: Vec<String> = steps(&accepted).into_iter().map(|(_, id, _)| id).collect();
+    delivered.sort();
+    ids.sort();
+    assert_eq!(delivered, ids);
+    let (_, metrics) = other.get_text("/metrics").await;
+    assert!(
+        metrics.contains("vigil_notifications_sent_total{sink=\"queue\"} 3"),
+        "{metrics}"
+    );
+}
