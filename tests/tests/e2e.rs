@@ -41,6 +41,8 @@ mod prometheus;
 mod promstack;
 #[path = "e2e/receiver.rs"]
 mod receiver;
+#[path = "e2e/replay.rs"]
+mod replay;
 #[path = "e2e/tidy.rs"]
 mod tidy;
 #[path = "e2e/tls.rs"]

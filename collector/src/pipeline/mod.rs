@@ -32,7 +32,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use tokio::sync::{mpsc, oneshot};
 
 pub use effects::{CommitReport, Observer};
-pub use writer::Writer;
+pub use writer::{Direct, Writer};
 
 /// One host's accepted batch: its record, its events and, when the inventory drifted, a change.
 #[derive(Debug, Clone, PartialEq)]

@@ -49,6 +49,11 @@ pub struct Writer {
 }
 
 impl Writer {
+    /// The engine (read-only: the replay's timers).
+    pub fn engine_ref(&self) -> &Engine {
+        &self.engine
+    }
+
     /// True when the store is shared with other collectors.
     pub fn is_shared(&self) -> bool {
         self.backend.is_shared()
@@ -146,6 +151,52 @@ fn queue_notifications(
         rows: plan.rows,
         claimed,
     })
+}
+
+/// The writer driven on the caller's thread, group by group, without the queue (the replay runs
+/// the same pipeline this way, on a clock it moves itself).
+pub struct Direct {
+    writer: Writer,
+    state: State,
+    healthy: AtomicBool,
+}
+
+impl Direct {
+    /// Wraps `writer`.
+    pub fn new(mut writer: Writer) -> Direct {
+        let mut state = State {
+            last_prune_ms: i64::MIN,
+            last_count_ms: i64::MIN,
+            open_by_priority: writer.engine.active_by_priority(),
+        };
+        writer.observe(&[], &[], [0; 8], &mut state, 0);
+        Direct {
+            writer,
+            state,
+            healthy: AtomicBool::new(true),
+        }
+    }
+
+    /// Runs `writes` as one group (one transaction) at the clock's time; one answer each.
+    pub fn run(&mut self, writes: Vec<Write>) -> Vec<Result<WriteOutcome, WriteError>> {
+        let mut answers = Vec::with_capacity(writes.len());
+        let mut group = Vec::with_capacity(writes.len());
+        for write in writes {
+            let (reply, answer) = tokio::sync::oneshot::channel();
+            group.push((write, reply));
+            answers.push(answer);
+        }
+        self.writer.run_group(group, &self.healthy, &mut self.state);
+        answers
+            .into_iter()
+            .map(|mut answer| answer.try_recv().unwrap_or(Err(WriteError::Closed)))
+            .collect()
+    }
+
+    /// The writer (its engine, for the replay's timers).
+    pub fn writer(&self) -> &Writer {
+        &self.writer
+    }
 }
 
 struct State {
