@@ -80,6 +80,7 @@ pub struct RawIncidents {
     pub(super) flapping_low: Option<f64>,
     pub(super) flapping_settle: Option<String>,
     pub(super) sla: Option<BTreeMap<String, RawSla>>,
+    pub(super) auto_resolve: Option<BTreeMap<String, String>>,
 }
 
 /// One `[incidents.sla.pN]` table.
