@@ -110,11 +110,16 @@ pub async fn run(
     evaluator.seed_firing(&firing_rules);
     let n_incidents = incidents.len();
     // A shared store's engine loads what each group decides on; an embedded one keeps all.
-    let engine = if shared {
+    let mut engine = if shared {
         Engine::new(config.policy.clone(), Vec::new(), last_id)
     } else {
         Engine::new(config.policy.clone(), incidents, last_id)
     };
+    let mut backend = opened.backend;
+    if !shared {
+        // A shared store's silences are read by the writer (other collectors add them too).
+        crate::pipeline::apply::load_silences(backend.as_mut(), &mut engine, started_ms)?;
+    }
     tracing::info!(store = %config.store, shared, n_hosts = n_restored, n_incidents, "store opened");
     let metrics = Arc::new(Metrics::new());
     metrics.register_sinks(&config.sinks);
@@ -138,7 +143,7 @@ pub async fn run(
     });
     let (outbox_tx, outbox_rx) = mpsc::unbounded_channel();
     let writer = Writer {
-        backend: opened.backend,
+        backend,
         engine,
         clock: Arc::clone(&clock),
         observer: Box::new(move |report| {

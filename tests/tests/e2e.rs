@@ -43,6 +43,8 @@ mod promstack;
 mod receiver;
 #[path = "e2e/replay.rs"]
 mod replay;
+#[path = "e2e/silences.rs"]
+mod silences;
 #[path = "e2e/tidy.rs"]
 mod tidy;
 #[path = "e2e/tls.rs"]

@@ -11,6 +11,7 @@ pub mod hosts;
 pub mod incidents;
 pub mod ingest;
 pub mod notifications;
+pub mod silences;
 
 use crate::auth::{Access, Tokens};
 use crate::clock::Clock;
@@ -61,7 +62,9 @@ pub fn router(state: AppState) -> Router {
         )
         .route("/v1/events", post(events::post))
         .route("/v1/alertmanager", post(alertmanager::post))
-        .route("/v1/changes", get(changes::list))
+        .route("/v1/changes", get(changes::list).post(changes::create))
+        .route("/v1/silences", get(silences::list).post(silences::create))
+        .route("/v1/silences/{id}", axum::routing::delete(silences::end))
         .route("/v1/incidents", get(incidents::list))
         .route("/v1/incidents/{id}", get(incidents::show))
         .route("/v1/incidents/{id}/ack", post(incidents::ack))
@@ -86,6 +89,8 @@ fn access_for(method: &Method, path: &str) -> Option<Access> {
         (_, "/healthz" | "/readyz") => None,
         (&Method::POST, "/v1/ingest") => Some(Access::Ingest),
         (&Method::GET | &Method::HEAD, _) => Some(Access::Read),
+        // Ending a silence is the operator's, like making one (SPEC tokens).
+        (&Method::DELETE, path) if path.starts_with("/v1/silences/") => Some(Access::Operate),
         (&Method::DELETE, _) => Some(Access::Admin),
         _ => Some(Access::Operate),
     }

@@ -369,7 +369,10 @@ impl Metrics {
                 Change::SlaBreached { kind } => {
                     self.sla_breaches.with_label_values(&[priority, kind]).inc()
                 }
-                Change::Closed | Change::Flapping { .. } | Change::PriorityChanged { .. } => {}
+                Change::Closed
+                | Change::Flapping { .. }
+                | Change::PriorityChanged { .. }
+                | Change::Silenced { .. } => {}
             }
         }
     }

@@ -45,6 +45,9 @@ pub struct Surroundings {
     pub changes: Vec<ChangeRef>,
     /// Suppressors consulted after `min_severity`, in order.
     pub muters: Vec<Box<dyn Muter>>,
+    /// Silences and maintenance windows (they mark incidents `silenced`, they do not drop
+    /// events).
+    pub silences: super::silence::Silences,
 }
 
 impl std::fmt::Debug for Surroundings {
@@ -53,6 +56,7 @@ impl std::fmt::Debug for Surroundings {
             .field("depends_on", &self.depends_on.len())
             .field("changes", &self.changes.len())
             .field("muters", &self.muters.len())
+            .field("silences", &self.silences.len())
             .finish()
     }
 }

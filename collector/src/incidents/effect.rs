@@ -39,6 +39,13 @@ pub enum Change {
         /// The priority before.
         from: u8,
     },
+    /// A silence began or ended over the incident.
+    Silenced {
+        /// Now silenced.
+        silenced: bool,
+        /// The silence ended over an active incident never paged: page it now.
+        page: bool,
+    },
 }
 
 impl Change {
@@ -53,6 +60,10 @@ impl Change {
             Change::SlaBreached { .. } => "sla_breached",
             Change::Flapping { .. } => "flapping",
             Change::PriorityChanged { .. } => "priority_changed",
+            Change::Silenced { silenced: true, .. } => "silenced",
+            Change::Silenced {
+                silenced: false, ..
+            } => "unsilenced",
         }
     }
 }

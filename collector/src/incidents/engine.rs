@@ -21,6 +21,9 @@ pub struct Engine {
     working: Working,
     /// Transitions since the last commit: (incident id, change, its number), in order.
     pending: Vec<(String, Change, u64)>,
+    /// The silences' version the working set was last checked against, and when coverage may
+    /// change next without a new silence.
+    silences_checked: Option<(u64, Option<i64>)>,
 }
 
 impl Engine {
@@ -87,7 +90,14 @@ impl Engine {
             changes,
             ..
         } = step;
+        let mut changes = changes;
         if let Some(mut incident) = incident {
+            if decision != Decision::Noted {
+                let incident = Arc::make_mut(&mut incident);
+                let covered = self.surroundings.silences.covers(incident, now_ms);
+                lifecycle::set_silenced(incident, covered, now_ms, &self.policy, &mut changes);
+                mark_paged(incident, &changes);
+            }
             match decision {
                 Decision::Opened => {
                     number(&mut self.pending, &mut incident, changes);
@@ -142,8 +152,10 @@ impl Engine {
         Ok(result)
     }
 
-    /// Time-driven changes: SLA breaches, flapping that settled, resolved incidents closing.
+    /// Time-driven changes: SLA breaches, flapping that settled, resolved incidents closing,
+    /// silences that began or ended.
     pub fn tick(&mut self, now_ms: i64) {
+        self.tick_silences(now_ms);
         let due: Vec<String> = self
             .working
             .iter()
@@ -166,9 +178,66 @@ impl Engine {
         }
     }
 
-    /// When the tick next has work for `incident` (what a shared store indexes).
-    pub fn next_due_ms(&self, incident: &Incident) -> Option<i64> {
-        lifecycle::next_due_ms(incident, &self.policy)
+    /// Marks the active incidents whose silence coverage changed: when the set of silences
+    /// changed, or one of them began or ended, since the last check.
+    fn tick_silences(&mut self, now_ms: i64) {
+        let silences = &mut self.surroundings.silences;
+        silences.forget_ended(now_ms);
+        let version = silences.version();
+        let due = match self.silences_checked {
+            None => true,
+            Some((checked, next)) => checked != version || next.is_some_and(|at| at <= now_ms),
+        };
+        if !due {
+            return;
+        }
+        self.silences_checked = Some((version, silences.next_boundary(now_ms)));
+        let silences = &self.surroundings.silences;
+        let changed: Vec<String> = self
+            .working
+            .iter()
+            .filter(|incident| {
+                incident.state.is_active() && incident.silenced != silences.covers(incident, now_ms)
+            })
+            .map(|incident| incident.id.clone())
+            .collect();
+        for id in changed {
+            let Some(mut incident) = self.working.take(&id) else {
+                continue;
+            };
+            let mut changes = Vec::new();
+            let covered = self.surroundings.silences.covers(&incident, now_ms);
+            lifecycle::set_silenced(
+                Arc::make_mut(&mut incident),
+                covered,
+                now_ms,
+                &self.policy,
+                &mut changes,
+            );
+            number(&mut self.pending, &mut incident, changes);
+            self.working.put(incident);
+        }
+    }
+
+    /// When coverage by silences may next change without a new silence (the replay's timers).
+    pub fn next_silence_boundary_ms(&self, now_ms: i64) -> Option<i64> {
+        self.surroundings.silences.next_boundary(now_ms)
+    }
+
+    /// When the tick next has work for `incident` after `now_ms` (what a shared store
+    /// indexes): the lifecycle's due times and, for a silenced incident, the next start or end
+    /// of a silence (it may be uncovered then).
+    pub fn next_due_ms(&self, incident: &Incident, now_ms: i64) -> Option<i64> {
+        let due = lifecycle::next_due_ms(incident, &self.policy);
+        let boundary = if incident.silenced && incident.state.is_active() {
+            self.surroundings.silences.next_boundary(now_ms)
+        } else {
+            None
+        };
+        match (due, boundary) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
     }
 
     /// Incidents changed since the last commit, in the order first changed.
@@ -202,6 +271,8 @@ impl Engine {
     pub fn reload(&mut self, incidents: Vec<Incident>, last_id: u64) {
         let floor = self.working.last_id().max(last_id);
         self.working = Working::new(incidents, floor);
+        // Fresh incidents: the next tick checks them against the silences.
+        self.silences_checked = None;
     }
 
     /// Forgets every incident (shared stores keep no cache between groups).
@@ -265,5 +336,18 @@ fn number(
     for change in changes {
         incident.changes += 1;
         pending.push((incident.id.clone(), change, incident.changes));
+    }
+}
+
+/// An incident opened or reopened while not silenced (and not attached to a parent) has been
+/// paged: its acknowledge and resolve are notified even during a later silence.
+fn mark_paged(incident: &mut Incident, changes: &[Change]) {
+    if !incident.silenced
+        && incident.parent_id.is_none()
+        && changes
+            .iter()
+            .any(|change| matches!(change, Change::Opened | Change::Reopened))
+    {
+        incident.paged = true;
     }
 }

@@ -54,6 +54,8 @@ pub fn new_incident(id: String, fingerprint: String, event: &EventIn, now_ms: i6
         parent_id: None,
         suspected_change: None,
         silenced: false,
+        silenced_ms: None,
+        paged: false,
         problem_id: None,
         // Most incidents keep a handful of entries; start small (memory per incident).
         timeline: Vec::with_capacity(2),
@@ -227,12 +229,16 @@ pub fn act(
 
 /// The acknowledgement is overdue and not yet counted as breached.
 fn ack_breach_due(incident: &Incident, now_ms: i64) -> bool {
-    incident.state == State::Open && !incident.sla.ack_breached && now_ms > incident.sla.ack_due_ms
+    incident.state == State::Open
+        && !incident.silenced
+        && !incident.sla.ack_breached
+        && now_ms > incident.sla.ack_due_ms
 }
 
 /// The resolution is overdue and not yet counted as breached.
 fn resolve_breach_due(incident: &Incident, now_ms: i64) -> bool {
     incident.state.is_active()
+        && !incident.silenced
         && !incident.sla.resolve_breached
         && now_ms > incident.sla.resolve_due_ms
 }
@@ -242,6 +248,45 @@ fn settle_due(incident: &Incident, now_ms: i64, policy: &Policy) -> bool {
     incident.state.is_active()
         && incident.flapping
         && now_ms - incident.last_event_ms >= policy.flap.settle_after_ms
+}
+
+/// A silence began (`true`) or ended over the incident: while silenced its SLA clocks stand
+/// still (on the way out the due times move on by the silenced time). Returns whether a page
+/// should go out now: the silence ended over an active incident that was never paged.
+pub fn set_silenced(
+    incident: &mut Incident,
+    silenced: bool,
+    now_ms: i64,
+    policy: &Policy,
+    changes: &mut Vec<Change>,
+) {
+    if incident.silenced == silenced {
+        return;
+    }
+    incident.silenced = silenced;
+    incident.updated_ms = now_ms;
+    let page = if silenced {
+        incident.silenced_ms = Some(now_ms);
+        false
+    } else {
+        let stood = now_ms.saturating_sub(incident.silenced_ms.take().unwrap_or(now_ms));
+        incident.sla.ack_due_ms = incident.sla.ack_due_ms.saturating_add(stood);
+        incident.sla.resolve_due_ms = incident.sla.resolve_due_ms.saturating_add(stood);
+        let page = incident.state.is_active() && !incident.paged;
+        incident.paged |= page;
+        page
+    };
+    let kind = if silenced {
+        TimelineKind::Silenced
+    } else {
+        TimelineKind::Unsilenced
+    };
+    push(
+        incident,
+        TimelineEntry::new(now_ms, kind, Some(VIGIL), None),
+        policy,
+    );
+    changes.push(Change::Silenced { silenced, page });
 }
 
 /// A one-shot incident has had no new event for its check's auto-resolve time (not while
@@ -276,10 +321,10 @@ pub fn tick_due(incident: &Incident, now_ms: i64, policy: &Policy) -> bool {
 pub fn next_due_ms(incident: &Incident, policy: &Policy) -> Option<i64> {
     let mut due: Option<i64> = None;
     let mut consider = |at: i64| due = Some(due.map_or(at, |d| d.min(at)));
-    if incident.state == State::Open && !incident.sla.ack_breached {
+    if incident.state == State::Open && !incident.silenced && !incident.sla.ack_breached {
         consider(incident.sla.ack_due_ms.saturating_add(1));
     }
-    if incident.state.is_active() && !incident.sla.resolve_breached {
+    if incident.state.is_active() && !incident.silenced && !incident.sla.resolve_breached {
         consider(incident.sla.resolve_due_ms.saturating_add(1));
     }
     if incident.state.is_active() && incident.flapping {

@@ -13,6 +13,7 @@
 //! - `engine.rs` — the [`Engine`] that drives them; `effect.rs` — the [`Effect`]s it hands out
 //!   after a commit, each with a snapshot of the incident as committed.
 //! - `flapping.rs`, `priority.rs` — the flapping history and the impact × urgency policy.
+//! - `silence.rs` — silences and maintenance windows: which incidents they cover, and when.
 //!
 //! The engine is synchronous and takes `now` as an argument; it does no I/O. Persisting and
 //! notifying are the pipeline's (`crate::pipeline`).
@@ -30,6 +31,7 @@ pub mod lifecycle;
 pub mod model;
 pub mod policy;
 pub mod priority;
+pub mod silence;
 pub mod stages;
 pub mod working;
 

@@ -74,6 +74,10 @@ pub enum TimelineKind {
     SlaBreached,
     /// The priority changed (severity escalated or more hosts).
     PriorityChanged,
+    /// A silence or maintenance window began to cover it.
+    Silenced,
+    /// No silence covers it any more.
+    Unsilenced,
 }
 
 /// One timeline entry.
@@ -216,6 +220,13 @@ pub struct Incident {
     pub suspected_change: Option<String>,
     /// Covered by a silence.
     pub silenced: bool,
+    /// Since when it is silenced, Unix ms (its SLA clocks stand still meanwhile).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub silenced_ms: Option<i64>,
+    /// A page went out for it (opened or reopened while not silenced): its acknowledge and
+    /// resolve are notified even during a later silence.
+    #[serde(default)]
+    pub paged: bool,
     /// Problem record.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub problem_id: Option<String>,

@@ -118,14 +118,22 @@ impl Routing {
         taken
     }
 
-    /// The notifications `effect` queues on `sinks` at `now_ms`. Silenced incidents and those
-    /// attached to a parent are not notified.
+    /// The notifications `effect` queues on `sinks` at `now_ms`. Incidents attached to a parent
+    /// are not notified; silenced ones only for the acknowledge and resolve of a page that went
+    /// out before the silence.
     pub fn plan(&self, effect: &Effect, sinks: &[Sink], now_ms: i64) -> Vec<Planned> {
         let incident = &*effect.incident;
         let Some(step) = step_of(effect.change) else {
             return Vec::new();
         };
-        if incident.silenced || incident.parent_id.is_some() {
+        if incident.parent_id.is_some() {
+            return Vec::new();
+        }
+        // Silenced: quiet, except that a page that went out before the silence still gets its
+        // acknowledge and resolve.
+        if incident.silenced
+            && !(incident.paged && matches!(step, Step::Acknowledge | Step::Resolve))
+        {
             return Vec::new();
         }
         let routes = self.matching(incident);
@@ -197,7 +205,12 @@ pub fn step_of(change: Change) -> Option<Step> {
         Change::Acknowledged { .. } => Some(Step::Acknowledge),
         Change::Resolved { .. } => Some(Step::Resolve),
         Change::PriorityChanged { .. } | Change::Flapping { .. } => Some(Step::Update),
-        Change::Closed | Change::SlaBreached { .. } => None,
+        // A silence ended over an incident nobody was told about: it is paged now.
+        Change::Silenced {
+            silenced: false,
+            page: true,
+        } => Some(Step::Open),
+        Change::Closed | Change::SlaBreached { .. } | Change::Silenced { .. } => None,
     }
 }
 
@@ -205,7 +218,10 @@ pub fn step_of(change: Change) -> Option<Step> {
 pub fn ends_escalation(change: Change) -> bool {
     matches!(
         change,
-        Change::Acknowledged { .. } | Change::Resolved { .. } | Change::Closed
+        Change::Acknowledged { .. }
+            | Change::Resolved { .. }
+            | Change::Closed
+            | Change::Silenced { silenced: true, .. }
     )
 }
 

@@ -146,7 +146,80 @@ pub fn apply(
             Ok(WriteOutcome::Pong)
         }
         Write::Notify(write) => notify(backend, write, now_ms),
+        Write::Silence(record) => {
+            keep_silence(backend, engine, record, now_ms)?;
+            // The incidents it covers change now, not at the next tick.
+            engine.tick(now_ms);
+            Ok(WriteOutcome::Accepted)
+        }
+        Write::EndSilence(id) => {
+            let Some(mut record) = backend
+                .load_silences(now_ms)?
+                .into_iter()
+                .find(|record| &record.id == id)
+            else {
+                return Ok(WriteOutcome::NotFound);
+            };
+            record.ends_ms = now_ms;
+            if record.starts_ms > now_ms {
+                record.starts_ms = now_ms;
+            }
+            keep_silence(backend, engine, &record, now_ms)?;
+            engine.tick(now_ms);
+            Ok(WriteOutcome::Accepted)
+        }
+        Write::Change { change, silences } => {
+            backend.save_change(change)?;
+            for record in silences {
+                keep_silence(backend, engine, record, now_ms)?;
+            }
+            if !silences.is_empty() {
+                engine.tick(now_ms);
+            }
+            Ok(WriteOutcome::Accepted)
+        }
     }
+}
+
+/// Stores a silence and gives it to the engine.
+fn keep_silence(
+    backend: &mut dyn Backend,
+    engine: &mut Engine,
+    record: &crate::store::SilenceRecord,
+    now_ms: i64,
+) -> Result<(), StoreError> {
+    backend.save_silence(record)?;
+    match crate::incidents::silence::Silence::from_record(record) {
+        Ok(silence) => engine.surroundings_mut().silences.upsert(silence, now_ms),
+        Err(error) => {
+            tracing::warn!(id = %record.id, error = %error, "stored silence unusable: ignored");
+        }
+    }
+    Ok(())
+}
+
+/// Loads the silences not ended by `now_ms` into the engine (at start, and on a shared store
+/// at most once a second: other collectors add them too).
+pub fn load_silences(
+    backend: &mut dyn Backend,
+    engine: &mut Engine,
+    now_ms: i64,
+) -> Result<(), StoreError> {
+    let silences = backend
+        .load_silences(now_ms)?
+        .iter()
+        .filter_map(|record| {
+            crate::incidents::silence::Silence::from_record(record)
+                .map_err(|error| {
+                    tracing::warn!(id = %record.id, error = %error, "stored silence unusable: ignored");
+                })
+                .ok()
+        })
+        .collect();
+    let set = &mut engine.surroundings_mut().silences;
+    set.replace(silences);
+    set.loaded_ms = Some(now_ms);
+    Ok(())
 }
 
 /// The outbox's bookkeeping for the delivery workers.

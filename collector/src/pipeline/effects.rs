@@ -93,6 +93,9 @@ pub fn log_effect(effect: &Effect) {
         Change::PriorityChanged { from } => {
             tracing::info!(incident_id = %id, from, priority, "incident priority changed");
         }
+        Change::Silenced { silenced, page } => {
+            tracing::info!(incident_id = %id, silenced, page, "incident silence changed");
+        }
     }
 }
 

@@ -86,6 +86,18 @@ pub enum Write {
     Ping,
     /// The notification outbox's delivery bookkeeping.
     Notify(NotifyWrite),
+    /// Keep a silence and apply it to the incidents it covers.
+    Silence(Box<crate::store::SilenceRecord>),
+    /// End a silence now (`DELETE /v1/silences/{id}`): `NotFound` when none by that id is
+    /// still in force or to come.
+    EndSilence(String),
+    /// Keep a change record (`POST /v1/changes`) and the silences of a maintenance window.
+    Change {
+        /// The record.
+        change: Box<ChangeRecord>,
+        /// A maintenance window's silences.
+        silences: Vec<crate::store::SilenceRecord>,
+    },
 }
 
 /// What the delivery workers ask of the outbox.

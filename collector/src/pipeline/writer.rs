@@ -25,6 +25,9 @@ const MAX_GROUP: usize = 1_024;
 /// Event ids are pruned at most this often.
 const PRUNE_EVERY_MS: i64 = 60_000;
 
+/// A shared store's silences are read again at most this often.
+const SILENCES_EVERY_MS: i64 = 1_000;
+
 /// A shared store's active counts are read back at most this often.
 const COUNT_EVERY_MS: i64 = 1_000;
 
@@ -317,7 +320,7 @@ impl Writer {
             .dirty_with_stored_state()
             .map(|(incident, stored_state)| IncidentSave {
                 incident,
-                next_due_ms: self.engine.next_due_ms(incident),
+                next_due_ms: self.engine.next_due_ms(incident, now_ms),
                 stored_state,
             })
             .collect();
@@ -383,11 +386,27 @@ impl Writer {
                 | Write::Ping
                 | Write::Fenced { .. }
                 | Write::Notify(_) => {}
+                Write::Silence(_) | Write::EndSilence(_) | Write::Change { .. } => {
+                    // It may cover any active incident: the group decides on all of them.
+                    for incident in self.backend.due_incidents(i64::MAX)? {
+                        fingerprints.push(incident.fingerprint);
+                        ids.push(incident.id);
+                    }
+                }
             }
         }
         fingerprints.sort();
         fingerprints.dedup();
         self.engine.clear();
+        let silences_stale = self
+            .engine
+            .surroundings_mut()
+            .silences
+            .loaded_ms
+            .is_none_or(|loaded| now_ms.saturating_sub(loaded) >= SILENCES_EVERY_MS);
+        if silences_stale {
+            super::apply::load_silences(self.backend.as_mut(), &mut self.engine, now_ms)?;
+        }
         if fingerprints.is_empty() && !may_open {
             return Ok(None);
         }

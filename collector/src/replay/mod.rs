@@ -371,7 +371,7 @@ impl Replay<'_> {
     fn rearm(&mut self, engine: &Engine, id: &str) {
         let now = self.clock.now_ms();
         if let Some(incident) = engine.get(id)
-            && let Some(due) = engine.next_due_ms(incident)
+            && let Some(due) = engine.next_due_ms(incident, now)
         {
             self.timers
                 .incidents

@@ -7,7 +7,8 @@
 
 use super::{
     Backend, BatchRecord, ChangeFilter, ChangeRecord, Claim, Finish, IncidentFilter, IncidentSave,
-    NewNotification, NotificationFilter, Opened, Recorded, StoreError,
+    MatcherRecord, NewNotification, NotificationFilter, Opened, Recorded, SilenceRecord,
+    StoreError,
 };
 use crate::incidents::{EventIn, Incident, State, lifecycle};
 use vigil_shared::event::{Severity, Status};
@@ -25,6 +26,7 @@ pub fn run_all(open: &mut dyn FnMut(&str) -> Opened) {
     readers_filter_incidents_and_changes(open);
     several_at_once_answer_as_one_by_one(open);
     the_outbox_delivers_in_order_once_per_lease(open);
+    silences_are_kept_replaced_and_listed(open);
     if open("shared-probe").backend.is_shared() {
         shared_stores_lock_reload_count_and_fence(open);
     }
@@ -778,4 +780,48 @@ fn the_outbox_delivers_in_order_once_per_lease(open: &mut dyn FnMut(&str) -> Ope
     assert!(c_rows.is_empty());
     // Finished rows are pruned by age; unfinished ones stay.
     assert_eq!(in_transaction(b, |b| b.prune_notifications(2_000)), 3);
+}
+
+fn silences_are_kept_replaced_and_listed(open: &mut dyn FnMut(&str) -> Opened) {
+    let opened = open("silences");
+    let mut backend = opened.backend;
+    let silence = |id: &str, starts_ms: i64, ends_ms: i64| SilenceRecord {
+        id: id.into(),
+        matchers: vec![MatcherRecord {
+            name: "service".into(),
+            op: "=~".into(),
+            value: "billing|db".into(),
+        }],
+        starts_ms,
+        ends_ms,
+        created_by: "alice".into(),
+        comment: "migration".into(),
+        created_ms: 1,
+        change_id: None,
+    };
+    in_transaction(backend.as_mut(), |b| {
+        b.save_silence(&silence("s1", 0, 1_000))?;
+        b.save_silence(&silence("s2", 500, 2_000))?;
+        b.save_silence(&silence("s3", 0, 100))
+    });
+    let active = in_transaction(backend.as_mut(), |b| b.load_silences(200));
+    assert_eq!(
+        active.iter().map(|s| s.id.as_str()).collect::<Vec<_>>(),
+        ["s1", "s2"]
+    );
+    assert_eq!(active[0], silence("s1", 0, 1_000), "kept as given");
+    // Ended early: replaced by id.
+    in_transaction(backend.as_mut(), |b| b.save_silence(&silence("s1", 0, 300)));
+    let active = in_transaction(backend.as_mut(), |b| b.load_silences(400));
+    assert_eq!(active.len(), 1);
+    assert_eq!(active[0].id, "s2");
+    let listed = opened.reader.list_silences(400, false, 10).unwrap();
+    assert_eq!(listed.len(), 1);
+    let all = opened.reader.list_silences(400, true, 10).unwrap();
+    assert_eq!(
+        all.iter().map(|s| s.id.as_str()).collect::<Vec<_>>(),
+        ["s3", "s2", "s1"],
+        "newest id first"
+    );
+    assert_eq!(opened.reader.list_silences(400, true, 2).unwrap().len(), 2);
 }

@@ -312,6 +312,39 @@ pub struct ChangeRecord {
     pub details: serde_json::Value,
 }
 
+/// A silence or maintenance window (SPEC "Change and silence"), as kept.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct SilenceRecord {
+    /// Stable id.
+    pub id: String,
+    /// All must hold.
+    pub matchers: Vec<MatcherRecord>,
+    /// From, Unix ms.
+    pub starts_ms: i64,
+    /// Until, Unix ms (a deleted silence ends when it was deleted).
+    pub ends_ms: i64,
+    /// Who.
+    pub created_by: String,
+    /// Why.
+    pub comment: String,
+    /// Created, Unix ms.
+    pub created_ms: i64,
+    /// The maintenance change it comes from, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub change_id: Option<String>,
+}
+
+/// One matcher of a silence.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct MatcherRecord {
+    /// A label, or `host`, `service`, `check`, `source`, `severity`.
+    pub name: String,
+    /// `=`, `!=`, `=~` or `!~`.
+    pub op: String,
+    /// The value or pattern.
+    pub value: String,
+}
+
 /// Filters of `GET /v1/changes`.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct ChangeFilter {
@@ -460,6 +493,15 @@ pub trait Backend: Send + 'static {
             .try_for_each(|save| self.save_incident(save.incident, save.next_due_ms))
     }
 
+    /// Keeps a silence (insert, or replace by id).
+    fn save_silence(&mut self, _silence: &SilenceRecord) -> Result<(), StoreError> {
+        Err(no_outbox())
+    }
+    /// The silences that have not ended by `now_ms`.
+    fn load_silences(&mut self, _now_ms: i64) -> Result<Vec<SilenceRecord>, StoreError> {
+        Ok(Vec::new())
+    }
+
     // The notification outbox (`outbox.rs` has the rules). Both backends implement every call
     // (the conformance suite checks them); the defaults refuse, for test doubles.
 
@@ -595,6 +637,13 @@ pub trait Reader: Send + Sync + 'static {
     fn get_incident(&self, id: &str) -> Result<Option<Incident>, StoreError>;
     /// Change records matching `filter`, newest first.
     fn list_changes(&self, filter: &ChangeFilter) -> Result<Vec<ChangeRecord>, StoreError>;
+    /// Silences, newest first: those not ended by `now_ms`, or all with `include_ended`.
+    fn list_silences(
+        &self,
+        now_ms: i64,
+        include_ended: bool,
+        limit: usize,
+    ) -> Result<Vec<SilenceRecord>, StoreError>;
     /// Notifications matching `filter`, newest first.
     fn list_notifications(
         &self,

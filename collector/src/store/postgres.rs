@@ -24,7 +24,8 @@
 use super::{
     Backend, BatchRecord, ChangeFilter, ChangeRecord, Claim, Finish, Heartbeat, HostRecord,
     IncidentFilter, IncidentSave, Lease, NewNotification, NotificationFilter, NotificationRecord,
-    PostgresUrl, QueuedNotification, Reader, Recorded, StoreError, StoreOptions, is_newer,
+    PostgresUrl, QueuedNotification, Reader, Recorded, SilenceRecord, StoreError, StoreOptions,
+    is_newer,
 };
 use crate::incidents::{Incident, parse_id};
 use deadpool_postgres::{Manager, ManagerConfig, Object, Pool, RecyclingMethod, Runtime};
@@ -115,6 +116,14 @@ const MIGRATIONS: &[&str] = &[
     );
     CREATE INDEX outbox_waiting ON outbox (next_attempt_ms) WHERE state IN ('pending', 'failed');
     CREATE INDEX outbox_by_incident ON outbox (incident_id, sink, id);",
+    // 3: silences and maintenance windows, as in the SQLite store.
+    "CREATE TABLE silences (
+        id TEXT PRIMARY KEY,
+        starts_ms BIGINT NOT NULL,
+        ends_ms BIGINT NOT NULL,
+        data TEXT NOT NULL
+    );
+    CREATE INDEX silences_by_end ON silences (ends_ms);",
 ];
 
 /// A notification queued, claimed by its writer when it is due and every earlier unfinished
@@ -480,6 +489,18 @@ fn incident_from_json(id: &str, data: &str) -> Result<Incident, StoreError> {
     })
 }
 
+fn silences_from_rows(rows: &[tokio_postgres::Row]) -> Result<Vec<SilenceRecord>, StoreError> {
+    rows.iter()
+        .map(|row| {
+            let id: &str = row.get(0);
+            serde_json::from_str(row.get(1)).map_err(|error| StoreError::Corrupt {
+                id: id.to_owned(),
+                reason: error.to_string(),
+            })
+        })
+        .collect()
+}
+
 fn labels_from_json(text: &str) -> Labels {
     serde_json::from_str(text).unwrap_or_default()
 }
@@ -818,6 +839,25 @@ impl Backend for PostgresBackend {
             rows.iter().map(IncidentParams::as_params).collect();
         self.execute_many(SAVE_INCIDENT, &params)?;
         Ok(())
+    }
+
+    fn save_silence(&mut self, silence: &SilenceRecord) -> Result<(), StoreError> {
+        let data = super::to_document(&silence.id, silence)?;
+        self.execute(
+            "INSERT INTO silences (id, starts_ms, ends_ms, data) VALUES ($1, $2, $3, $4)
+             ON CONFLICT (id) DO UPDATE SET starts_ms = excluded.starts_ms,
+                 ends_ms = excluded.ends_ms, data = excluded.data",
+            &[&silence.id, &silence.starts_ms, &silence.ends_ms, &data],
+        )?;
+        Ok(())
+    }
+
+    fn load_silences(&mut self, now_ms: i64) -> Result<Vec<SilenceRecord>, StoreError> {
+        let rows = self.query(
+            "SELECT id, data FROM silences WHERE ends_ms > $1 ORDER BY id",
+            &[&now_ms],
+        )?;
+        silences_from_rows(&rows)
     }
 
     fn enqueue_notifications(
@@ -1204,6 +1244,20 @@ impl Reader for PostgresReader {
                 })
             })
             .collect()
+    }
+
+    fn list_silences(
+        &self,
+        now_ms: i64,
+        include_ended: bool,
+        limit: usize,
+    ) -> Result<Vec<SilenceRecord>, StoreError> {
+        let limit = limit.min(i64::MAX as usize) as i64;
+        let rows = self.query(
+            "SELECT id, data FROM silences WHERE $1 OR ends_ms > $2 ORDER BY id DESC LIMIT $3",
+            &[&include_ended, &now_ms, &limit],
+        )?;
+        silences_from_rows(&rows)
     }
 
     fn list_notifications(

@@ -7,7 +7,7 @@
 use super::{
     Backend, BatchRecord, ChangeFilter, ChangeRecord, Claim, Durability, Finish, HostRecord,
     IncidentFilter, IncidentSave, NewNotification, NotificationFilter, NotificationRecord,
-    QueuedNotification, Reader, Recorded, StoreError, is_newer,
+    QueuedNotification, Reader, Recorded, SilenceRecord, StoreError, is_newer,
 };
 use crate::incidents::{Incident, parse_id};
 use rusqlite::{Connection, OpenFlags, OptionalExtension, params, params_from_iter};
@@ -88,6 +88,14 @@ const MIGRATIONS: &[&str] = &[
     ) STRICT;
     CREATE INDEX outbox_waiting ON outbox (next_attempt_ms) WHERE state IN ('pending', 'failed');
     CREATE INDEX outbox_by_incident ON outbox (incident_id, sink, id);",
+    // 6: silences and maintenance windows (the record as JSON, plus its window).
+    "CREATE TABLE silences (
+        id TEXT PRIMARY KEY NOT NULL,
+        starts_ms INTEGER NOT NULL,
+        ends_ms INTEGER NOT NULL,
+        data TEXT NOT NULL
+    ) STRICT;
+    CREATE INDEX silences_by_end ON silences (ends_ms);",
 ];
 
 /// SQLite implementation of [`Backend`].
@@ -405,6 +413,43 @@ impl Backend for SqliteBackend {
             }
         }
         Ok(())
+    }
+
+    fn save_silence(&mut self, silence: &SilenceRecord) -> Result<(), StoreError> {
+        let data = super::to_document(&silence.id, silence)?;
+        self.connection
+            .prepare_cached(
+                "INSERT INTO silences (id, starts_ms, ends_ms, data) VALUES (?1, ?2, ?3, ?4)
+                 ON CONFLICT (id) DO UPDATE SET starts_ms = excluded.starts_ms,
+                     ends_ms = excluded.ends_ms, data = excluded.data",
+            )?
+            .execute(params![
+                silence.id,
+                silence.starts_ms,
+                silence.ends_ms,
+                data
+            ])?;
+        Ok(())
+    }
+
+    fn load_silences(&mut self, now_ms: i64) -> Result<Vec<SilenceRecord>, StoreError> {
+        let mut statement = self
+            .connection
+            .prepare_cached("SELECT id, data FROM silences WHERE ends_ms > ?1 ORDER BY id")?;
+        let rows = statement.query_map(params![now_ms], |row| {
+            Ok((row.get::<_, String>(0)?, row.get::<_, String>(1)?))
+        })?;
+        let mut silences = Vec::new();
+        for row in rows {
+            let (id, data) = row?;
+            silences.push(
+                serde_json::from_str(&data).map_err(|error| StoreError::Corrupt {
+                    id,
+                    reason: error.to_string(),
+                })?,
+            );
+        }
+        Ok(silences)
     }
 
     fn enqueue_notifications(
@@ -766,6 +811,22 @@ impl Reader for SqliteReader {
         sql.push_str(" ORDER BY starts_ms DESC, id DESC LIMIT ?");
         values.push((filter.limit.min(i64::MAX as usize) as i64).into());
         self.documents(&sql, values)
+    }
+
+    fn list_silences(
+        &self,
+        now_ms: i64,
+        include_ended: bool,
+        limit: usize,
+    ) -> Result<Vec<SilenceRecord>, StoreError> {
+        self.documents(
+            "SELECT id, data FROM silences WHERE ?1 OR ends_ms > ?2 ORDER BY id DESC LIMIT ?3",
+            vec![
+                i64::from(include_ended).into(),
+                now_ms.into(),
+                (limit.min(i64::MAX as usize) as i64).into(),
+            ],
+        )
     }
 
     fn list_notifications(
