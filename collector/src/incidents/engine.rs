@@ -162,6 +162,26 @@ impl Engine {
             .filter(|incident| lifecycle::tick_due(incident, now_ms, &self.policy))
             .map(|incident| incident.id.clone())
             .collect();
+        self.tick_ids(due, now_ms);
+    }
+
+    /// Like [`Engine::tick`] for the given incidents only (the replay knows which are due; the
+    /// live tick looks at all of them).
+    pub fn tick_only(&mut self, ids: &[String], now_ms: i64) {
+        self.tick_silences(now_ms);
+        let due: Vec<String> = ids
+            .iter()
+            .filter(|id| {
+                self.working
+                    .get(id)
+                    .is_some_and(|incident| lifecycle::tick_due(incident, now_ms, &self.policy))
+            })
+            .cloned()
+            .collect();
+        self.tick_ids(due, now_ms);
+    }
+
+    fn tick_ids(&mut self, due: Vec<String>, now_ms: i64) {
         for id in due {
             let Some(mut incident) = self.working.take(&id) else {
                 continue;

@@ -135,6 +135,10 @@ pub fn apply(
             engine.tick(now_ms);
             Ok(WriteOutcome::Ticked)
         }
+        Write::TickOnly(ids) => {
+            engine.tick_only(ids, now_ms);
+            Ok(WriteOutcome::Ticked)
+        }
         Write::Lease { holder, lease_ms } => Ok(WriteOutcome::Lease(
             backend.acquire_lease(holder, *lease_ms)?,
         )),

@@ -67,6 +67,8 @@ pub enum Write {
     },
     /// Time passed: SLA breaches, settling, closing, pruning old event ids.
     Tick,
+    /// Time passed for these incidents only (the replay, which knows what is due; no pruning).
+    TickOnly(Vec<String>),
     /// Take or renew the sweeps' leadership for `lease_ms`.
     Lease {
         /// Who asks.

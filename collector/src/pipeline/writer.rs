@@ -375,6 +375,7 @@ impl Writer {
                         ids.push(id.clone());
                     }
                 }
+                Write::TickOnly(due) => ids.extend(due.iter().cloned()),
                 Write::Tick => {
                     for incident in self.backend.due_incidents(now_ms)? {
                         fingerprints.push(incident.fingerprint);

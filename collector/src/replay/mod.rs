@@ -350,7 +350,7 @@ impl Replay<'_> {
         {
             self.clock_to(due);
             let (ids, outbox) = self.timers.take_due(due);
-            let answers = direct.run(vec![Write::Tick]);
+            let answers = direct.run(vec![Write::TickOnly(ids.clone())]);
             if let Some(Err(error)) = answers.into_iter().next() {
                 return Err(ReplayError::Io(format!(
                     "the throwaway store failed: {error}"

@@ -115,7 +115,8 @@ const MIGRATIONS: &[&str] = &[
         last_error TEXT
     );
     CREATE INDEX outbox_waiting ON outbox (next_attempt_ms) WHERE state IN ('pending', 'failed');
-    CREATE INDEX outbox_by_incident ON outbox (incident_id, sink, id);",
+    CREATE INDEX outbox_by_incident ON outbox (incident_id, sink, id);
+    CREATE INDEX outbox_finished ON outbox (created_ms) WHERE state IN ('sent', 'dead', 'cancelled');",
     // 3: silences and maintenance windows, as in the SQLite store.
     "CREATE TABLE silences (
         id TEXT PRIMARY KEY,

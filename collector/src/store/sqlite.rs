@@ -87,7 +87,8 @@ const MIGRATIONS: &[&str] = &[
         last_error TEXT
     ) STRICT;
     CREATE INDEX outbox_waiting ON outbox (next_attempt_ms) WHERE state IN ('pending', 'failed');
-    CREATE INDEX outbox_by_incident ON outbox (incident_id, sink, id);",
+    CREATE INDEX outbox_by_incident ON outbox (incident_id, sink, id);
+    CREATE INDEX outbox_finished ON outbox (created_ms) WHERE state IN ('sent', 'dead', 'cancelled');",
     // 6: silences and maintenance windows (the record as JSON, plus its window).
     "CREATE TABLE silences (
         id TEXT PRIMARY KEY NOT NULL,
