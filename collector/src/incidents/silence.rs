@@ -165,17 +165,22 @@ pub struct Silences {
 }
 
 impl Silence {
-    /// Compiles a stored record; the matcher's error when one is invalid.
-    pub fn from_record(record: &crate::store::SilenceRecord) -> Result<Silence, MatcherError> {
+    /// Compiles a silence from its matchers as (name, op, value); the first invalid matcher's
+    /// error otherwise.
+    pub fn compile<'a>(
+        id: &str,
+        matchers: impl IntoIterator<Item = (&'a str, &'a str, &'a str)>,
+        starts_ms: i64,
+        ends_ms: i64,
+    ) -> Result<Silence, MatcherError> {
         Ok(Silence {
-            id: record.id.clone(),
-            matchers: record
-                .matchers
-                .iter()
-                .map(|matcher| Matcher::new(&matcher.name, &matcher.op, &matcher.value))
+            id: id.to_owned(),
+            matchers: matchers
+                .into_iter()
+                .map(|(name, op, value)| Matcher::new(name, op, value))
                 .collect::<Result<_, _>>()?,
-            starts_ms: record.starts_ms,
-            ends_ms: record.ends_ms,
+            starts_ms,
+            ends_ms,
         })
     }
 }

@@ -123,7 +123,7 @@ pub fn backoff(sink: &Sink, attempts: u32, retry_after: Option<Duration>, key: &
 }
 
 impl Dispatcher {
-    /// Runs until `stop` turns true: then waits up to [`SHUTDOWN_WAIT`] for requests in flight,
+    /// Runs until `stop` turns true: then waits up to `SHUTDOWN_WAIT` for requests in flight,
     /// records their outcomes and hands back the rest.
     pub async fn run(
         self,

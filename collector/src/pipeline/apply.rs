@@ -185,6 +185,24 @@ pub fn apply(
     }
 }
 
+/// A stored silence as the engine matches it.
+fn compile_silence(
+    record: &crate::store::SilenceRecord,
+) -> Result<crate::incidents::silence::Silence, crate::incidents::silence::MatcherError> {
+    crate::incidents::silence::Silence::compile(
+        &record.id,
+        record.matchers.iter().map(|matcher| {
+            (
+                matcher.name.as_str(),
+                matcher.op.as_str(),
+                matcher.value.as_str(),
+            )
+        }),
+        record.starts_ms,
+        record.ends_ms,
+    )
+}
+
 /// Stores a silence and gives it to the engine.
 fn keep_silence(
     backend: &mut dyn Backend,
@@ -193,7 +211,7 @@ fn keep_silence(
     now_ms: i64,
 ) -> Result<(), StoreError> {
     backend.save_silence(record)?;
-    match crate::incidents::silence::Silence::from_record(record) {
+    match compile_silence(record) {
         Ok(silence) => engine.surroundings_mut().silences.upsert(silence, now_ms),
         Err(error) => {
             tracing::warn!(id = %record.id, error = %error, "stored silence unusable: ignored");
@@ -213,7 +231,7 @@ pub fn load_silences(
         .load_silences(now_ms)?
         .iter()
         .filter_map(|record| {
-            crate::incidents::silence::Silence::from_record(record)
+            compile_silence(record)
                 .map_err(|error| {
                     tracing::warn!(id = %record.id, error = %error, "stored silence unusable: ignored");
                 })

@@ -5,7 +5,7 @@
 //! Each notification a sink would have received is printed as one JSON line at the time it
 //! would have gone out, then one summary line.
 //!
-//! Time: one ordered queue of due times ([`Timers`]) holds when the tick has work for an
+//! Time: one ordered queue of due times (`Timers`) holds when the tick has work for an
 //! incident (SLA, flapping settling, closing) and when a queued escalation becomes due. Before
 //! each event the clock jumps through every due time before the event's, in order; after the
 //! last event it runs on through the remaining ones (up to [`DRAIN_FOR_MS`]). Events out of time
@@ -223,6 +223,7 @@ pub fn run(
         None => None,
     };
     let mut replay = Replay {
+        finished: Vec::new(),
         clock,
         timers: Timers::default(),
         totals: Totals::default(),
@@ -270,7 +271,7 @@ pub fn run(
         replay.clock_to(at_ms);
         last_ms = Some(at_ms);
         replay.totals.events += 1;
-        let answers = direct.run(vec![Write::Events(vec![event])]);
+        let answers = replay.run(&mut direct, Write::Events(vec![event]));
         let incident = match answers.into_iter().next() {
             Some(Ok(WriteOutcome::Events(outcomes))) => outcomes
                 .first()
@@ -314,6 +315,8 @@ fn io_error(error: std::io::Error) -> ReplayError {
 }
 
 struct Replay<'a> {
+    /// Printed, to be recorded as sent with the next group.
+    finished: Vec<Finish>,
     clock: Arc<ManualClock>,
     timers: Timers,
     totals: Totals,
@@ -350,7 +353,7 @@ impl Replay<'_> {
         {
             self.clock_to(due);
             let (ids, outbox) = self.timers.take_due(due);
-            let answers = direct.run(vec![Write::TickOnly(ids.clone())]);
+            let answers = self.run(direct, Write::TickOnly(ids.clone()));
             if let Some(Err(error)) = answers.into_iter().next() {
                 return Err(ReplayError::Io(format!(
                     "the throwaway store failed: {error}"
@@ -401,18 +404,21 @@ impl Replay<'_> {
         while let Ok(batch) = fresh.try_recv() {
             rows.extend(batch);
         }
-        self.deliver(direct, rows)
+        self.deliver(rows)
     }
 
     /// Claims the outbox rows that came due (escalations) and delivers them.
     fn claim_due(&mut self, direct: &mut Direct) -> Result<(), ReplayError> {
         loop {
-            let answers = direct.run(vec![Write::Notify(NotifyWrite::Claim {
-                holder: self.notifier.holder.clone(),
-                limit: 1_024,
-                lease_ms: self.notifier.lease_ms,
-                take_foreign: true,
-            })]);
+            let answers = self.run(
+                direct,
+                Write::Notify(NotifyWrite::Claim {
+                    holder: self.notifier.holder.clone(),
+                    limit: 1_024,
+                    lease_ms: self.notifier.lease_ms,
+                    take_foreign: true,
+                }),
+            );
             let rows = match answers.into_iter().next() {
                 Some(Ok(WriteOutcome::Notifications(rows))) => rows,
                 Some(Err(error)) => {
@@ -429,12 +435,12 @@ impl Replay<'_> {
                 .into_iter()
                 .filter_map(|row| self.notifier.outgoing(row).ok())
                 .collect();
-            self.deliver(direct, rows)?;
+            self.deliver(rows)?;
         }
     }
 
     /// "Sends" rows: one line each, recorded as sent.
-    fn deliver(&mut self, direct: &mut Direct, rows: Vec<Outgoing>) -> Result<(), ReplayError> {
+    fn deliver(&mut self, rows: Vec<Outgoing>) -> Result<(), ReplayError> {
         if rows.is_empty() {
             return Ok(());
         }
@@ -463,16 +469,32 @@ impl Replay<'_> {
                 at_ms: self.clock.now_ms(),
             });
         }
-        let answers = direct.run(vec![Write::Notify(NotifyWrite::Finish {
-            holder: self.notifier.holder.clone(),
-            finished,
-        })]);
-        match answers.into_iter().next() {
-            Some(Err(error)) => Err(ReplayError::Io(format!(
-                "the throwaway store failed: {error}"
-            ))),
-            _ => Ok(()),
+        // Recorded as sent with the next group (one transaction less per notification).
+        self.finished.extend(finished);
+        Ok(())
+    }
+
+    /// Runs `write` as one group, with the "sent" records of what was printed since the last.
+    fn run(
+        &mut self,
+        direct: &mut Direct,
+        write: Write,
+    ) -> Vec<Result<WriteOutcome, crate::pipeline::WriteError>> {
+        let mut writes = Vec::with_capacity(2);
+        let flushed = !self.finished.is_empty();
+        if flushed {
+            writes.push(Write::Notify(NotifyWrite::Finish {
+                holder: self.notifier.holder.clone(),
+                finished: std::mem::take(&mut self.finished),
+            }));
         }
+        writes.push(write);
+        let mut answers = direct.run(writes);
+        if flushed {
+            // One transaction: its failure is the second answer's too.
+            let _ = answers.remove(0);
+        }
+        answers
     }
 
     fn summary(&mut self) -> Result<(), ReplayError> {
