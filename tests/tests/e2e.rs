@@ -13,6 +13,8 @@ mod alertmanager;
 mod auth;
 #[path = "e2e/bad_input.rs"]
 mod bad_input;
+#[path = "e2e/callbacks.rs"]
+mod callbacks;
 #[path = "e2e/cli.rs"]
 mod cli;
 #[path = "e2e/cli_lines.rs"]
