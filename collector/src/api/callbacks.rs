@@ -346,7 +346,7 @@ mod tests {
             &format!("v1={hex}"),
             b"{}"
         ));
-        assert!(!pagerduty_signature_matches(b"whsec", &hex, body));
+        assert!(!pagerduty_signature_matches(b"whsec", hex, body));
         assert!(!pagerduty_signature_matches(b"whsec", "", body));
     }
 
