@@ -33,6 +33,8 @@ mod forecast;
 mod incidents;
 #[path = "e2e/inventory.rs"]
 mod inventory;
+#[path = "e2e/notify_cli.rs"]
+mod notify_cli;
 #[path = "e2e/pipeline.rs"]
 mod pipeline;
 #[path = "e2e/prometheus.rs"]
