@@ -205,3 +205,49 @@ url = "http://127.0.0.1:9/hook"
     );
     assert_eq!(err.trim().lines().count(), 1, "{err}");
 }
+
+#[tokio::test]
+async fn a_collector_with_a_bad_sink_exits_2_naming_the_key() {
+    let tmp = tempfile::tempdir().unwrap();
+    let cases = [
+        (
+            "kind = \"pager\"\nurl = \"http://127.0.0.1:9/\"",
+            "sink[0].kind: unknown kind \"pager\"",
+        ),
+        ("kind = \"webhook\"", "sink[0].url: missing"),
+        (
+            "kind = \"pagerduty\"",
+            "sink[0].secret_env: missing: a pagerduty sink needs the Events API v2 routing key",
+        ),
+        (
+            "kind = \"jira\"\nurl = \"https://x.atlassian.net\"\nuser = \"u\"\nsecret_env = \"E2E_KEY\"",
+            "sink[0].project: missing",
+        ),
+        (
+            "kind = \"servicenow\"\nurl = \"https://x.service-now.com\"\nsecret_env = \"E2E_KEY\"",
+            "sink[0].user: missing",
+        ),
+    ];
+    for (index, (table, expected)) in cases.into_iter().enumerate() {
+        let config = tmp.path().join(format!("bad-{index}.toml"));
+        std::fs::write(&config, format!("[[sink]]\nname = \"q\"\n{table}\n")).unwrap();
+        let mut command = tokio::process::Command::new(bin("vigil-collector"));
+        command
+            .arg("--config")
+            .arg(&config)
+            .arg("--data-dir")
+            .arg(tmp.path().join("data"))
+            .arg("--listen")
+            .arg("127.0.0.1:0")
+            .env("E2E_KEY", "k3y")
+            .env_remove("VIGIL_CONFIG")
+            .kill_on_drop(true);
+        let output = tokio::time::timeout(Duration::from_secs(60), command.output())
+            .await
+            .expect("the collector did not exit within 60 s")
+            .unwrap();
+        let err = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.code(), Some(2), "{table}: {err}");
+        assert!(err.contains(expected), "{table}: {err}");
+    }
+}

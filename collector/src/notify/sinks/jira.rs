@@ -2,7 +2,9 @@
 //! stateless like the ServiceNow sink: every delivery first finds the issue by its label
 //! `vigil-<incident id>`,
 //!
-//! `GET /rest/api/2/search?jql=labels = "vigil-<id>"&maxResults=1&fields=status`,
+//! `GET /rest/api/2/search?jql=labels = "vigil-<id>"&maxResults=1&fields=status`
+//! (on Jira Cloud, which answers that path 410 Gone, `GET /rest/api/2/search/jql` with the same
+//! parameters),
 //!
 //! then either creates it (`POST /rest/api/2/issue` in `project` with `issue_type`, summary,
 //! description, the labels `vigil` and `vigil-<id>`, and a priority name when `priorities` is
@@ -14,7 +16,7 @@
 //! again, and an `open` that finds its issue (a retry after a crash) sends nothing more.
 
 use super::pagerduty::cut;
-use super::{Receipt, SendError, Sink, send_reading};
+use super::{Receipt, SendError, Sink, classify, exchange, send_reading};
 use crate::notify::{Message, Step};
 use serde_json::{Value, json};
 
@@ -129,15 +131,20 @@ pub async fn deliver(
             .header(reqwest::header::ACCEPT, "application/json")
             .header("Idempotency-Key", message.idempotency_key)
     };
-    let (found, answer) = send_reading(
-        call(client.get(format!("{base}/search"))).query(&[
+    // Jira Data Center and Server search at /search; Jira Cloud removed it (410) for
+    // /search/jql, which answers the same `issues` list.
+    let search = |path: &str| {
+        call(client.get(format!("{base}/{path}"))).query(&[
             ("jql", jql(&message.incident.id).as_str()),
             ("maxResults", "1"),
             ("fields", "status"),
-        ]),
-        ANSWER_MAX,
-    )
-    .await?;
+        ])
+    };
+    let mut answer = exchange(search("search"), ANSWER_MAX).await?;
+    if matches!(answer.status, 404 | 410) {
+        answer = exchange(search("search/jql"), ANSWER_MAX).await?;
+    }
+    let (found, answer) = classify(answer)?;
     let search: Value = parse(&answer, "the search")?;
     let Some(issues) = search["issues"].as_array() else {
         return Err(SendError::Permanent {
@@ -374,6 +381,38 @@ mod tests {
         assert_eq!(
             error.to_string(),
             "issue OPS-7 has no transition named \"Closed\" (it has: To Do, In Progress, Done): set resolve_transition"
+        );
+    }
+
+    #[tokio::test]
+    async fn on_jira_cloud_the_search_falls_back_to_search_jql() {
+        let receiver = Receiver::start(|request, _| {
+            let path = request.target.split('?').next().unwrap_or("");
+            match (request.method.as_str(), path) {
+                ("GET", "/rest/api/2/search") => (410, vec![], r#"{"errorMessages":["The requested API has been removed."]}"#.into()),
+                ("GET", "/rest/api/2/search/jql") => (200, vec![], r#"{"issues":[{"id":"10001","key":"OPS-7","fields":{"status":{"statusCategory":{"key":"new"}}}}],"isLast":true}"#.into()),
+                ("POST", "/rest/api/2/issue/OPS-7/comment") => (201, vec![], r#"{"id":"1"}"#.into()),
+                _ => (404, vec![], "{}".into()),
+            }
+        })
+        .await;
+        let incident = receiver::incident();
+        let receipt = deliver(
+            &receiver::client(),
+            &jira_sink(&receiver.url),
+            &receiver::message(Step::Update, &incident),
+        )
+        .await
+        .unwrap();
+        assert_eq!(receipt.status, 201);
+        let lines: Vec<String> = receiver.seen().iter().map(|s| s.line()).collect();
+        assert_eq!(
+            lines,
+            [
+                "GET /rest/api/2/search?jql=labels+%3D+%22vigil-00000000000000a1%22&maxResults=1&fields=status",
+                "GET /rest/api/2/search/jql?jql=labels+%3D+%22vigil-00000000000000a1%22&maxResults=1&fields=status",
+                "POST /rest/api/2/issue/OPS-7/comment",
+            ]
         );
     }
 }

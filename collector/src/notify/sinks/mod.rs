@@ -220,6 +220,24 @@ pub async fn send_reading(
     request: reqwest::RequestBuilder,
     max: usize,
 ) -> Result<(Receipt, String), SendError> {
+    let answer = exchange(request, max).await?;
+    classify(answer)
+}
+
+/// An answer as it came, before [`classify`] says what it means.
+#[derive(Debug, Clone)]
+pub struct Answer {
+    /// HTTP status.
+    pub status: u16,
+    /// The receiver's `Retry-After`.
+    pub after: Option<Duration>,
+    /// Up to the asked number of bytes of the body.
+    pub body: String,
+}
+
+/// Sends a request and reads up to `max` bytes of the answer (at least [`BODY_KEPT`]); only
+/// transport failures are errors here (retried).
+pub async fn exchange(request: reqwest::RequestBuilder, max: usize) -> Result<Answer, SendError> {
     let mut response = request.send().await.map_err(|error| SendError::Retry {
         reason: describe_transport_error(&error),
         after: None,
@@ -248,7 +266,21 @@ pub async fn send_reading(
             }
         }
     }
-    let full = String::from_utf8_lossy(&bytes).into_owned();
+    Ok(Answer {
+        status,
+        after,
+        body: String::from_utf8_lossy(&bytes).into_owned(),
+    })
+}
+
+/// 2xx → a [`Receipt`] (and the body); 408, 425, 429 and 5xx → [`SendError::Retry`]; any
+/// other status → [`SendError::Permanent`].
+pub fn classify(answer: Answer) -> Result<(Receipt, String), SendError> {
+    let Answer {
+        status,
+        after,
+        body: full,
+    } = answer;
     let body = truncate(&full, BODY_KEPT);
     match status {
         200..=299 => Ok((Receipt { status, body }, full)),
