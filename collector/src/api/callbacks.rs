@@ -26,7 +26,7 @@ use axum::Json;
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
 use axum::extract::{Path, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::HeaderMap;
 use serde_json::{Value, json};
 
 /// How old a webhook callback's timestamp may be, in seconds.
@@ -140,11 +140,7 @@ pub async fn post(
 }
 
 fn unauthorized(message: &str) -> ApiError {
-    ApiError {
-        status: StatusCode::UNAUTHORIZED,
-        message: message.to_owned(),
-        retry_after: None,
-    }
+    ApiError::unauthorized(message)
 }
 
 /// Which incident a callback names.
@@ -362,12 +358,12 @@ mod tests {
         assert!(pagerduty_request(other).unwrap().is_none());
         let keyless = br#"{"event":{"event_type":"incident.acknowledged","data":{"id":"P"}}}"#;
         assert_eq!(
-            pagerduty_request(keyless).err().unwrap().status,
-            StatusCode::UNPROCESSABLE_ENTITY
+            pagerduty_request(keyless).err().unwrap().status.as_u16(),
+            422
         );
         assert_eq!(
-            pagerduty_request(b"nope").err().unwrap().status,
-            StatusCode::BAD_REQUEST
+            pagerduty_request(b"nope").err().unwrap().status.as_u16(),
+            400
         );
     }
 }

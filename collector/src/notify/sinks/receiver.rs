@@ -3,7 +3,7 @@
 //! says, so each vendor's requests are checked on the wire.
 
 use axum::body::Bytes;
-use axum::http::{HeaderMap, Method, StatusCode, Uri};
+use axum::http::{HeaderMap, Method, Uri};
 use axum::response::{IntoResponse, Response};
 use std::sync::{Arc, Mutex};
 
@@ -78,11 +78,13 @@ impl Receiver {
                         seen.len() - 1
                     };
                     let (status, extra, body) = responder(&request, index);
-                    let mut response: Response = (
-                        StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
-                        body,
-                    )
-                        .into_response();
+                    let mut response: Response = body.into_response();
+                    // The test's status as given (any u16 axum accepts).
+                    *response.status_mut() = axum::http::Response::builder()
+                        .status(status)
+                        .body(())
+                        .unwrap()
+                        .status();
                     for (name, value) in extra {
                         response.headers_mut().insert(name, value.parse().unwrap());
                     }
