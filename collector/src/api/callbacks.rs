@@ -104,7 +104,11 @@ pub async fn post(
     };
     let id = before.id.clone();
     let changed = crate::incidents::action::would_change(&before, request.action);
-    let by = request.by.chars().take(200).collect::<String>() + &format!(" (via {name})");
+    // Within the 256 bytes the incident actions take for "by".
+    let by = format!(
+        "{} (via {name})",
+        crate::notify::sinks::truncate(&request.by, 180)
+    );
     let outcome = state
         .pipeline
         .write(Write::Act {
@@ -255,6 +259,15 @@ fn webhook_request(body: &[u8]) -> Result<Request, ApiError> {
             "invalid body: {error}; send {{\"incident_id\": \"...\", \"action\": \"acknowledge\" or \"resolve\", \"by\": \"...\"}}"
         ))
     })?;
+    if callback
+        .text
+        .as_ref()
+        .is_some_and(|text| text.len() > 16_384)
+    {
+        return Err(ApiError::unprocessable(
+            "\"text\" is limited to 16384 bytes",
+        ));
+    }
     let action = match callback.action.as_str() {
         "acknowledge" | "ack" => Action::Ack,
         "resolve" => Action::Resolve,

@@ -24,6 +24,8 @@ pub const DESCRIPTION_MAX: usize = 15_000;
 pub const ENTITY_MAX: usize = 512;
 /// Longest tag.
 pub const TAG_MAX: usize = 50;
+/// Longest `user` of an acknowledge or close.
+pub const USER_MAX: usize = 100;
 
 /// The request for `message`: (path below `/v2/alerts`, query, body).
 pub fn request(message: &Message<'_>) -> (Vec<String>, Option<&'static str>, Value) {
@@ -38,7 +40,7 @@ pub fn request(message: &Message<'_>) -> (Vec<String>, Option<&'static str>, Val
             vec![alias, "acknowledge".into()],
             Some("alias"),
             json!({
-                "user": incident.acknowledged_by.as_deref().filter(|by| !by.is_empty()).unwrap_or("Vigil"),
+                "user": cut(incident.acknowledged_by.as_deref().filter(|by| !by.is_empty()).unwrap_or("Vigil"), USER_MAX),
                 "source": "Vigil",
                 "note": note,
             }),
@@ -47,7 +49,7 @@ pub fn request(message: &Message<'_>) -> (Vec<String>, Option<&'static str>, Val
             vec![alias, "close".into()],
             Some("alias"),
             json!({
-                "user": incident.resolved_by.as_deref().filter(|by| !by.is_empty()).unwrap_or("Vigil"),
+                "user": cut(incident.resolved_by.as_deref().filter(|by| !by.is_empty()).unwrap_or("Vigil"), USER_MAX),
                 "source": "Vigil",
                 "note": note,
             }),
