@@ -111,6 +111,7 @@ pub struct RawSink {
     pub(super) priorities: Option<Vec<String>>,
     pub(super) resolve_transition: Option<String>,
     pub(super) acknowledge_transition: Option<String>,
+    pub(super) reopen_transition: Option<String>,
     pub(super) callback_secret_env: Option<String>,
     pub(super) callback_secret_file: Option<PathBuf>,
 }

@@ -106,7 +106,7 @@ fn parse_sink(
     if let Some(kind) = kind {
         // Keys that belong to other kinds are refused, so a typo'd kind is not silently a
         // different sink.
-        let vendor_keys: [(&str, bool, &[SinkKind]); 8] = [
+        let vendor_keys: [(&str, bool, &[SinkKind]); 9] = [
             (
                 "user",
                 raw.user.is_some(),
@@ -124,6 +124,11 @@ fn parse_sink(
             (
                 "acknowledge_transition",
                 raw.acknowledge_transition.is_some(),
+                &[SinkKind::Jira],
+            ),
+            (
+                "reopen_transition",
+                raw.reopen_transition.is_some(),
                 &[SinkKind::Jira],
             ),
             (
@@ -228,6 +233,7 @@ fn parse_sink(
             options.resolve_transition = name;
         }
         options.acknowledge_transition = raw.acknowledge_transition;
+        options.reopen_transition = raw.reopen_transition;
     }
     // Where requests go: PagerDuty and Opsgenie have a default; Slack's webhook URL is itself
     // secret, so it is kept as the secret (from url, secret_env or secret_file) and only its
@@ -596,6 +602,7 @@ mod tests {
             project = "OPS"
             secret_env = "KEY"
             acknowledge_transition = "In Progress"
+            reopen_transition = "Reopen"
         "#;
         let config = Config::from_parts(&Args::default(), file(text), &env).unwrap();
         let urls: Vec<&str> = config.sinks.iter().map(|sink| sink.url.as_str()).collect();
@@ -628,6 +635,7 @@ mod tests {
         assert_eq!(jira.issue_type, "Task");
         assert_eq!(jira.resolve_transition, "Done");
         assert_eq!(jira.acknowledge_transition.as_deref(), Some("In Progress"));
+        assert_eq!(jira.reopen_transition.as_deref(), Some("Reopen"));
         let shown = format!("{config:?}");
         for secret in ["SECRETPART", "INLINEPART", "k3y"] {
             assert!(!shown.contains(secret), "{secret} in {shown}");

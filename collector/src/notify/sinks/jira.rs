@@ -9,9 +9,10 @@
 //! then either creates it (`POST /rest/api/2/issue` in `project` with `issue_type`, summary,
 //! description, the labels `vigil` and `vigil-<id>`, and a priority name when `priorities` is
 //! configured) or comments on the issue found (`POST /rest/api/2/issue/{key}/comment`). On
-//! resolve, and on acknowledge when `acknowledge_transition` is set, it then moves the issue:
-//! `GET /rest/api/2/issue/{key}/transitions`, picks the one named `resolve_transition`
-//! (default `Done`) or `acknowledge_transition` (names compared without case), and
+//! resolve, on acknowledge when `acknowledge_transition` is set and on reopen of a done issue
+//! when `reopen_transition` is set, it then moves the issue:
+//! `GET /rest/api/2/issue/{key}/transitions`, picks the one the step's setting names
+//! (`resolve_transition`, default `Done`; names compared without case), and
 //! `POST /rest/api/2/issue/{key}/transitions`. An issue already in a done status is not moved
 //! again, and an `open` that finds its issue (a retry after a crash) sends nothing more.
 
@@ -178,6 +179,7 @@ pub async fn deliver(
     let transition = match message.step {
         Step::Resolve if !done => Some(&sink.options.resolve_transition),
         Step::Acknowledge if !done => sink.options.acknowledge_transition.as_ref(),
+        Step::Reopen if done => sink.options.reopen_transition.as_ref(),
         _ => None,
     };
     let Some(name) = transition else {
@@ -207,9 +209,14 @@ pub async fn deliver(
             return Ok(receipt);
         }
         let names: Vec<&str> = listed.iter().filter_map(|t| t["name"].as_str()).collect();
+        let setting = if message.step == Step::Reopen {
+            "reopen_transition"
+        } else {
+            "resolve_transition"
+        };
         return Err(SendError::Permanent {
             reason: format!(
-                "issue {key} has no transition named {name:?} (it has: {}): set resolve_transition",
+                "issue {key} has no transition named {name:?} (it has: {}): set {setting}",
                 names.join(", ")
             ),
         });
@@ -276,10 +283,14 @@ mod tests {
                     (201, vec![], r#"{"id":"10001","key":"OPS-7","self":"x"}"#.into())
                 }
                 ("POST", "/rest/api/2/issue/OPS-7/comment") => (201, vec![], r#"{"id":"1"}"#.into()),
-                ("GET", "/rest/api/2/issue/OPS-7/transitions") => (200, vec![], r#"{"transitions":[{"id":"11","name":"To Do"},{"id":"21","name":"In Progress"},{"id":"31","name":"Done"}]}"#.into()),
+                ("GET", "/rest/api/2/issue/OPS-7/transitions") => (200, vec![], r#"{"transitions":[{"id":"11","name":"To Do"},{"id":"21","name":"In Progress"},{"id":"31","name":"Done"},{"id":"41","name":"Reopen"}]}"#.into()),
                 ("POST", "/rest/api/2/issue/OPS-7/transitions") => {
                     let id = request.json()["transition"]["id"].as_str().unwrap_or("").to_owned();
-                    *issue = Some(if id == "31" { "done" } else { "indeterminate" });
+                    *issue = Some(match id.as_str() {
+                        "31" => "done",
+                        "41" => "new",
+                        _ => "indeterminate",
+                    });
                     (204, vec![], String::new())
                 }
                 _ => (404, vec![], r#"{"errorMessages":["no such path"]}"#.into()),
@@ -380,7 +391,7 @@ mod tests {
         .unwrap_err();
         assert_eq!(
             error.to_string(),
-            "issue OPS-7 has no transition named \"Closed\" (it has: To Do, In Progress, Done): set resolve_transition"
+            "issue OPS-7 has no transition named \"Closed\" (it has: To Do, In Progress, Done, Reopen): set resolve_transition"
         );
     }
 
@@ -414,5 +425,71 @@ mod tests {
                 "POST /rest/api/2/issue/OPS-7/comment",
             ]
         );
+    }
+
+    #[tokio::test]
+    async fn every_step_gives_the_expected_requests_in_order() {
+        let receiver = Receiver::start(jira_api(Arc::default())).await;
+        let mut sink = jira_sink(&receiver.url);
+        sink.options.acknowledge_transition = Some("In Progress".into());
+        sink.options.reopen_transition = Some("Reopen".into());
+        let incident = receiver::incident();
+        let client = receiver::client();
+        let steps = [
+            Step::Open,
+            Step::Update,
+            Step::Acknowledge,
+            Step::Escalate,
+            Step::Resolve,
+            Step::Reopen,
+            Step::Resolve,
+        ];
+        let mut per_step = Vec::new();
+        for step in steps {
+            receiver::mark(&receiver);
+            deliver(&client, &sink, &receiver::message(step, &incident))
+                .await
+                .unwrap();
+            per_step.push(receiver::since_mark(&receiver));
+        }
+        let search = "GET /rest/api/2/search?jql=labels+%3D+%22vigil-00000000000000a1%22&maxResults=1&fields=status";
+        let comment = "POST /rest/api/2/issue/OPS-7/comment";
+        let list = "GET /rest/api/2/issue/OPS-7/transitions";
+        let transition = "POST /rest/api/2/issue/OPS-7/transitions";
+        let lines: Vec<Vec<String>> = per_step
+            .iter()
+            .map(|seen| seen.iter().map(|s| s.line()).collect())
+            .collect();
+        assert_eq!(lines[0], [search, "POST /rest/api/2/issue"]);
+        assert_eq!(lines[1], [search, comment]);
+        assert_eq!(lines[2], [search, comment, list, transition]);
+        assert_eq!(lines[3], [search, comment]);
+        assert_eq!(lines[4], [search, comment, list, transition]);
+        assert_eq!(lines[5], [search, comment, list, transition]);
+        assert_eq!(lines[6], [search, comment, list, transition]);
+        let moved: Vec<Value> = per_step
+            .iter()
+            .filter_map(|seen| seen.get(3))
+            .map(|s| s.json()["transition"]["id"].clone())
+            .collect();
+        assert_eq!(moved, [json!("21"), json!("31"), json!("41"), json!("31")]);
+        let comments: Vec<String> = per_step[1..]
+            .iter()
+            .map(|seen| seen[1].json()["body"].as_str().unwrap().to_owned())
+            .collect();
+        for (comment, step) in comments.iter().zip([
+            "update",
+            "acknowledge",
+            "escalate (level 1)",
+            "resolve",
+            "reopen",
+            "resolve",
+        ]) {
+            assert!(comment.starts_with(&format!("Vigil: {step}")), "{comment}");
+            assert!(
+                comment.contains("https://vigil.example/v1/incidents/00000000000000a1"),
+                "{comment}"
+            );
+        }
     }
 }

@@ -134,6 +134,9 @@ pub struct SinkOptions {
     pub resolve_transition: String,
     /// Jira: the transition taken on acknowledge (none: acknowledge only comments).
     pub acknowledge_transition: Option<String>,
+    /// Jira: the transition taken on reopen when the issue is done (none: reopen only
+    /// comments).
+    pub reopen_transition: Option<String>,
 }
 
 impl Default for SinkOptions {
@@ -146,6 +149,7 @@ impl Default for SinkOptions {
             priorities: None,
             resolve_transition: "Done".to_owned(),
             acknowledge_transition: None,
+            reopen_transition: None,
         }
     }
 }

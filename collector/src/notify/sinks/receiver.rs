@@ -50,6 +50,7 @@ pub struct Receiver {
     /// `http://127.0.0.1:PORT`.
     pub url: String,
     seen: Arc<Mutex<Vec<Seen>>>,
+    mark: Mutex<usize>,
     task: tokio::task::JoinHandle<()>,
 }
 
@@ -97,7 +98,12 @@ impl Receiver {
         let task = tokio::spawn(async move {
             let _ = axum::serve(listener, app).await;
         });
-        Receiver { url, seen, task }
+        Receiver {
+            url,
+            seen,
+            mark: Mutex::new(0),
+            task,
+        }
     }
 
     /// Every request so far, in order.
@@ -110,6 +116,17 @@ impl Drop for Receiver {
     fn drop(&mut self) {
         self.task.abort();
     }
+}
+
+/// Remembers how many requests came so far (for [`since_mark`]).
+pub fn mark(receiver: &Receiver) {
+    *receiver.mark.lock().unwrap() = receiver.seen.lock().unwrap().len();
+}
+
+/// The requests since the last [`mark`].
+pub fn since_mark(receiver: &Receiver) -> Vec<Seen> {
+    let from = *receiver.mark.lock().unwrap();
+    receiver.seen.lock().unwrap()[from..].to_vec()
 }
 
 /// A client as the dispatcher builds one (rustls with the ring provider).

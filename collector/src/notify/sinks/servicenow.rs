@@ -349,4 +349,44 @@ mod tests {
         assert!(matches!(error, SendError::Permanent { .. }), "{error:?}");
         assert!(error.to_string().starts_with("HTTP 401"), "{error}");
     }
+
+    #[tokio::test]
+    async fn every_step_gives_the_expected_requests_in_order() {
+        let receiver = Receiver::start(table_api(Arc::default())).await;
+        let sink = servicenow_sink(&receiver.url);
+        let incident = receiver::incident();
+        let client = receiver::client();
+        let mut bodies = Vec::new();
+        for step in Step::ALL {
+            receiver::mark(&receiver);
+            deliver(&client, &sink, &receiver::message(step, &incident))
+                .await
+                .unwrap();
+            let seen = receiver::since_mark(&receiver);
+            let methods: Vec<&str> = seen.iter().map(|s| s.method.as_str()).collect();
+            let expected = if step == Step::Open {
+                ["GET", "POST"]
+            } else {
+                ["GET", "PATCH"]
+            };
+            assert_eq!(methods, expected, "{step}");
+            bodies.push(seen[1].json());
+        }
+        let states: Vec<Option<&str>> = bodies.iter().map(|body| body["state"].as_str()).collect();
+        // open (a create), update, acknowledge, escalate, reopen, resolve
+        assert_eq!(states, [None, None, Some("2"), None, Some("1"), Some("6")]);
+        for (body, step) in bodies[1..].iter().zip(&Step::ALL[1..]) {
+            let note = body["work_notes"].as_str().unwrap();
+            assert!(
+                note.starts_with(&format!("Vigil: {step} (priority P2")),
+                "{note}"
+            );
+        }
+        // The firing steps carry the priority again (it may have risen).
+        for index in [1, 3, 4] {
+            assert_eq!(bodies[index]["impact"], "1");
+            assert_eq!(bodies[index]["urgency"], "2");
+        }
+        assert!(bodies[2].get("impact").is_none());
+    }
 }
