@@ -20,6 +20,9 @@ use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::mpsc;
 
+/// How long a finished notification (sent, dead-lettered, cancelled) stays listed: 7 days.
+const NOTIFICATION_RETENTION_MS: i64 = 7 * 24 * 3_600_000;
+
 /// How long in-flight requests may take to finish after SIGTERM/SIGINT.
 pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
 
@@ -114,7 +117,26 @@ pub async fn run(
     };
     tracing::info!(store = %config.store, shared, n_hosts = n_restored, n_incidents, "store opened");
     let metrics = Arc::new(Metrics::new());
+    metrics.register_sinks(&config.sinks);
     let observed = Arc::clone(&metrics);
+    // Sinks configured: the writer queues notifications with the changes they report and hands
+    // the rows it claimed to the dispatcher after each commit.
+    let notify_holder = format!(
+        "{}:{}:{}:{}",
+        hostname(),
+        std::process::id(),
+        config.listen,
+        started_ms
+    );
+    let notifier = (!config.sinks.is_empty()).then(|| crate::notify::outbox::Notifier {
+        sinks: Arc::new(config.sinks.clone()),
+        routing: config.routing.clone(),
+        holder: notify_holder,
+        lease_ms: i64::try_from(config.leader_lease.as_millis().saturating_mul(3))
+            .unwrap_or(i64::MAX)
+            .max(3_000),
+    });
+    let (outbox_tx, outbox_rx) = mpsc::unbounded_channel();
     let writer = Writer {
         backend: opened.backend,
         engine,
@@ -125,6 +147,8 @@ pub async fn run(
         }),
         event_id_retention_ms: i64::try_from(config.event_id_retention.as_millis())
             .unwrap_or(i64::MAX),
+        notify: notifier.clone().map(|notifier| (notifier, outbox_tx)),
+        notification_retention_ms: NOTIFICATION_RETENTION_MS,
     };
     let (pipeline, writer) =
         Pipeline::start(writer, config.max_pending_writes).map_err(AppError::Thread)?;
@@ -214,6 +238,31 @@ pub async fn run(
     drop(feed);
     let ticker = tokio::spawn(sweeps::tick(pipeline.clone(), leadership));
     let recovery = tokio::spawn(recover(pipeline.clone()));
+    let (stop_dispatch, dispatch_stopped) = tokio::sync::watch::channel(false);
+    let dispatcher = match notifier {
+        Some(notifier) => {
+            let client = crate::notify::sinks::http_client().map_err(|error| {
+                AppError::Thread(std::io::Error::other(format!(
+                    "cannot build the sinks' HTTP client: {error}"
+                )))
+            })?;
+            tracing::info!(
+                n_sinks = notifier.sinks.len(),
+                "notification sinks configured"
+            );
+            let dispatcher = crate::notify::dispatch::Dispatcher {
+                pipeline: pipeline.clone(),
+                notifier,
+                client,
+                metrics: totals.notifications.clone(),
+                clock: Arc::clone(&clock),
+                public_url: config.public_url.clone(),
+                take_foreign: !shared,
+            };
+            Some(tokio::spawn(dispatcher.run(outbox_rx, dispatch_stopped)))
+        }
+        None => None,
+    };
     let watched = pipeline;
     let (stopping_tx, stopping_rx) = tokio::sync::oneshot::channel::<()>();
     let signal = async move {
@@ -252,6 +301,11 @@ pub async fn run(
     lease.abort();
     watched_leadership.abort();
     recovery.abort();
+    // The dispatcher records what it sent and hands the rest back, then lets go of its handle.
+    let _ = stop_dispatch.send(true);
+    if let Some(dispatcher) = dispatcher {
+        let _ = tokio::time::timeout(SHUTDOWN_GRACE, dispatcher).await;
+    }
     if drained {
         // The router held the feed's senders: the forwarder writes what is queued and ends.
         let _ = tokio::time::timeout(SHUTDOWN_GRACE, internal).await;

@@ -15,6 +15,7 @@ pub mod incidents;
 pub mod ingest;
 pub mod notify;
 pub mod pipeline;
+pub mod replay;
 pub mod rules;
 pub mod store;
 pub mod tls;

@@ -30,6 +30,10 @@ enum Command {
     },
     /// Forecast one series read as CSV (`timestamp,value`) on stdin; prints JSON.
     Forecast(vigil_collector::forecast::cli::ForecastArgs),
+    /// Backtest a config: replay generic events (JSON lines with `time`) read on stdin through
+    /// the whole pipeline on their own clock; prints one JSON line per notification a sink
+    /// would have received, then a summary.
+    Replay(vigil_collector::replay::ReplayArgs),
     /// Send a test notification to a configured sink and print its answer.
     Notify {
         #[command(subcommand)]
@@ -44,6 +48,18 @@ fn main() -> ExitCode {
     };
     if let Some(Command::Forecast(args)) = &cli.command {
         return forecast(args);
+    }
+    if let Some(Command::Replay(args)) = &cli.command {
+        let stdin = std::io::stdin().lock();
+        let mut stdout = std::io::BufWriter::new(std::io::stdout().lock());
+        return match vigil_collector::replay::run(args, stdin, &mut stdout) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(error) => {
+                let _ = std::io::Write::flush(&mut stdout);
+                eprintln!("vigil-collector: {error}");
+                ExitCode::from(error.exit_code())
+            }
+        };
     }
     if let Some(Command::Incidents { remote, command }) = &cli.command {
         let runtime = match runtime(tokio::runtime::Builder::new_current_thread()) {

@@ -3,6 +3,7 @@
 //! PID when dropped (printing their logs when a test fails).
 
 pub mod bench;
+pub mod hook;
 pub mod postgres;
 
 use std::io::Read;

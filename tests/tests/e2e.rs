@@ -33,6 +33,8 @@ mod forecast;
 mod incidents;
 #[path = "e2e/inventory.rs"]
 mod inventory;
+#[path = "e2e/notify.rs"]
+mod notify;
 #[path = "e2e/notify_cli.rs"]
 mod notify_cli;
 #[path = "e2e/pipeline.rs"]
@@ -43,6 +45,8 @@ mod prometheus;
 mod promstack;
 #[path = "e2e/receiver.rs"]
 mod receiver;
+#[path = "e2e/replay.rs"]
+mod replay;
 #[path = "e2e/tidy.rs"]
 mod tidy;
 #[path = "e2e/tls.rs"]

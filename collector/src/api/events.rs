@@ -150,8 +150,8 @@ fn check_field(name: &str, value: &Option<String>) -> Result<(), String> {
     }
 }
 
-/// Validates one request into an engine event.
-fn to_event(
+/// Validates one request into an engine event (also the replay's validation).
+pub(crate) fn to_event(
     request: EventRequest,
     host_labels: vigil_shared::labels::Labels,
 ) -> Result<EventIn, String> {

@@ -11,6 +11,7 @@ pub mod health;
 pub mod hosts;
 pub mod incidents;
 pub mod ingest;
+pub mod notifications;
 
 use crate::auth::{Access, Tokens};
 use crate::clock::Clock;
@@ -71,6 +72,8 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/incidents/{id}/resolve", post(incidents::resolve))
         .route("/v1/incidents/{id}/close", post(incidents::close))
         .route("/v1/incidents/{id}/notes", post(incidents::note))
+        .route("/v1/notifications", get(notifications::list))
+        .route("/v1/notifications/{id}/retry", post(notifications::retry))
         .route("/metrics", get(health::metrics))
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))

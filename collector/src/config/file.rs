@@ -35,6 +35,34 @@ pub struct RawFile {
     pub(super) client_ca: Option<PathBuf>,
     pub(super) public_url: Option<String>,
     pub(super) sink: Option<Vec<RawSink>>,
+    pub(super) route: Option<Vec<RawRoute>>,
+    pub(super) default_route: Option<RawRoute>,
+}
+
+/// One `[[route]]` (or the `[default_route]`, which takes no matchers).
+#[derive(Debug, Default, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawRoute {
+    pub(super) name: Option<String>,
+    pub(super) service: Option<String>,
+    pub(super) host: Option<String>,
+    pub(super) check: Option<String>,
+    pub(super) source: Option<String>,
+    pub(super) severity: Option<Vec<String>>,
+    pub(super) priority: Option<Vec<u8>>,
+    pub(super) labels: Option<BTreeMap<String, String>>,
+    pub(super) sinks: Option<Vec<String>>,
+    #[serde(rename = "continue")]
+    pub(super) continue_: Option<bool>,
+    pub(super) escalate: Option<Vec<RawEscalation>>,
+}
+
+/// One `[[route.escalate]]` level.
+#[derive(Debug, Default, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawEscalation {
+    pub(super) after: Option<String>,
+    pub(super) sinks: Option<Vec<String>>,
 }
 
 /// The `[incidents]` table.
@@ -52,6 +80,7 @@ pub struct RawIncidents {
     pub(super) flapping_low: Option<f64>,
     pub(super) flapping_settle: Option<String>,
     pub(super) sla: Option<BTreeMap<String, RawSla>>,
+    pub(super) auto_resolve: Option<BTreeMap<String, String>>,
 }
 
 /// One `[incidents.sla.pN]` table.

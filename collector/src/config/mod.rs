@@ -4,12 +4,13 @@
 //! names the key (exit status 2).
 //!
 //! The files: `args.rs` (clap flags), `file.rs` (the TOML shape), `store.rs` (`store`,
-//! `store_sync`), `tokens.rs` (`[[token]]`), `sinks.rs` (`[[sink]]`), `tls.rs` (`tls_cert`, `tls_key`, `client_ca`), `policy.rs` (`[incidents]`), `rules.rs`
+//! `store_sync`), `tokens.rs` (`[[token]]`), `sinks.rs` (`[[sink]]`), `routes.rs` (`[[route]]`, `[default_route]`), `tls.rs` (`tls_cert`, `tls_key`, `client_ca`), `policy.rs` (`[incidents]`), `rules.rs`
 //! (`[[rule]]`); this file holds [`Config`], the top-level keys and the merge.
 
 mod args;
 mod file;
 mod policy;
+mod routes;
 mod rules;
 mod sinks;
 mod store;
@@ -81,6 +82,8 @@ pub struct Config {
     pub public_url: Option<String>,
     /// Incident queues.
     pub sinks: Vec<crate::notify::sinks::Sink>,
+    /// Which sinks hear of which incidents, and escalation.
+    pub routing: crate::notify::route::Routing,
 }
 
 impl Config {
@@ -220,6 +223,12 @@ impl Config {
             &mut errors,
         );
         let sinks = sinks::parse_sinks(file.sink.unwrap_or_default(), env, &mut errors);
+        let routing = routes::parse_routing(
+            file.route.unwrap_or_default(),
+            file.default_route,
+            &sinks,
+            &mut errors,
+        );
         let public_url = file
             .public_url
             .map(|url| url.trim_end_matches('/').to_owned());
@@ -254,6 +263,7 @@ impl Config {
                     tls,
                     public_url,
                     sinks,
+                    routing,
                 })
             }
             _ => Err(errors),

@@ -75,6 +75,24 @@ pub(super) fn parse_incidents(raw: RawIncidents, errors: &mut ConfigErrors) -> (
             }
         }
     }
+    for (check, text) in raw.auto_resolve.unwrap_or_default() {
+        let key = format!("incidents.auto_resolve.{check}");
+        let after_ms = match text.as_str() {
+            "off" | "never" => None,
+            _ => match parse_duration_key(&key, &text, errors) {
+                Some(duration) if !duration.is_zero() => Some(millis(duration)),
+                Some(_) => {
+                    errors.invalid(key, "use a duration greater than 0, or \"off\"");
+                    continue;
+                }
+                None => continue,
+            },
+        };
+        policy.auto_resolve.retain(|rule| rule.check != check);
+        policy
+            .auto_resolve
+            .push(crate::incidents::policy::AutoResolve { check, after_ms });
+    }
     if let Some(breadth) = raw.breadth_high {
         policy.priority.breadth_high = breadth;
     }
@@ -170,5 +188,34 @@ mod tests {
         ] {
             assert!(errors.contains(needle), "{needle} not in {errors}");
         }
+    }
+
+    #[test]
+    fn one_shot_checks_resolve_after_their_configured_quiet_time() {
+        let text = "[incidents.auto_resolve]\nreboot = \"15m\"\n\"log:*\" = \"off\"\nbackup_failed = \"12h\"\n";
+        let config = Config::from_parts(&Args::default(), file(text), &no_env).unwrap();
+        let policy = &config.policy;
+        assert_eq!(policy.auto_resolve_after_ms("reboot"), Some(900_000));
+        assert_eq!(policy.auto_resolve_after_ms("log:app"), None);
+        assert_eq!(
+            policy.auto_resolve_after_ms("backup_failed"),
+            Some(43_200_000)
+        );
+        assert_eq!(
+            policy.auto_resolve_after_ms("oom_kill"),
+            Some(3_600_000),
+            "defaults stay"
+        );
+        let error = Config::from_parts(
+            &Args::default(),
+            file("[incidents.auto_resolve]\nreboot = \"soon\"\n"),
+            &no_env,
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            error.contains("config key incidents.auto_resolve.reboot: invalid duration"),
+            "{error}"
+        );
     }
 }

@@ -47,6 +47,16 @@ pub const INCIDENT_TIME_TO_RESOLVE: &str = "vigil_incident_time_to_resolve_secon
 pub const INCIDENT_SLA_BREACHES: &str = "vigil_incident_sla_breaches_total";
 /// Events through the engine, by outcome.
 pub const EVENTS: &str = "vigil_events_total";
+/// Notifications queued in the outbox, by sink.
+pub const NOTIFICATIONS_QUEUED: &str = "vigil_notifications_queued_total";
+/// Notifications a sink accepted, by sink.
+pub const NOTIFICATIONS_SENT: &str = "vigil_notifications_sent_total";
+/// Delivery attempts that failed (to be retried), by sink.
+pub const NOTIFICATIONS_FAILED: &str = "vigil_notifications_failed_total";
+/// Notifications dead-lettered, by sink.
+pub const NOTIFICATIONS_DEAD: &str = "vigil_notifications_dead_total";
+/// Time from a notification's due time to the sink accepting it, by sink.
+pub const NOTIFICATION_DELIVERY: &str = "vigil_notification_delivery_seconds";
 
 /// Prefix of the agent's probe samples, exported as `vigil_<name>` (`vigil_probe_up`, ...).
 pub const PROBE_SAMPLE_PREFIX: &str = "probe_";

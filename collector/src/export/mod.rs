@@ -88,6 +88,23 @@ pub struct Metrics {
     engine_events: IntCounterVec,
     leader: IntGauge,
     leader_epoch: IntGauge,
+    /// The outbox's deliveries.
+    pub notifications: NotificationMetrics,
+}
+
+/// Counters of the notification outbox, by sink.
+#[derive(Clone)]
+pub struct NotificationMetrics {
+    /// Queued.
+    pub queued: IntCounterVec,
+    /// Accepted by the sink.
+    pub sent: IntCounterVec,
+    /// Attempts failed (retried).
+    pub failed: IntCounterVec,
+    /// Dead-lettered.
+    pub dead: IntCounterVec,
+    /// Due → accepted, seconds.
+    pub delivery: HistogramVec,
 }
 
 const PRIORITIES: [&str; 5] = ["1", "2", "3", "4", "5"];
@@ -226,6 +243,43 @@ impl Metrics {
         )
         .expect("valid metric");
         register(Box::new(engine_events.clone()));
+        let by_sink = |name: &str, help: &str| {
+            let counter =
+                IntCounterVec::new(Opts::new(name, help), &["sink"]).expect("valid metric");
+            register(Box::new(counter.clone()));
+            counter
+        };
+        let delivery = HistogramVec::new(
+            HistogramOpts::new(
+                metrics::NOTIFICATION_DELIVERY,
+                "Time from a notification's due time to its sink accepting it, by sink.",
+            )
+            .buckets(vec![
+                0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0, 5.0, 30.0, 300.0, 3_600.0,
+            ]),
+            &["sink"],
+        )
+        .expect("valid metric");
+        register(Box::new(delivery.clone()));
+        let notifications = NotificationMetrics {
+            queued: by_sink(
+                metrics::NOTIFICATIONS_QUEUED,
+                "Notifications queued in the outbox, by sink.",
+            ),
+            sent: by_sink(
+                metrics::NOTIFICATIONS_SENT,
+                "Notifications the sink accepted, by sink.",
+            ),
+            failed: by_sink(
+                metrics::NOTIFICATIONS_FAILED,
+                "Delivery attempts that failed and will be retried, by sink.",
+            ),
+            dead: by_sink(
+                metrics::NOTIFICATIONS_DEAD,
+                "Notifications dead-lettered (refused for good or failing too long), by sink.",
+            ),
+            delivery,
+        };
         for priority in PRIORITIES {
             incidents_open.with_label_values(&[priority]);
             incidents_opened.with_label_values(&[priority]);
@@ -255,6 +309,19 @@ impl Metrics {
             engine_events,
             leader,
             leader_epoch,
+            notifications,
+        }
+    }
+
+    /// Shows every sink's series from the start (at 0).
+    pub fn register_sinks(&self, sinks: &[crate::notify::sinks::Sink]) {
+        let n = &self.notifications;
+        for sink in sinks {
+            let name = [sink.name.as_str()];
+            n.queued.with_label_values(&name);
+            n.sent.with_label_values(&name);
+            n.failed.with_label_values(&name);
+            n.dead.with_label_values(&name);
         }
     }
 
@@ -272,6 +339,12 @@ impl Metrics {
             if count > 0 {
                 self.engine_events.with_label_values(&[kind]).inc_by(count);
             }
+        }
+        for row in report.notifications {
+            self.notifications
+                .queued
+                .with_label_values(&[row.sink.as_str()])
+                .inc();
         }
         let effects = report.effects;
         for (priority, count) in PRIORITIES.iter().zip(report.open_by_priority) {

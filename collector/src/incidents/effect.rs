@@ -62,6 +62,9 @@ impl Change {
 pub struct Effect {
     /// What happened.
     pub change: Change,
+    /// The change's number among the incident's changes (1 = its first): with the incident id
+    /// it names the change for good (idempotency keys).
+    pub number: u64,
     /// The incident after the commit that made the change durable (shared by every effect of
     /// that incident in one commit).
     pub incident: Arc<Incident>,

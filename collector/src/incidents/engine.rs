@@ -19,8 +19,8 @@ pub struct Engine {
     policy: Policy,
     surroundings: Surroundings,
     working: Working,
-    /// Transitions since the last commit: (incident id, change), in order.
-    pending: Vec<(String, Change)>,
+    /// Transitions since the last commit: (incident id, change, its number), in order.
+    pending: Vec<(String, Change, u64)>,
 }
 
 impl Engine {
@@ -87,16 +87,20 @@ impl Engine {
             changes,
             ..
         } = step;
-        if let Some(incident) = incident {
-            let id = incident.id.clone();
+        if let Some(mut incident) = incident {
             match decision {
-                Decision::Opened => self.working.insert_new(incident),
-                // Noted: a copy to report the id; the incident was not taken.
+                Decision::Opened => {
+                    number(&mut self.pending, &mut incident, changes);
+                    self.working.insert_new(incident);
+                }
+                // Noted: a copy to report the id; the incident was not taken (and nothing
+                // changed).
                 Decision::Noted => {}
-                _ => self.working.put(incident),
+                _ => {
+                    number(&mut self.pending, &mut incident, changes);
+                    self.working.put(incident);
+                }
             }
-            self.pending
-                .extend(changes.into_iter().map(|change| (id.clone(), change)));
         }
         outcome
     }
@@ -132,10 +136,9 @@ impl Engine {
             &self.policy,
             &mut changes,
         );
+        number(&mut self.pending, &mut incident, changes);
         let result = (*incident).clone();
         self.working.put(incident);
-        self.pending
-            .extend(changes.into_iter().map(|change| (id.to_owned(), change)));
         Ok(result)
     }
 
@@ -158,9 +161,8 @@ impl Engine {
                 &self.policy,
                 &mut changes,
             );
+            number(&mut self.pending, &mut incident, changes);
             self.working.put(incident);
-            self.pending
-                .extend(changes.into_iter().map(|change| (id.clone(), change)));
         }
     }
 
@@ -210,14 +212,32 @@ impl Engine {
     /// The store committed: the effects of the group, each with the incident as committed;
     /// closed incidents leave memory.
     pub fn commit(&mut self) -> Vec<Effect> {
-        let mut effects = Vec::with_capacity(self.pending.len());
-        for (id, change) in self.pending.drain(..) {
-            if let Some(incident) = self.working.shared(&id) {
-                effects.push(Effect { change, incident });
-            }
-        }
+        let effects = self.pending_effects();
+        self.pending.clear();
         self.working.commit();
         effects
+    }
+
+    /// The effects the group has made so far, each with the incident as it stands (what the
+    /// commit will make durable): the notification outbox is written from them inside the
+    /// transaction.
+    pub fn pending_effects(&self) -> Vec<Effect> {
+        let mut effects = Vec::with_capacity(self.pending.len());
+        for (id, change, number) in &self.pending {
+            if let Some(incident) = self.working.shared(id) {
+                effects.push(Effect {
+                    change: *change,
+                    number: *number,
+                    incident,
+                });
+            }
+        }
+        effects
+    }
+
+    /// True when the group has made transitions.
+    pub fn has_pending_effects(&self) -> bool {
+        !self.pending.is_empty()
     }
 
     /// The store did not commit: every changed incident back as it was, no effects.
@@ -229,5 +249,21 @@ impl Engine {
     /// Checks the invariant: at most one active incident per fingerprint (see [`Working`]).
     pub fn check_invariants(&self) -> Result<(), String> {
         self.working.check_invariants()
+    }
+}
+
+/// Numbers `changes` after the incident's earlier ones and queues them as pending.
+fn number(
+    pending: &mut Vec<(String, Change, u64)>,
+    incident: &mut Arc<Incident>,
+    changes: Vec<Change>,
+) {
+    if changes.is_empty() {
+        return;
+    }
+    let incident = Arc::make_mut(incident);
+    for change in changes {
+        incident.changes += 1;
+        pending.push((incident.id.clone(), change, incident.changes));
     }
 }

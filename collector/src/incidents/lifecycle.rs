@@ -57,6 +57,7 @@ pub fn new_incident(id: String, fingerprint: String, event: &EventIn, now_ms: i6
         problem_id: None,
         // Most incidents keep a handful of entries; start small (memory per incident).
         timeline: Vec::with_capacity(2),
+        changes: 0,
     };
     let text = (!event.summary.is_empty()).then(|| event.summary.clone());
     incident.timeline.push(TimelineEntry::new(
@@ -243,6 +244,16 @@ fn settle_due(incident: &Incident, now_ms: i64, policy: &Policy) -> bool {
         && now_ms - incident.last_event_ms >= policy.flap.settle_after_ms
 }
 
+/// A one-shot incident has had no new event for its check's auto-resolve time (not while
+/// flapping: settling decides then).
+fn auto_resolve_due(incident: &Incident, now_ms: i64, policy: &Policy) -> bool {
+    incident.state.is_active()
+        && !incident.flapping
+        && policy
+            .auto_resolve_after_ms(&incident.check)
+            .is_some_and(|after| now_ms - incident.last_event_ms >= after)
+}
+
 /// A resolved incident has been kept long enough to close.
 fn close_due(incident: &Incident, now_ms: i64, policy: &Policy) -> bool {
     incident.state == State::Resolved
@@ -256,6 +267,7 @@ pub fn tick_due(incident: &Incident, now_ms: i64, policy: &Policy) -> bool {
     ack_breach_due(incident, now_ms)
         || resolve_breach_due(incident, now_ms)
         || settle_due(incident, now_ms, policy)
+        || auto_resolve_due(incident, now_ms, policy)
         || close_due(incident, now_ms, policy)
 }
 
@@ -276,6 +288,12 @@ pub fn next_due_ms(incident: &Incident, policy: &Policy) -> Option<i64> {
                 .last_event_ms
                 .saturating_add(policy.flap.settle_after_ms),
         );
+    }
+    if incident.state.is_active()
+        && !incident.flapping
+        && let Some(after) = policy.auto_resolve_after_ms(&incident.check)
+    {
+        consider(incident.last_event_ms.saturating_add(after));
     }
     if incident.state == State::Resolved
         && let Some(resolved) = incident.resolved_ms
@@ -323,6 +341,24 @@ pub fn tick(incident: &mut Incident, now_ms: i64, policy: &Policy, changes: &mut
         if incident.last_status == Status::Resolved {
             resolve(incident, SOURCE, None, now_ms, policy, changes);
         }
+    } else if auto_resolve_due(incident, now_ms, policy) {
+        let quiet = policy
+            .auto_resolve_after_ms(&incident.check)
+            .map(|after| {
+                vigil_shared::format_duration(std::time::Duration::from_millis(after.max(0) as u64))
+            })
+            .unwrap_or_default();
+        resolve(
+            incident,
+            VIGIL,
+            Some(format!(
+                "resolved automatically: a one-shot event ({}) with no new event for {quiet}",
+                incident.check
+            )),
+            now_ms,
+            policy,
+            changes,
+        );
     } else if close_due(incident, now_ms, policy) {
         close(
             incident,
@@ -380,5 +416,50 @@ mod tests {
         let mut closed = incident();
         closed.state = State::Closed;
         assert_eq!(next_due_ms(&closed, &policy), None);
+    }
+
+    #[test]
+    fn a_one_shot_incident_resolves_after_its_quiet_time_unless_it_fires_again() {
+        let policy = Policy::default();
+        let event = EventIn::new("agent", "reboot", Status::Firing, Severity::Major).with_host("h");
+        let mut incident = new_incident("0000000000000002".into(), "fp2".into(), &event, 0);
+        set_sla(&mut incident, 0, &policy);
+        incident.sla.ack_due_ms = i64::MAX / 2;
+        incident.sla.resolve_due_ms = i64::MAX / 2;
+        assert_eq!(next_due_ms(&incident, &policy), Some(3_600_000));
+        // A new event moves the quiet time on.
+        incident.last_event_ms = 1_800_000;
+        assert_eq!(next_due_ms(&incident, &policy), Some(5_400_000));
+        let mut changes = Vec::new();
+        tick(&mut incident, 5_399_999, &policy, &mut changes);
+        assert_eq!(incident.state, State::Open);
+        tick(&mut incident, 5_400_000, &policy, &mut changes);
+        assert_eq!(incident.state, State::Resolved);
+        assert_eq!(incident.resolved_by.as_deref(), Some(VIGIL));
+        let entry = incident.timeline.last().unwrap();
+        assert_eq!(entry.kind, TimelineKind::Resolved);
+        assert!(
+            entry
+                .text
+                .as_deref()
+                .unwrap()
+                .contains("one-shot event (reboot) with no new event for 1h"),
+            "{entry:?}"
+        );
+        assert!(matches!(changes.as_slice(), [Change::Resolved { .. }]));
+        // Checks that are not one-shot never resolve by themselves; prefixes match.
+        assert_eq!(policy.auto_resolve_after_ms("disk"), None);
+        assert_eq!(policy.auto_resolve_after_ms("log:app"), Some(3_600_000));
+        let mut custom = policy.clone();
+        custom.auto_resolve.push(super::super::policy::AutoResolve {
+            check: "log:app".into(),
+            after_ms: None,
+        });
+        assert_eq!(
+            custom.auto_resolve_after_ms("log:app"),
+            None,
+            "the exact entry wins"
+        );
+        assert_eq!(custom.auto_resolve_after_ms("log:db"), Some(3_600_000));
     }
 }

@@ -221,6 +221,10 @@ pub struct Incident {
     pub problem_id: Option<String>,
     /// Ordered history.
     pub timeline: Vec<TimelineEntry>,
+    /// Transitions so far: each [`super::Effect`] is numbered by it (the notification outbox's
+    /// idempotency keys are built from it).
+    #[serde(default)]
+    pub changes: u64,
 }
 
 /// The number behind an incident id.

@@ -21,6 +21,51 @@ pub struct Policy {
     pub max_hosts: usize,
     /// Most timeline entries kept per incident (the first one and the newest are kept).
     pub max_timeline: usize,
+    /// One-shot checks that resolve by themselves when no new event came for a while.
+    pub auto_resolve: Vec<AutoResolve>,
+}
+
+/// A one-shot check (a reboot, an OOM kill, a log line) that resolves by itself `after_ms`
+/// after its last event, as nobody can send its `resolved`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AutoResolve {
+    /// The check's name, or a prefix when it ends with `*` (`log:*`).
+    pub check: String,
+    /// Quiet this long, ms; `None` turns a default off.
+    pub after_ms: Option<i64>,
+}
+
+impl AutoResolve {
+    /// True when `check` is this one's.
+    pub fn matches(&self, check: &str) -> bool {
+        match self.check.strip_suffix('*') {
+            Some(prefix) => check.starts_with(prefix),
+            None => check == self.check,
+        }
+    }
+}
+
+/// The agent's one-shot checks and how long each stays open without a new event: 1 h.
+pub fn default_auto_resolve() -> Vec<AutoResolve> {
+    ["reboot", "oom_kill", "data_loss", "log:*"]
+        .into_iter()
+        .map(|check| AutoResolve {
+            check: check.to_owned(),
+            after_ms: Some(3_600_000),
+        })
+        .collect()
+}
+
+impl Policy {
+    /// How long `check` stays open without a new event, when it resolves by itself (the most
+    /// specific entry wins: an exact name over a prefix, a longer prefix over a shorter one).
+    pub fn auto_resolve_after_ms(&self, check: &str) -> Option<i64> {
+        self.auto_resolve
+            .iter()
+            .filter(|rule| rule.matches(check))
+            .max_by_key(|rule| (!rule.check.ends_with('*'), rule.check.len()))
+            .and_then(|rule| rule.after_ms)
+    }
 }
 
 impl Default for Policy {
@@ -33,6 +78,7 @@ impl Default for Policy {
             close_after_ms: 24 * 60 * 60 * 1000,
             max_hosts: 1_000,
             max_timeline: 500,
+            auto_resolve: default_auto_resolve(),
         }
     }
 }

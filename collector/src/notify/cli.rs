@@ -138,10 +138,9 @@ pub async fn send_test(
     public_url: Option<&str>,
     step: Step,
 ) -> Result<(Receipt, String), NotifyTestError> {
-    let _ = rustls::crypto::ring::default_provider().install_default();
-    let client = reqwest::Client::builder()
-        .build()
-        .map_err(|error| NotifyTestError::Client(error.to_string()))?;
+    // The client the delivery workers use (no redirects: they would resend the key elsewhere).
+    let client =
+        super::sinks::http_client().map_err(|error| NotifyTestError::Client(error.to_string()))?;
     let now_ms = vigil_shared::time::now_ms();
     let incident = test_incident(now_ms, step);
     let link =

@@ -8,6 +8,9 @@
 //! change number and sink) makes a repeat harmless at the receiver.
 
 pub mod cli;
+pub mod dispatch;
+pub mod outbox;
+pub mod route;
 pub mod sinks;
 
 use crate::incidents::Incident;

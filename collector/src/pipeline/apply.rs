@@ -2,9 +2,9 @@
 //! event-id claim, host records, change records, the lease) and the engine's part (events,
 //! actions, the tick). The only place that dispatches on the kind of write.
 
-use super::{Write, WriteOutcome};
+use super::{NotifyWrite, Write, WriteOutcome};
 use crate::incidents::{ActionError, Engine, EventOutcome, action};
-use crate::store::{Backend, BatchRecord, ChangeRecord, Recorded, StoreError};
+use crate::store::{Backend, BatchRecord, ChangeRecord, Claim, Recorded, StoreError};
 
 /// True for the writes [`apply_run`] takes several at a time (agent batches and events): their
 /// store part is a sequence check or an id claim, which a networked store answers for the
@@ -145,5 +145,54 @@ pub fn apply(
             backend.ping()?;
             Ok(WriteOutcome::Pong)
         }
+        Write::Notify(write) => notify(backend, write, now_ms),
+    }
+}
+
+/// The outbox's bookkeeping for the delivery workers.
+fn notify(
+    backend: &mut dyn Backend,
+    write: &NotifyWrite,
+    now_ms: i64,
+) -> Result<WriteOutcome, StoreError> {
+    match write {
+        NotifyWrite::Claim {
+            holder,
+            limit,
+            lease_ms,
+            take_foreign,
+        } => {
+            let claim = Claim {
+                holder,
+                now_ms,
+                until_ms: now_ms.saturating_add(*lease_ms),
+                take_foreign: *take_foreign,
+            };
+            Ok(WriteOutcome::Notifications(
+                backend.claim_notifications(claim, *limit)?,
+            ))
+        }
+        NotifyWrite::Finish { holder, finished } => {
+            backend.finish_notifications(holder, finished, now_ms)?;
+            Ok(WriteOutcome::Accepted)
+        }
+        NotifyWrite::Renew {
+            holder,
+            ids,
+            lease_ms,
+        } => {
+            backend.renew_notifications(holder, ids, now_ms.saturating_add(*lease_ms))?;
+            Ok(WriteOutcome::Accepted)
+        }
+        NotifyWrite::Retry {
+            id,
+            give_up_after_ms,
+        } => Ok(
+            if backend.retry_notification(*id, now_ms, now_ms.saturating_add(*give_up_after_ms))? {
+                WriteOutcome::Accepted
+            } else {
+                WriteOutcome::NotFound
+            },
+        ),
     }
 }

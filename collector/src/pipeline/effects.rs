@@ -1,5 +1,6 @@
-//! After the commit: what the group did, for the observer — metrics and logs today, the
-//! notification outbox next. Effects carry the incident as committed.
+//! After the commit: what the group did, for the observer — metrics and logs (the outbox rows
+//! themselves were written in the transaction, see `writer.rs`). Effects carry the incident as
+//! committed.
 
 use crate::incidents::{Change, Effect};
 
@@ -8,6 +9,8 @@ use crate::incidents::{Change, Effect};
 pub struct CommitReport<'a> {
     /// Incident transitions made durable, each with the incident as committed.
     pub effects: &'a [Effect],
+    /// Notifications queued in the outbox by the commit.
+    pub notifications: &'a [crate::store::NewNotification],
     /// Open or acknowledged incidents per priority (index 0 = priority 1) after the commit.
     pub open_by_priority: [u64; 5],
     /// Events per outcome kind ([`crate::incidents::EventOutcome::KINDS`]).
@@ -104,6 +107,7 @@ mod tests {
         let event = EventIn::new("t", "c", Status::Firing, Severity::Major);
         Effect {
             change,
+            number: 1,
             incident: Arc::new(lifecycle::new_incident(id.into(), "f".into(), &event, 0)),
         }
     }

@@ -26,12 +26,13 @@ pub mod writer;
 
 use crate::incidents::{Action, ActionError, EventIn, EventOutcome, Incident};
 use crate::store::{BatchRecord, ChangeRecord, Lease, StoreError};
+
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use tokio::sync::{mpsc, oneshot};
 
 pub use effects::{CommitReport, Observer};
-pub use writer::Writer;
+pub use writer::{Direct, Writer};
 
 /// One host's accepted batch: its record, its events and, when the inventory drifted, a change.
 #[derive(Debug, Clone, PartialEq)]
@@ -83,6 +84,47 @@ pub enum Write {
     },
     /// Checks that the store answers (readiness after a failure).
     Ping,
+    /// The notification outbox's delivery bookkeeping.
+    Notify(NotifyWrite),
+}
+
+/// What the delivery workers ask of the outbox.
+#[derive(Debug, Clone, PartialEq)]
+pub enum NotifyWrite {
+    /// Claim up to `limit` claimable rows for `holder` for `lease_ms`.
+    Claim {
+        /// This collector's run.
+        holder: String,
+        /// Most rows.
+        limit: usize,
+        /// Claim length, ms.
+        lease_ms: i64,
+        /// Rows held by an earlier run are free at once (an embedded store).
+        take_foreign: bool,
+    },
+    /// Record what became of claimed rows.
+    Finish {
+        /// This collector's run.
+        holder: String,
+        /// The results.
+        finished: Vec<crate::store::Finish>,
+    },
+    /// Extend the claims on these rows.
+    Renew {
+        /// This collector's run.
+        holder: String,
+        /// The rows.
+        ids: Vec<i64>,
+        /// Claim length from now, ms.
+        lease_ms: i64,
+    },
+    /// Queue a dead or failed notification again (an operator's retry).
+    Retry {
+        /// The row.
+        id: i64,
+        /// Dead-lettered again if still failing this long from now, ms.
+        give_up_after_ms: i64,
+    },
 }
 
 /// What became of a write.
@@ -106,6 +148,8 @@ pub enum WriteOutcome {
     Lease(Option<Lease>),
     /// The store answered.
     Pong,
+    /// Outbox rows claimed for delivery.
+    Notifications(Vec<crate::store::QueuedNotification>),
 }
 
 /// Why a write was not made.

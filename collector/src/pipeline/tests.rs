@@ -35,6 +35,8 @@ fn start(backend: Box<dyn Backend>, max_pending: usize) -> Pipeline {
         clock: Arc::new(ManualClock::new(1_000)),
         observer: Box::new(|_| {}),
         event_id_retention_ms: 60_000,
+        notify: None,
+        notification_retention_ms: 60_000,
     };
     Pipeline::start(writer, max_pending).unwrap().0
 }

@@ -12,7 +12,8 @@ use super::effects::{CommitReport, Observer};
 use super::{Reply, Write, WriteError, WriteOutcome};
 use crate::clock::Clock;
 use crate::incidents::{Engine, EventIn, fingerprint::fingerprint};
-use crate::store::{Backend, IncidentSave, StoreError};
+use crate::notify::outbox::{Notifier, Outgoing};
+use crate::store::{Backend, Claim, IncidentSave, NewNotification, StoreError};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use tokio::sync::mpsc;
@@ -40,9 +41,19 @@ pub struct Writer {
     pub observer: Observer,
     /// How long an event id is remembered, ms.
     pub event_id_retention_ms: i64,
+    /// With sinks configured: routes the group's effects into outbox rows, and where the rows
+    /// this collector claimed go after the commit (the dispatcher).
+    pub notify: Option<(Notifier, mpsc::UnboundedSender<Vec<Outgoing>>)>,
+    /// How long a finished notification is kept, ms.
+    pub notification_retention_ms: i64,
 }
 
 impl Writer {
+    /// The engine (read-only: the replay's timers).
+    pub fn engine_ref(&self) -> &Engine {
+        &self.engine
+    }
+
     /// True when the store is shared with other collectors.
     pub fn is_shared(&self) -> bool {
         self.backend.is_shared()
@@ -57,7 +68,7 @@ pub fn run(mut writer: Writer, mut receiver: mpsc::Receiver<(Write, Reply)>, hea
         last_count_ms: i64::MIN,
         open_by_priority: writer.engine.active_by_priority(),
     };
-    writer.observe(&[], [0; 8], &mut state, 0);
+    writer.observe(&[], &[], [0; 8], &mut state, 0);
     while let Some(first) = receiver.blocking_recv() {
         queue.push(first);
         while queue.len() < MAX_GROUP {
@@ -78,6 +89,114 @@ pub fn run(mut writer: Writer, mut receiver: mpsc::Receiver<(Write, Reply)>, hea
         }
     }
     tracing::debug!("store writer stopped");
+}
+
+/// A group's notifications: every row queued, and those this run claimed (to deliver after
+/// the commit).
+#[derive(Default)]
+struct Queued {
+    rows: Vec<NewNotification>,
+    claimed: Vec<Outgoing>,
+}
+
+/// Routes the group's effects so far into outbox rows and queues them in the transaction:
+/// waiting escalations of incidents acknowledged or resolved are cancelled first.
+fn queue_notifications(
+    backend: &mut dyn Backend,
+    notifier: &Notifier,
+    engine: &Engine,
+    now_ms: i64,
+) -> Result<Queued, StoreError> {
+    let plan = notifier.plan(&engine.pending_effects(), now_ms)?;
+    if !plan.cancel.is_empty() {
+        let ids: Vec<&str> = plan.cancel.iter().map(String::as_str).collect();
+        backend.cancel_escalations(&ids)?;
+    }
+    if plan.rows.is_empty() {
+        return Ok(Queued::default());
+    }
+    let claim = Claim {
+        holder: &notifier.holder,
+        now_ms,
+        until_ms: now_ms.saturating_add(notifier.lease_ms),
+        take_foreign: false,
+    };
+    let ids = backend.enqueue_notifications(&plan.rows, claim)?;
+    if ids.len() != plan.rows.len() {
+        return Err(StoreError::Database {
+            reason: format!(
+                "the store queued {} of {} notifications",
+                ids.len(),
+                plan.rows.len()
+            ),
+        });
+    }
+    let mut claimed = Vec::new();
+    for ((row, (sink, step, incident)), id) in plan.rows.iter().zip(plan.meta).zip(ids) {
+        if let Some(id) = id {
+            claimed.push(Outgoing {
+                id,
+                sink,
+                step,
+                level: row.level,
+                key: row.key.clone(),
+                incident,
+                due_ms: row.due_ms,
+                give_up_ms: row.give_up_ms,
+                attempts: 0,
+            });
+        }
+    }
+    Ok(Queued {
+        rows: plan.rows,
+        claimed,
+    })
+}
+
+/// The writer driven on the caller's thread, group by group, without the queue (the replay runs
+/// the same pipeline this way, on a clock it moves itself).
+pub struct Direct {
+    writer: Writer,
+    state: State,
+    healthy: AtomicBool,
+}
+
+impl Direct {
+    /// Wraps `writer`.
+    pub fn new(mut writer: Writer) -> Direct {
+        let mut state = State {
+            last_prune_ms: i64::MIN,
+            last_count_ms: i64::MIN,
+            open_by_priority: writer.engine.active_by_priority(),
+        };
+        writer.observe(&[], &[], [0; 8], &mut state, 0);
+        Direct {
+            writer,
+            state,
+            healthy: AtomicBool::new(true),
+        }
+    }
+
+    /// Runs `writes` as one group (one transaction) at the clock's time; one answer each.
+    pub fn run(&mut self, writes: Vec<Write>) -> Vec<Result<WriteOutcome, WriteError>> {
+        let mut answers = Vec::with_capacity(writes.len());
+        let mut group = Vec::with_capacity(writes.len());
+        for write in writes {
+            let (reply, answer) = tokio::sync::oneshot::channel();
+            group.push((write, reply));
+            answers.push(answer);
+        }
+        self.writer.run_group(group, &self.healthy, &mut self.state);
+        answers
+            .into_iter()
+            .map(|mut answer| answer.try_recv().unwrap_or(Err(WriteError::Closed)))
+            .collect()
+    }
+
+    /// The writer (its engine, for the replay's timers).
+    pub fn writer(&self) -> &Writer {
+        &self.writer
+    }
 }
 
 struct State {
@@ -104,7 +223,8 @@ impl Writer {
             && now_ms.saturating_sub(state.last_prune_ms) >= PRUNE_EVERY_MS;
         let mut counts = [0u64; 8];
         let started = std::time::Instant::now();
-        match self.group(&writes, now_ms, prune, &mut counts) {
+        let mut queued = Queued::default();
+        match self.group(&writes, now_ms, prune, &mut counts, &mut queued) {
             Ok(outcomes) => {
                 tracing::debug!(
                     n_writes = writes.len(),
@@ -119,7 +239,14 @@ impl Writer {
                 if self.backend.is_shared() {
                     self.engine.clear();
                 }
-                self.observe(&effects, counts, state, now_ms);
+                self.observe(&effects, &queued.rows, counts, state, now_ms);
+                if !queued.claimed.is_empty()
+                    && let Some((_, dispatcher)) = &self.notify
+                {
+                    // Committed and claimed by this run: deliver now. If the dispatcher is gone
+                    // (shutting down), the rows wait in the outbox for the next run.
+                    let _ = dispatcher.send(queued.claimed);
+                }
                 for (reply, outcome) in replies.into_iter().zip(outcomes) {
                     let _ = reply.send(Ok(outcome));
                 }
@@ -152,6 +279,7 @@ impl Writer {
         now_ms: i64,
         prune: bool,
         counts: &mut [u64; 8],
+        queued: &mut Queued,
     ) -> Result<Vec<WriteOutcome>, StoreError> {
         self.backend.begin()?;
         // A fence first: its row lock keeps a takeover out until this transaction ends.
@@ -179,6 +307,11 @@ impl Writer {
                 rest = &rest[1..];
             }
         }
+        if let Some((notifier, _)) = &self.notify
+            && self.engine.has_pending_effects()
+        {
+            *queued = queue_notifications(self.backend.as_mut(), notifier, &self.engine, now_ms)?;
+        }
         let dirty: Vec<IncidentSave<'_>> = self
             .engine
             .dirty_with_stored_state()
@@ -202,6 +335,14 @@ impl Writer {
                 .prune_event_ids(now_ms.saturating_sub(self.event_id_retention_ms))?;
             if pruned > 0 {
                 tracing::debug!(pruned, "old event ids forgotten");
+            }
+            if self.notify.is_some() {
+                let pruned = self
+                    .backend
+                    .prune_notifications(now_ms.saturating_sub(self.notification_retention_ms))?;
+                if pruned > 0 {
+                    tracing::debug!(pruned, "old notifications forgotten");
+                }
             }
         }
         self.backend.commit()?;
@@ -237,8 +378,11 @@ impl Writer {
                         ids.push(incident.id);
                     }
                 }
-                Write::ForgetHost(_) | Write::Lease { .. } | Write::Ping | Write::Fenced { .. } => {
-                }
+                Write::ForgetHost(_)
+                | Write::Lease { .. }
+                | Write::Ping
+                | Write::Fenced { .. }
+                | Write::Notify(_) => {}
             }
         }
         fingerprints.sort();
@@ -271,6 +415,7 @@ impl Writer {
     fn observe(
         &mut self,
         effects: &[crate::incidents::Effect],
+        notifications: &[NewNotification],
         counts: [u64; 8],
         state: &mut State,
         now_ms: i64,
@@ -292,6 +437,7 @@ impl Writer {
         }
         (self.observer)(&CommitReport {
             effects,
+            notifications,
             open_by_priority: state.open_by_priority,
             event_outcomes: counts,
         });

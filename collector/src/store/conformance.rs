@@ -6,8 +6,8 @@
 //! (reopened), a new name an empty one.
 
 use super::{
-    Backend, BatchRecord, ChangeFilter, ChangeRecord, IncidentFilter, IncidentSave, Opened,
-    Recorded, StoreError,
+    Backend, BatchRecord, ChangeFilter, ChangeRecord, Claim, Finish, IncidentFilter, IncidentSave,
+    NewNotification, NotificationFilter, Opened, Recorded, StoreError,
 };
 use crate::incidents::{EventIn, Incident, State, lifecycle};
 use vigil_shared::event::{Severity, Status};
@@ -24,6 +24,7 @@ pub fn run_all(open: &mut dyn FnMut(&str) -> Opened) {
     a_rollback_leaves_nothing_and_a_commit_everything(open);
     readers_filter_incidents_and_changes(open);
     several_at_once_answer_as_one_by_one(open);
+    the_outbox_delivers_in_order_once_per_lease(open);
     if open("shared-probe").backend.is_shared() {
         shared_stores_lock_reload_count_and_fence(open);
     }
@@ -558,4 +559,223 @@ fn shared_stores_lock_reload_count_and_fence(open: &mut dyn FnMut(&str) -> Opene
     );
     reader.ping().expect("the reader answers");
     assert_eq!(reader.heartbeats().expect("heartbeats").len(), 0);
+}
+
+fn notification(
+    incident: &str,
+    sink: &str,
+    step: &'static str,
+    n: u64,
+    due_ms: i64,
+) -> NewNotification {
+    NewNotification {
+        incident_id: incident.into(),
+        sink: sink.into(),
+        step,
+        level: u32::from(step == "escalate"),
+        change_no: n,
+        key: if step == "escalate" {
+            format!("{incident}.{n}.{sink}.e1")
+        } else {
+            format!("{incident}.{n}.{sink}")
+        },
+        payload: std::sync::Arc::from("{}"),
+        created_ms: 1_000,
+        due_ms,
+        give_up_ms: 100_000,
+    }
+}
+
+fn claim(holder: &str, now_ms: i64) -> Claim<'_> {
+    Claim {
+        holder,
+        now_ms,
+        until_ms: now_ms + 1_000,
+        take_foreign: false,
+    }
+}
+
+fn claimed_keys(backend: &mut dyn Backend, claim: Claim<'_>) -> Vec<String> {
+    in_transaction(backend, |b| b.claim_notifications(claim, 100))
+        .into_iter()
+        .map(|row| row.key)
+        .collect()
+}
+
+fn the_outbox_delivers_in_order_once_per_lease(open: &mut dyn FnMut(&str) -> Opened) {
+    let opened = open("outbox");
+    let mut backend = opened.backend;
+    let b = backend.as_mut();
+    // Rows due now are claimed by their writer; an escalation waits for its time.
+    let ids = in_transaction(b, |b| {
+        b.enqueue_notifications(
+            &[
+                notification("a", "q", "open", 1, 1_000),
+                notification("a", "q", "resolve", 2, 1_000),
+                notification("b", "q", "open", 1, 1_000),
+                notification("b", "q", "escalate", 1, 5_000),
+                notification("a", "q", "open", 1, 1_000),
+            ],
+            claim("h1", 1_000),
+        )
+    });
+    assert!(
+        ids[0].is_some() && ids[1].is_some() && ids[2].is_some(),
+        "{ids:?}"
+    );
+    assert_eq!(ids[3], None, "an escalation is not due yet");
+    assert_eq!(ids[4], None, "the same idempotency key is queued once");
+    let (a_open, a_resolve) = (ids[0].unwrap(), ids[1].unwrap());
+    assert!(a_open < a_resolve);
+    // Held by h1: nobody else takes them while the lease runs.
+    assert!(claimed_keys(b, claim("h2", 1_500)).is_empty());
+    // h1's open fails: it and the resolve behind it are handed back.
+    in_transaction(b, |b| {
+        b.finish_notifications(
+            "h1",
+            &[
+                Finish::Retry {
+                    id: a_open,
+                    error: "HTTP 503".into(),
+                    next_attempt_ms: 1_700,
+                },
+                Finish::Release { id: a_resolve },
+            ],
+            1_500,
+        )
+    });
+    assert!(
+        claimed_keys(b, claim("h2", 1_600)).is_empty(),
+        "retry not due, resolve behind it"
+    );
+    assert_eq!(
+        claimed_keys(b, claim("h2", 1_700)),
+        vec!["a.1.q"],
+        "the resolve waits for the open"
+    );
+    // A new row behind another holder's unfinished row is not claimed by its writer.
+    let behind = in_transaction(b, |b| {
+        b.enqueue_notifications(
+            &[notification("a", "q", "update", 3, 1_700)],
+            claim("h1", 1_700),
+        )
+    });
+    assert_eq!(behind, vec![None]);
+    in_transaction(b, |b| {
+        b.finish_notifications(
+            "h2",
+            &[Finish::Sent {
+                id: a_open,
+                at_ms: 1_750,
+            }],
+            1_750,
+        )
+    });
+    assert_eq!(
+        claimed_keys(b, claim("h2", 1_800)),
+        vec!["a.2.q"],
+        "then the resolve, alone"
+    );
+    // A lease that ran out frees the row (b's open, held by h1 until 2,000).
+    assert_eq!(claimed_keys(b, claim("h3", 2_500)), vec!["b.1.q"]);
+    // An embedded store's own earlier run: taken at once.
+    let mut foreign = claim("h4", 2_600);
+    foreign.take_foreign = true;
+    assert_eq!(claimed_keys(b, foreign), vec!["a.2.q", "b.1.q"]);
+    // Acknowledged: the escalation waiting for b is cancelled.
+    assert_eq!(in_transaction(b, |b| b.cancel_escalations(&["b"])), 1);
+    in_transaction(b, |b| {
+        b.finish_notifications(
+            "h4",
+            &[
+                Finish::Sent {
+                    id: a_resolve,
+                    at_ms: 2_700,
+                },
+                Finish::Dead {
+                    id: ids[2].unwrap(),
+                    error: "HTTP 400".into(),
+                },
+            ],
+            2_700,
+        )
+    });
+    assert_eq!(
+        claimed_keys(b, claim("h5", 9_000)),
+        vec!["a.3.q"],
+        "cancelled and dead stay"
+    );
+    // An operator's retry queues a dead one again.
+    assert!(in_transaction(b, |b| b.retry_notification(
+        ids[2].unwrap(),
+        9_000,
+        20_000
+    )));
+    assert!(
+        !in_transaction(b, |b| b.retry_notification(a_open, 9_000, 20_000)),
+        "sent stays sent"
+    );
+    assert_eq!(claimed_keys(b, claim("h6", 9_100)), vec!["b.1.q"]);
+    // What the API lists.
+    let all = opened
+        .reader
+        .list_notifications(&NotificationFilter {
+            limit: 100,
+            ..NotificationFilter::default()
+        })
+        .unwrap();
+    assert_eq!(all.len(), 5, "{all:?}");
+    assert!(
+        all.windows(2).all(|pair| pair[0].id > pair[1].id),
+        "newest first"
+    );
+    let a_rows = opened
+        .reader
+        .list_notifications(&NotificationFilter {
+            incident: Some("a".into()),
+            states: vec!["sent".into()],
+            limit: 100,
+            ..NotificationFilter::default()
+        })
+        .unwrap();
+    assert_eq!(a_rows.len(), 2);
+    assert!(
+        a_rows
+            .iter()
+            .all(|row| row.sink == "q" && row.sent_ms.is_some())
+    );
+    let first = a_rows.iter().find(|row| row.id == a_open).unwrap();
+    assert_eq!((first.attempts, first.step.as_str()), (2, "open"));
+    let cancelled = opened
+        .reader
+        .list_notifications(&NotificationFilter {
+            states: vec!["cancelled".into()],
+            limit: 100,
+            ..NotificationFilter::default()
+        })
+        .unwrap();
+    assert_eq!(cancelled.len(), 1);
+    assert_eq!(
+        (cancelled[0].step.as_str(), cancelled[0].level),
+        ("escalate", 1)
+    );
+    // Nothing of a rolled-back transaction stays.
+    b.begin().unwrap();
+    b.enqueue_notifications(
+        &[notification("c", "q", "open", 1, 9_000)],
+        claim("h1", 9_000),
+    )
+    .unwrap();
+    b.rollback();
+    let c_rows = opened
+        .reader
+        .list_notifications(&NotificationFilter {
+            incident: Some("c".into()),
+            limit: 10,
+            ..NotificationFilter::default()
+        })
+        .unwrap();
+    assert!(c_rows.is_empty());
+    // Finished rows are pruned by age; unfinished ones stay.
+    assert_eq!(in_transaction(b, |b| b.prune_notifications(2_000)), 3);
 }

@@ -15,10 +15,14 @@
 //! - nothing of a transaction is visible before its commit, nothing of it stays after a rollback.
 
 pub mod conformance;
+pub mod outbox;
 pub mod postgres;
 pub mod sqlite;
 
 use crate::incidents::Incident;
+pub use outbox::{
+    Claim, Finish, NewNotification, NotificationFilter, NotificationRecord, QueuedNotification,
+};
 use std::path::PathBuf;
 use std::sync::Arc;
 use vigil_shared::labels::Labels;
@@ -105,6 +109,13 @@ pub(crate) fn to_document(id: &str, value: &impl serde::Serialize) -> Result<Str
         id: id.to_owned(),
         reason: error.to_string(),
     })
+}
+
+/// What a store without an outbox answers (test doubles only).
+fn no_outbox() -> StoreError {
+    StoreError::Database {
+        reason: "this store keeps no notification outbox".to_owned(),
+    }
 }
 
 /// Refuses a stored schema newer than the `supported` migrations of this build.
@@ -449,6 +460,63 @@ pub trait Backend: Send + 'static {
             .try_for_each(|save| self.save_incident(save.incident, save.next_due_ms))
     }
 
+    // The notification outbox (`outbox.rs` has the rules). Both backends implement every call
+    // (the conformance suite checks them); the defaults refuse, for test doubles.
+
+    /// Queues notifications in the transaction; each row is claimed by `claim.holder` at once
+    /// when it is due and in order (see `outbox.rs`). Returns, per row, its id when claimed.
+    fn enqueue_notifications(
+        &mut self,
+        _rows: &[NewNotification],
+        _claim: Claim<'_>,
+    ) -> Result<Vec<Option<i64>>, StoreError> {
+        Err(no_outbox())
+    }
+    /// Cancels the escalations still waiting for these incidents (acknowledged or resolved).
+    fn cancel_escalations(&mut self, _incident_ids: &[&str]) -> Result<u64, StoreError> {
+        Err(no_outbox())
+    }
+    /// Claims up to `limit` claimable rows, oldest first.
+    fn claim_notifications(
+        &mut self,
+        _claim: Claim<'_>,
+        _limit: usize,
+    ) -> Result<Vec<QueuedNotification>, StoreError> {
+        Err(no_outbox())
+    }
+    /// Records what became of rows `holder` claimed.
+    fn finish_notifications(
+        &mut self,
+        _holder: &str,
+        _finished: &[Finish],
+        _now_ms: i64,
+    ) -> Result<(), StoreError> {
+        Err(no_outbox())
+    }
+    /// Extends `holder`'s lease on these rows to `until_ms`.
+    fn renew_notifications(
+        &mut self,
+        _holder: &str,
+        _ids: &[i64],
+        _until_ms: i64,
+    ) -> Result<(), StoreError> {
+        Err(no_outbox())
+    }
+    /// Queues a dead or failed notification again (an operator's retry); false when there is
+    /// no such row in those states.
+    fn retry_notification(
+        &mut self,
+        _id: i64,
+        _now_ms: i64,
+        _give_up_ms: i64,
+    ) -> Result<bool, StoreError> {
+        Err(no_outbox())
+    }
+    /// Forgets finished notifications (sent, dead, cancelled) queued before `before_ms`.
+    fn prune_notifications(&mut self, _before_ms: i64) -> Result<usize, StoreError> {
+        Ok(0)
+    }
+
     // Shared stores.
 
     /// True when other collectors write to the same store: the pipeline then locks and reloads
@@ -527,6 +595,11 @@ pub trait Reader: Send + Sync + 'static {
     fn get_incident(&self, id: &str) -> Result<Option<Incident>, StoreError>;
     /// Change records matching `filter`, newest first.
     fn list_changes(&self, filter: &ChangeFilter) -> Result<Vec<ChangeRecord>, StoreError>;
+    /// Notifications matching `filter`, newest first.
+    fn list_notifications(
+        &self,
+        filter: &NotificationFilter,
+    ) -> Result<Vec<NotificationRecord>, StoreError>;
     /// Every host's liveness as stored (a shared store's leader sweeps these; an embedded
     /// store's hosts live in memory and it returns nothing).
     fn heartbeats(&self) -> Result<Vec<Heartbeat>, StoreError> {

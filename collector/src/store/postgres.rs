@@ -22,8 +22,9 @@
 //! under an advisory lock, so collectors starting together migrate once.
 
 use super::{
-    Backend, BatchRecord, ChangeFilter, ChangeRecord, Heartbeat, HostRecord, IncidentFilter,
-    IncidentSave, Lease, PostgresUrl, Reader, Recorded, StoreError, StoreOptions, is_newer,
+    Backend, BatchRecord, ChangeFilter, ChangeRecord, Claim, Finish, Heartbeat, HostRecord,
+    IncidentFilter, IncidentSave, Lease, NewNotification, NotificationFilter, NotificationRecord,
+    PostgresUrl, QueuedNotification, Reader, Recorded, StoreError, StoreOptions, is_newer,
 };
 use crate::incidents::{Incident, parse_id};
 use deadpool_postgres::{Manager, ManagerConfig, Object, Pool, RecyclingMethod, Runtime};
@@ -91,7 +92,46 @@ const MIGRATIONS: &[&str] = &[
         last_id BIGINT NOT NULL
     );
     INSERT INTO id_counter VALUES (1, 0);",
+    // 2: the notification outbox (see `outbox.rs`), as in the SQLite store.
+    "CREATE TABLE outbox (
+        id BIGSERIAL PRIMARY KEY,
+        incident_id TEXT NOT NULL,
+        sink TEXT NOT NULL,
+        step TEXT NOT NULL,
+        level INT NOT NULL,
+        change_no BIGINT NOT NULL,
+        idempotency_key TEXT NOT NULL UNIQUE,
+        payload TEXT NOT NULL,
+        state TEXT NOT NULL,
+        attempts INT NOT NULL,
+        created_ms BIGINT NOT NULL,
+        due_ms BIGINT NOT NULL,
+        next_attempt_ms BIGINT NOT NULL,
+        give_up_ms BIGINT NOT NULL,
+        claimed_by TEXT,
+        claimed_until_ms BIGINT,
+        sent_ms BIGINT,
+        last_error TEXT
+    );
+    CREATE INDEX outbox_waiting ON outbox (next_attempt_ms) WHERE state IN ('pending', 'failed');
+    CREATE INDEX outbox_by_incident ON outbox (incident_id, sink, id);",
 ];
+
+/// A notification queued, claimed by its writer when it is due and every earlier unfinished
+/// row of its incident and sink is the writer's own (`outbox.rs`). Returns the id when claimed.
+const ENQUEUE_NOTIFICATION: &str = "INSERT INTO outbox (incident_id, sink, step, level,
+        change_no, idempotency_key, payload, state, attempts, created_ms, due_ms,
+        next_attempt_ms, give_up_ms, claimed_by, claimed_until_ms)
+     SELECT $1::TEXT, $2::TEXT, $3::TEXT, $4::INT, $5::BIGINT, $6::TEXT, $7::TEXT, 'pending', 0,
+            $8::BIGINT, $9::BIGINT, $9::BIGINT, $10::BIGINT, h.holder,
+            CASE WHEN h.holder IS NULL THEN NULL ELSE $12::BIGINT END
+     FROM (SELECT CASE WHEN $9::BIGINT <= $8::BIGINT AND NOT EXISTS (
+               SELECT 1 FROM outbox o WHERE o.incident_id = $1 AND o.sink = $2
+                 AND o.state IN ('pending', 'failed') AND o.due_ms <= $8
+                 AND (o.claimed_by IS NULL OR o.claimed_by <> $11 OR o.claimed_until_ms < $8))
+           THEN $11::TEXT END AS holder) h
+     ON CONFLICT (idempotency_key) DO NOTHING
+     RETURNING id, claimed_by";
 
 /// The advisory lock key under which migrations run.
 const MIGRATION_LOCK: i64 = 0x7669_6769_6c00;
@@ -496,6 +536,26 @@ impl PostgresBackend {
         })
     }
 
+    /// Like [`PostgresBackend::execute_many`], returning each statement's rows.
+    fn query_many<const N: usize>(
+        &mut self,
+        sql: &str,
+        rows: &[[&(dyn ToSql + Sync); N]],
+    ) -> Result<Vec<Vec<tokio_postgres::Row>>, StoreError> {
+        if rows.is_empty() {
+            return Ok(Vec::new());
+        }
+        let handle = self.store.handle.clone();
+        let client = self.in_transaction()?;
+        handle.block_on(async {
+            let statement = client.prepare_cached(sql).await.map_err(classify)?;
+            let each = rows.iter().map(|params| client.query(&statement, params));
+            futures_util::future::try_join_all(each)
+                .await
+                .map_err(classify)
+        })
+    }
+
     /// Runs `work` in its own short transaction (loading at start, outside the writer's groups).
     fn standalone<T>(
         &mut self,
@@ -760,6 +820,190 @@ impl Backend for PostgresBackend {
         Ok(())
     }
 
+    fn enqueue_notifications(
+        &mut self,
+        rows: &[NewNotification],
+        claim: Claim<'_>,
+    ) -> Result<Vec<Option<i64>>, StoreError> {
+        let numbers: Vec<(i32, i64, &str)> = rows
+            .iter()
+            .map(|row| (row.level as i32, row.change_no as i64, &*row.payload))
+            .collect();
+        let params: Vec<[&(dyn ToSql + Sync); 12]> = rows
+            .iter()
+            .zip(&numbers)
+            .map(|(row, (level, change_no, payload))| {
+                [
+                    &row.incident_id as &(dyn ToSql + Sync),
+                    &row.sink,
+                    &row.step,
+                    level,
+                    change_no,
+                    &row.key,
+                    payload,
+                    &row.created_ms,
+                    &row.due_ms,
+                    &row.give_up_ms,
+                    &claim.holder,
+                    &claim.until_ms,
+                ]
+            })
+            .collect();
+        // Pipelined, and run in order: a row sees the rows queued before it.
+        let answers = self.query_many(ENQUEUE_NOTIFICATION, &params)?;
+        Ok(answers
+            .iter()
+            .map(|rows| {
+                rows.first().and_then(|row| {
+                    let holder: Option<String> = row.get(1);
+                    holder.map(|_| row.get::<_, i64>(0))
+                })
+            })
+            .collect())
+    }
+
+    fn cancel_escalations(&mut self, incident_ids: &[&str]) -> Result<u64, StoreError> {
+        self.execute(
+            "UPDATE outbox SET state = 'cancelled', claimed_by = NULL, claimed_until_ms = NULL
+             WHERE incident_id = ANY($1) AND step = 'escalate' AND state IN ('pending', 'failed')",
+            &[&incident_ids],
+        )
+    }
+
+    fn claim_notifications(
+        &mut self,
+        claim: Claim<'_>,
+        limit: usize,
+    ) -> Result<Vec<QueuedNotification>, StoreError> {
+        let limit = limit.min(i64::MAX as usize) as i64;
+        // SKIP LOCKED: two collectors polling at once take different rows.
+        let rows = self.query(
+            "UPDATE outbox SET claimed_by = $1, claimed_until_ms = $3
+             WHERE id IN (
+                 SELECT o.id FROM outbox o
+                 WHERE o.state IN ('pending', 'failed') AND o.next_attempt_ms <= $2
+                   AND (o.claimed_by IS NULL OR o.claimed_until_ms < $2
+                        OR ($5 AND o.claimed_by <> $1))
+                   AND NOT EXISTS (
+                       SELECT 1 FROM outbox e
+                       WHERE e.incident_id = o.incident_id AND e.sink = o.sink AND e.id < o.id
+                         AND e.state IN ('pending', 'failed') AND e.due_ms <= $2)
+                 ORDER BY o.id LIMIT $4
+                 FOR UPDATE SKIP LOCKED)
+             RETURNING id, incident_id, sink, step, level, idempotency_key, payload, created_ms,
+                       due_ms, give_up_ms, attempts",
+            &[
+                &claim.holder,
+                &claim.now_ms,
+                &claim.until_ms,
+                &limit,
+                &claim.take_foreign,
+            ],
+        )?;
+        let mut claimed: Vec<QueuedNotification> = rows
+            .iter()
+            .map(|row| QueuedNotification {
+                id: row.get(0),
+                incident_id: row.get(1),
+                sink: row.get(2),
+                step: row.get(3),
+                level: row.get::<_, i32>(4) as u32,
+                key: row.get(5),
+                payload: row.get(6),
+                created_ms: row.get(7),
+                due_ms: row.get(8),
+                give_up_ms: row.get(9),
+                attempts: row.get::<_, i32>(10) as u32,
+            })
+            .collect();
+        claimed.sort_by_key(|row| row.id);
+        Ok(claimed)
+    }
+
+    fn finish_notifications(
+        &mut self,
+        holder: &str,
+        finished: &[Finish],
+        now_ms: i64,
+    ) -> Result<(), StoreError> {
+        let mut sent: Vec<[&(dyn ToSql + Sync); 2]> = Vec::new();
+        let mut retry: Vec<[&(dyn ToSql + Sync); 4]> = Vec::new();
+        let mut dead: Vec<[&(dyn ToSql + Sync); 3]> = Vec::new();
+        let mut release: Vec<[&(dyn ToSql + Sync); 2]> = Vec::new();
+        let holder = &holder;
+        for finish in finished {
+            match finish {
+                Finish::Sent { id, at_ms } => sent.push([id, at_ms]),
+                Finish::Retry {
+                    id,
+                    error,
+                    next_attempt_ms,
+                } => retry.push([id, next_attempt_ms, error, holder]),
+                Finish::Dead { id, error } => dead.push([id, &now_ms, error]),
+                Finish::Release { id } => release.push([id, holder]),
+            }
+        }
+        self.execute_many(
+            "UPDATE outbox SET state = 'sent', attempts = attempts + 1, sent_ms = $2,
+                 last_error = NULL, claimed_by = NULL, claimed_until_ms = NULL
+             WHERE id = $1 AND state IN ('pending', 'failed')",
+            &sent,
+        )?;
+        self.execute_many(
+            "UPDATE outbox SET state = 'failed', attempts = attempts + 1, next_attempt_ms = $2,
+                 last_error = $3, claimed_by = NULL, claimed_until_ms = NULL
+             WHERE id = $1 AND state IN ('pending', 'failed') AND claimed_by = $4",
+            &retry,
+        )?;
+        self.execute_many(
+            "UPDATE outbox SET state = 'dead', attempts = attempts + 1, next_attempt_ms = $2,
+                 last_error = $3, claimed_by = NULL, claimed_until_ms = NULL
+             WHERE id = $1 AND state IN ('pending', 'failed')",
+            &dead,
+        )?;
+        self.execute_many(
+            "UPDATE outbox SET claimed_by = NULL, claimed_until_ms = NULL
+             WHERE id = $1 AND claimed_by = $2 AND state IN ('pending', 'failed')",
+            &release,
+        )?;
+        Ok(())
+    }
+
+    fn renew_notifications(
+        &mut self,
+        holder: &str,
+        ids: &[i64],
+        until_ms: i64,
+    ) -> Result<(), StoreError> {
+        self.execute(
+            "UPDATE outbox SET claimed_until_ms = $2
+             WHERE id = ANY($1) AND claimed_by = $3 AND state IN ('pending', 'failed')",
+            &[&ids, &until_ms, &holder],
+        )?;
+        Ok(())
+    }
+
+    fn retry_notification(
+        &mut self,
+        id: i64,
+        now_ms: i64,
+        give_up_ms: i64,
+    ) -> Result<bool, StoreError> {
+        Ok(self.execute(
+            "UPDATE outbox SET state = 'pending', next_attempt_ms = $2, give_up_ms = $3,
+                 claimed_by = NULL, claimed_until_ms = NULL
+             WHERE id = $1 AND state IN ('dead', 'failed')",
+            &[&id, &now_ms, &give_up_ms],
+        )? == 1)
+    }
+
+    fn prune_notifications(&mut self, before_ms: i64) -> Result<usize, StoreError> {
+        Ok(self.execute(
+            "DELETE FROM outbox WHERE state IN ('sent', 'dead', 'cancelled') AND created_ms < $1",
+            &[&before_ms],
+        )? as usize)
+    }
+
     fn find_incident(&mut self, id: &str) -> Result<Option<Incident>, StoreError> {
         let rows = self.query("SELECT id, data FROM incidents WHERE id = $1", &[&id])?;
         rows.first()
@@ -960,6 +1204,40 @@ impl Reader for PostgresReader {
                 })
             })
             .collect()
+    }
+
+    fn list_notifications(
+        &self,
+        filter: &NotificationFilter,
+    ) -> Result<Vec<NotificationRecord>, StoreError> {
+        let limit = filter.limit.min(i64::MAX as usize) as i64;
+        let rows = self.query(
+            "SELECT id, incident_id, sink, step, level, idempotency_key, state, attempts,
+                    created_ms, due_ms, next_attempt_ms, sent_ms, last_error
+             FROM outbox
+             WHERE ($1::TEXT IS NULL OR incident_id = $1) AND ($2::TEXT IS NULL OR sink = $2)
+               AND (cardinality($3::TEXT[]) = 0 OR state = ANY($3))
+             ORDER BY id DESC LIMIT $4",
+            &[&filter.incident, &filter.sink, &filter.states, &limit],
+        )?;
+        Ok(rows
+            .iter()
+            .map(|row| NotificationRecord {
+                id: row.get(0),
+                incident_id: row.get(1),
+                sink: row.get(2),
+                step: row.get(3),
+                level: row.get::<_, i32>(4) as u32,
+                key: row.get(5),
+                state: row.get(6),
+                attempts: row.get::<_, i32>(7) as u32,
+                created_ms: row.get(8),
+                due_ms: row.get(9),
+                next_attempt_ms: row.get(10),
+                sent_ms: row.get(11),
+                last_error: row.get(12),
+            })
+            .collect())
     }
 
     fn heartbeats(&self) -> Result<Vec<Heartbeat>, StoreError> {

@@ -5,8 +5,9 @@
 //! Migrations are versioned in code and tracked with `PRAGMA user_version`.
 
 use super::{
-    Backend, BatchRecord, ChangeFilter, ChangeRecord, Durability, HostRecord, IncidentFilter,
-    IncidentSave, Reader, Recorded, StoreError, is_newer,
+    Backend, BatchRecord, ChangeFilter, ChangeRecord, Claim, Durability, Finish, HostRecord,
+    IncidentFilter, IncidentSave, NewNotification, NotificationFilter, NotificationRecord,
+    QueuedNotification, Reader, Recorded, StoreError, is_newer,
 };
 use crate::incidents::{Incident, parse_id};
 use rusqlite::{Connection, OpenFlags, OptionalExtension, params, params_from_iter};
@@ -62,6 +63,31 @@ const MIGRATIONS: &[&str] = &[
     // fingerprint". Partial: only open and acknowledged rows are in it, so it stays small.
     "CREATE UNIQUE INDEX incidents_one_active ON incidents (fingerprint)
         WHERE state IN ('open', 'acknowledged');",
+    // 5: the notification outbox (see `outbox.rs`): one row per (incident change, sink), written
+    // with the change. The waiting index holds only unfinished rows; rows of one incident and
+    // sink are found in id order by the second.
+    "CREATE TABLE outbox (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        incident_id TEXT NOT NULL,
+        sink TEXT NOT NULL,
+        step TEXT NOT NULL,
+        level INTEGER NOT NULL,
+        change_no INTEGER NOT NULL,
+        idempotency_key TEXT NOT NULL UNIQUE,
+        payload TEXT NOT NULL,
+        state TEXT NOT NULL,
+        attempts INTEGER NOT NULL,
+        created_ms INTEGER NOT NULL,
+        due_ms INTEGER NOT NULL,
+        next_attempt_ms INTEGER NOT NULL,
+        give_up_ms INTEGER NOT NULL,
+        claimed_by TEXT,
+        claimed_until_ms INTEGER,
+        sent_ms INTEGER,
+        last_error TEXT
+    ) STRICT;
+    CREATE INDEX outbox_waiting ON outbox (next_attempt_ms) WHERE state IN ('pending', 'failed');
+    CREATE INDEX outbox_by_incident ON outbox (incident_id, sink, id);",
 ];
 
 /// SQLite implementation of [`Backend`].
@@ -381,6 +407,211 @@ impl Backend for SqliteBackend {
         Ok(())
     }
 
+    fn enqueue_notifications(
+        &mut self,
+        rows: &[NewNotification],
+        claim: Claim<'_>,
+    ) -> Result<Vec<Option<i64>>, StoreError> {
+        let mut blocked = self.connection.prepare_cached(
+            "SELECT 1 FROM outbox WHERE incident_id = ?1 AND sink = ?2
+               AND state IN ('pending', 'failed') AND due_ms <= ?3
+               AND (claimed_by IS NULL OR claimed_by <> ?4 OR claimed_until_ms < ?3)
+             LIMIT 1",
+        )?;
+        let mut insert = self.connection.prepare_cached(
+            "INSERT INTO outbox (incident_id, sink, step, level, change_no, idempotency_key,
+                 payload, state, attempts, created_ms, due_ms, next_attempt_ms, give_up_ms,
+                 claimed_by, claimed_until_ms)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 'pending', 0, ?8, ?9, ?9, ?10, ?11, ?12)
+             ON CONFLICT (idempotency_key) DO NOTHING",
+        )?;
+        let mut claimed = Vec::with_capacity(rows.len());
+        for row in rows {
+            let take = row.due_ms <= claim.now_ms
+                && !blocked.exists(params![
+                    row.incident_id,
+                    row.sink,
+                    claim.now_ms,
+                    claim.holder
+                ])?;
+            let (holder, until) = if take {
+                (Some(claim.holder), Some(claim.until_ms))
+            } else {
+                (None, None)
+            };
+            let inserted = insert.execute(params![
+                row.incident_id,
+                row.sink,
+                row.step,
+                row.level,
+                row.change_no as i64,
+                row.key,
+                &*row.payload,
+                row.created_ms,
+                row.due_ms,
+                row.give_up_ms,
+                holder,
+                until,
+            ])?;
+            claimed.push((take && inserted == 1).then(|| self.connection.last_insert_rowid()));
+        }
+        Ok(claimed)
+    }
+
+    fn cancel_escalations(&mut self, incident_ids: &[&str]) -> Result<u64, StoreError> {
+        let mut cancel = self.connection.prepare_cached(
+            "UPDATE outbox SET state = 'cancelled', claimed_by = NULL, claimed_until_ms = NULL
+             WHERE incident_id = ?1 AND step = 'escalate' AND state IN ('pending', 'failed')",
+        )?;
+        let mut cancelled = 0;
+        for id in incident_ids {
+            cancelled += cancel.execute(params![id])? as u64;
+        }
+        Ok(cancelled)
+    }
+
+    fn claim_notifications(
+        &mut self,
+        claim: Claim<'_>,
+        limit: usize,
+    ) -> Result<Vec<QueuedNotification>, StoreError> {
+        let mut statement = self.connection.prepare_cached(
+            "UPDATE outbox SET claimed_by = ?1, claimed_until_ms = ?3
+             WHERE id IN (
+                 SELECT o.id FROM outbox o
+                 WHERE o.state IN ('pending', 'failed') AND o.next_attempt_ms <= ?2
+                   AND (o.claimed_by IS NULL OR o.claimed_until_ms < ?2
+                        OR (?5 AND o.claimed_by <> ?1))
+                   AND NOT EXISTS (
+                       SELECT 1 FROM outbox e
+                       WHERE e.incident_id = o.incident_id AND e.sink = o.sink AND e.id < o.id
+                         AND e.state IN ('pending', 'failed') AND e.due_ms <= ?2)
+                 ORDER BY o.id LIMIT ?4)
+             RETURNING id, incident_id, sink, step, level, idempotency_key, payload, created_ms,
+                       due_ms, give_up_ms, attempts",
+        )?;
+        let rows = statement.query_map(
+            params![
+                claim.holder,
+                claim.now_ms,
+                claim.until_ms,
+                limit.min(i64::MAX as usize) as i64,
+                claim.take_foreign
+            ],
+            |row| {
+                Ok(QueuedNotification {
+                    id: row.get(0)?,
+                    incident_id: row.get(1)?,
+                    sink: row.get(2)?,
+                    step: row.get(3)?,
+                    level: row.get(4)?,
+                    key: row.get(5)?,
+                    payload: row.get(6)?,
+                    created_ms: row.get(7)?,
+                    due_ms: row.get(8)?,
+                    give_up_ms: row.get(9)?,
+                    attempts: row.get(10)?,
+                })
+            },
+        )?;
+        let mut claimed = rows.collect::<Result<Vec<_>, _>>()?;
+        claimed.sort_by_key(|row| row.id);
+        Ok(claimed)
+    }
+
+    fn finish_notifications(
+        &mut self,
+        holder: &str,
+        finished: &[Finish],
+        now_ms: i64,
+    ) -> Result<(), StoreError> {
+        for finish in finished {
+            match finish {
+                Finish::Sent { id, at_ms } => {
+                    self.connection
+                        .prepare_cached(
+                            "UPDATE outbox SET state = 'sent', attempts = attempts + 1,
+                                 sent_ms = ?2, last_error = NULL, claimed_by = NULL,
+                                 claimed_until_ms = NULL
+                             WHERE id = ?1 AND state IN ('pending', 'failed')",
+                        )?
+                        .execute(params![id, at_ms])?;
+                }
+                Finish::Retry {
+                    id,
+                    error,
+                    next_attempt_ms,
+                } => {
+                    self.connection
+                        .prepare_cached(
+                            "UPDATE outbox SET state = 'failed', attempts = attempts + 1,
+                                 next_attempt_ms = ?2, last_error = ?3, claimed_by = NULL,
+                                 claimed_until_ms = NULL
+                             WHERE id = ?1 AND state IN ('pending', 'failed')
+                               AND claimed_by = ?4",
+                        )?
+                        .execute(params![id, next_attempt_ms, error, holder])?;
+                }
+                Finish::Dead { id, error } => {
+                    self.connection
+                        .prepare_cached(
+                            "UPDATE outbox SET state = 'dead', attempts = attempts + 1,
+                                 next_attempt_ms = ?2, last_error = ?3, claimed_by = NULL,
+                                 claimed_until_ms = NULL
+                             WHERE id = ?1 AND state IN ('pending', 'failed')",
+                        )?
+                        .execute(params![id, now_ms, error])?;
+                }
+                Finish::Release { id } => {
+                    self.connection
+                        .prepare_cached(
+                            "UPDATE outbox SET claimed_by = NULL, claimed_until_ms = NULL
+                             WHERE id = ?1 AND claimed_by = ?2 AND state IN ('pending', 'failed')",
+                        )?
+                        .execute(params![id, holder])?;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn renew_notifications(
+        &mut self,
+        holder: &str,
+        ids: &[i64],
+        until_ms: i64,
+    ) -> Result<(), StoreError> {
+        let mut renew = self.connection.prepare_cached(
+            "UPDATE outbox SET claimed_until_ms = ?2
+             WHERE id = ?1 AND claimed_by = ?3 AND state IN ('pending', 'failed')",
+        )?;
+        for id in ids {
+            renew.execute(params![id, until_ms, holder])?;
+        }
+        Ok(())
+    }
+
+    fn retry_notification(
+        &mut self,
+        id: i64,
+        now_ms: i64,
+        give_up_ms: i64,
+    ) -> Result<bool, StoreError> {
+        let mut retry = self.connection.prepare_cached(
+            "UPDATE outbox SET state = 'pending', next_attempt_ms = ?2, give_up_ms = ?3,
+                 claimed_by = NULL, claimed_until_ms = NULL
+             WHERE id = ?1 AND state IN ('dead', 'failed')",
+        )?;
+        Ok(retry.execute(params![id, now_ms, give_up_ms])? == 1)
+    }
+
+    fn prune_notifications(&mut self, before_ms: i64) -> Result<usize, StoreError> {
+        let mut prune = self.connection.prepare_cached(
+            "DELETE FROM outbox WHERE state IN ('sent', 'dead', 'cancelled') AND created_ms < ?1",
+        )?;
+        Ok(prune.execute(params![before_ms])?)
+    }
+
     fn find_incident(&mut self, id: &str) -> Result<Option<Incident>, StoreError> {
         find_incident(&self.connection, id)
     }
@@ -535,6 +766,56 @@ impl Reader for SqliteReader {
         sql.push_str(" ORDER BY starts_ms DESC, id DESC LIMIT ?");
         values.push((filter.limit.min(i64::MAX as usize) as i64).into());
         self.documents(&sql, values)
+    }
+
+    fn list_notifications(
+        &self,
+        filter: &NotificationFilter,
+    ) -> Result<Vec<NotificationRecord>, StoreError> {
+        let mut sql = String::from(
+            "SELECT id, incident_id, sink, step, level, idempotency_key, state, attempts,
+                    created_ms, due_ms, next_attempt_ms, sent_ms, last_error
+             FROM outbox WHERE 1 = 1",
+        );
+        let mut values: Vec<rusqlite::types::Value> = Vec::new();
+        if let Some(incident) = &filter.incident {
+            sql.push_str(" AND incident_id = ?");
+            values.push(incident.clone().into());
+        }
+        if let Some(sink) = &filter.sink {
+            sql.push_str(" AND sink = ?");
+            values.push(sink.clone().into());
+        }
+        if !filter.states.is_empty() {
+            sql.push_str(" AND state IN (");
+            for (i, state) in filter.states.iter().enumerate() {
+                sql.push_str(if i == 0 { "?" } else { ", ?" });
+                values.push(state.clone().into());
+            }
+            sql.push(')');
+        }
+        sql.push_str(" ORDER BY id DESC LIMIT ?");
+        values.push((filter.limit.min(i64::MAX as usize) as i64).into());
+        let connection = self.connection();
+        let mut statement = connection.prepare_cached(&sql)?;
+        let rows = statement.query_map(params_from_iter(values), |row| {
+            Ok(NotificationRecord {
+                id: row.get(0)?,
+                incident_id: row.get(1)?,
+                sink: row.get(2)?,
+                step: row.get(3)?,
+                level: row.get(4)?,
+                key: row.get(5)?,
+                state: row.get(6)?,
+                attempts: row.get(7)?,
+                created_ms: row.get(8)?,
+                due_ms: row.get(9)?,
+                next_attempt_ms: row.get(10)?,
+                sent_ms: row.get(11)?,
+                last_error: row.get(12)?,
+            })
+        })?;
+        Ok(rows.collect::<Result<Vec<_>, _>>()?)
     }
 }
 

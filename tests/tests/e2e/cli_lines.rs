@@ -141,6 +141,13 @@ fn cli_bad_config_key_or_env_value_is_one_line_naming_the_key_with_status_2() {
         "collector-values.toml",
         "log_format = \"xml\"\n[incidents]\nmin_severity = \"fatal\"\n",
     );
+    let collector_sinks = write(
+        "collector-sinks.toml",
+        "[[sink]]\nname = \"pd\"\nkind = \"email\"\nurl = \"https://x\"\n\
+         [[sink]]\nname = \"hook\"\nkind = \"webhook\"\n\
+         [[sink]]\nname = \"keyed\"\nkind = \"webhook\"\nurl = \"https://x\"\nsecret_env = \"VIGIL_TEST_NO_SUCH_SECRET\"\n\
+         [[route]]\nsinks = [\"nowhere\"]\n",
+    );
     let agent_unknown = write("agent-unknown.toml", "[[probe]]\nnam = \"web\"\n");
     let agent_values = write(
         "agent-values.toml",
@@ -170,6 +177,17 @@ fn cli_bad_config_key_or_env_value_is_one_line_naming_the_key_with_status_2() {
             vec![
                 "config key log_format: unknown format \"xml\"",
                 "; config key incidents.min_severity: unknown severity \"fatal\"",
+            ],
+        ),
+        (
+            "vigil-collector",
+            vec!["--data-dir", data_dir, "--config", &collector_sinks],
+            vec![],
+            vec![
+                "config key sink[0].kind: unknown kind \"email\"",
+                "config key sink[1].url: missing",
+                "config key sink[2].secret_env: environment variable VIGIL_TEST_NO_SUCH_SECRET",
+                "config key route[0].sinks: no [[sink]] is named \"nowhere\"",
             ],
         ),
         (

@@ -190,6 +190,18 @@ pub enum SendError {
     },
 }
 
+/// The one HTTP client every sink shares (rustls with ring, no redirects: a vendor API that
+/// redirects is misconfigured, and following would resend the key elsewhere).
+pub fn http_client() -> Result<reqwest::Client, reqwest::Error> {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    reqwest::Client::builder()
+        .user_agent(concat!("vigil-collector/", env!("CARGO_PKG_VERSION")))
+        .redirect(reqwest::redirect::Policy::none())
+        .pool_idle_timeout(Duration::from_secs(60))
+        .connect_timeout(Duration::from_secs(10))
+        .build()
+}
+
 /// Most of an answer's body kept for a receipt or an error.
 pub const BODY_KEPT: usize = 512;
 

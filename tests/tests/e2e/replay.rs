@@ -1,0 +1,306 @@
+//! `vigil-collector replay` on the real binary: a backtest prints what each sink would have got
+//! and when — deduplicated repeats, a flapping check held as one incident, an escalation at its
+//! time on the events' clock and one cancelled by a resolve — with an assignment per input line;
+//! the same events through a live collector reach a real webhook with the same steps in the same
+//! order; bad input is exit status 2 naming the input line.
+
+use std::io::Write as _;
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::Duration;
+use vigil_e2e::hook::Hook;
+use vigil_e2e::{Collector, bin, client, eventually};
+
+/// Runs `vigil-collector replay ARGS` with `input` on stdin: (status, stdout, stderr).
+fn replay(args: &[&str], input: &str) -> (Option<i32>, String, String) {
+    let mut child = Command::new(bin("vigil-collector"))
+        .arg("replay")
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("cannot start vigil-collector replay");
+    let mut stdin = child.stdin.take().unwrap();
+    let input = input.to_owned();
+    let writer = std::thread::spawn(move || {
+        let _ = stdin.write_all(input.as_bytes());
+    });
+    let output = child.wait_with_output().expect("replay did not finish");
+    writer.join().unwrap();
+    (
+        output.status.code(),
+        String::from_utf8_lossy(&output.stdout).into_owned(),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    )
+}
+
+fn event(host: &str, check: &str, status: &str, time: &str) -> String {
+    serde_json::json!({
+        "source": "nagios", "host": host, "service": "checkout", "check": check,
+        "status": status, "severity": "critical", "summary": "5xx above 5%", "time": time
+    })
+    .to_string()
+}
+
+fn lines(stdout: &str) -> (Vec<serde_json::Value>, serde_json::Value) {
+    let mut all: Vec<serde_json::Value> = stdout
+        .lines()
+        .map(|line| serde_json::from_str(line).unwrap_or_else(|_| panic!("not JSON: {line}")))
+        .collect();
+    let summary = all.pop().expect("a summary line");
+    (all, summary["summary"].clone())
+}
+
+fn write(dir: &Path, name: &str, text: &str) -> String {
+    let path = dir.join(name);
+    std::fs::write(&path, text).unwrap();
+    path.display().to_string()
+}
+
+#[test]
+fn replay_prints_each_notification_at_its_time_with_escalations_and_assignments() {
+    let tmp = tempfile::tempdir().unwrap();
+    let config = write(
+        tmp.path(),
+        "replay.toml",
+        r#"
+        [[sink]]
+        name = "pager"
+        kind = "webhook"
+        url = "http://127.0.0.1:1/never-called"
+        [[route]]
+        sinks = ["pager"]
+        [[route.escalate]]
+        after = "10m"
+        "#,
+    );
+    let mut input = vec![
+        event("web-1", "http_5xx", "firing", "2026-11-21T10:00:00Z"),
+        event("web-1", "http_5xx", "firing", "2026-11-21T10:00:30Z"),
+        String::new(),
+        event("web-2", "http_5xx", "firing", "2026-11-21T10:01:00Z"),
+        event("web-1", "http_5xx", "resolved", "2026-11-21T10:05:00Z"),
+    ];
+    // A flapping check: twenty flips in ten minutes are one incident.
+    for minute in 0..20 {
+        let status = if minute % 2 == 0 {
+            "firing"
+        } else {
+            "resolved"
+        };
+        input.push(event(
+            "db-1",
+            "replication",
+            status,
+            &format!("2026-11-21T11:{:02}:00Z", minute * 30 / 60),
+        ));
+    }
+    let assignments = tmp.path().join("assignments.txt");
+    let (code, stdout, stderr) = replay(
+        &[
+            "--config",
+            &config,
+            "--assignments",
+            assignments.to_str().unwrap(),
+        ],
+        &(input.join("\n") + "\n"),
+    );
+    assert_eq!(code, Some(0), "{stderr}");
+    let (sent, summary) = lines(&stdout);
+    let web1: Vec<(&str, &str)> = sent
+        .iter()
+        .filter(|line| line["hosts"][0] == "web-1")
+        .map(|line| (line["step"].as_str().unwrap(), line["at"].as_str().unwrap()))
+        .collect();
+    assert_eq!(
+        web1,
+        [
+            ("open", "2026-11-21T10:00:00.000Z"),
+            ("resolve", "2026-11-21T10:05:00.000Z")
+        ],
+        "one page, no escalation after the resolve"
+    );
+    let web2: Vec<(&str, &str)> = sent
+        .iter()
+        .filter(|line| line["hosts"][0] == "web-2")
+        .map(|line| (line["step"].as_str().unwrap(), line["at"].as_str().unwrap()))
+        .collect();
+    assert_eq!(
+        web2,
+        [
+            ("open", "2026-11-21T10:01:00.000Z"),
+            ("escalate", "2026-11-21T10:11:00.000Z")
+        ],
+        "escalated ten minutes after its open, on the events' clock"
+    );
+    let db: Vec<&str> = sent
+        .iter()
+        .filter(|line| line["hosts"][0] == "db-1")
+        .map(|line| line["step"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        db.iter().filter(|step| **step == "open").count(),
+        1,
+        "{db:?}"
+    );
+    for line in &sent {
+        assert_eq!(line["sink"], "pager");
+        for field in [
+            "incident_id",
+            "fingerprint",
+            "title",
+            "service",
+            "priority",
+            "count",
+        ] {
+            assert!(!line[field].is_null(), "{field} missing in {line}");
+        }
+        assert!(line["parent_id"].is_null());
+    }
+    assert_eq!(summary["events"], 24);
+    assert_eq!(summary["incidents"], 3);
+    assert_eq!(summary["top_level_incidents"], 3);
+    assert_eq!(summary["notifications"]["escalate"], 2);
+    assert_eq!(summary["notifications_total"], sent.len());
+    let assigned = std::fs::read_to_string(&assignments).unwrap();
+    let assigned: Vec<&str> = assigned.lines().collect();
+    assert_eq!(assigned.len(), input.len(), "one line per input line");
+    assert_eq!(
+        assigned[0], assigned[1],
+        "a repeat ends in the same incident"
+    );
+    assert_eq!(assigned[2], "", "an empty line opens nothing");
+    assert_ne!(assigned[3], assigned[0]);
+    assert_eq!(assigned[4], assigned[0]);
+    assert_eq!(web2.len(), 2);
+    assert!(sent.iter().any(|line| line["incident_id"] == assigned[3]));
+}
+
+#[tokio::test]
+async fn replay_and_a_live_collector_send_the_same_steps_in_the_same_order() {
+    let tmp = tempfile::tempdir().unwrap();
+    let hook = Hook::start().await;
+    let config = write(
+        tmp.path(),
+        "collector.toml",
+        &format!(
+            "[[sink]]\nname = \"queue\"\nkind = \"webhook\"\nurl = \"{}\"\nsteps = [\"open\", \"update\", \"reopen\", \"resolve\"]\n",
+            hook.url("/hook")
+        ),
+    );
+    // No timers involved: opens, repeats, a resolve, a reopen, a severity rise.
+    let script = [
+        ("web-1", "http_5xx", "firing", "major"),
+        ("web-2", "http_5xx", "firing", "minor"),
+        ("web-1", "http_5xx", "firing", "major"),
+        ("web-1", "http_5xx", "resolved", "major"),
+        ("web-1", "http_5xx", "firing", "major"),
+        ("web-2", "http_5xx", "firing", "critical"),
+        ("web-2", "http_5xx", "resolved", "critical"),
+    ];
+    let body = |(host, check, status, severity): (&str, &str, &str, &str), time: &str| {
+        serde_json::json!({
+            "source": "nagios", "host": host, "service": "checkout", "check": check,
+            "status": status, "severity": severity, "summary": "s", "time": time
+        })
+    };
+    let input: Vec<String> = script
+        .iter()
+        .enumerate()
+        .map(|(index, step)| {
+            body(*step, &format!("2026-11-21T10:00:{:02}Z", index * 5)).to_string()
+        })
+        .collect();
+    let (code, stdout, stderr) = replay(&["--config", &config], &(input.join("\n") + "\n"));
+    assert_eq!(code, Some(0), "{stderr}");
+    let (sent, _) = lines(&stdout);
+    let replayed: Vec<(String, String)> = sent
+        .iter()
+        .map(|line| {
+            (
+                line["step"].as_str().unwrap().to_owned(),
+                line["hosts"][0].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    let collector = Collector::start(&tmp.path().join("data"), &["--config", &config]).await;
+    for step in script {
+        let response = client()
+            .post(format!("{}/v1/events", collector.url))
+            .json(&body(step, "2026-11-21T10:00:00Z"))
+            .send()
+            .await
+            .unwrap();
+        // One at a time, as the replay applies them.
+        assert!(response.status().is_success());
+    }
+    let live = eventually(
+        Duration::from_secs(15),
+        Duration::from_millis(100),
+        || async {
+            let got: Vec<(String, String)> = hook
+                .accepted()
+                .iter()
+                .map(|request| {
+                    let body = request.json();
+                    (
+                        body["step"].as_str().unwrap_or("").to_owned(),
+                        body["incident"]["hosts"][0]
+                            .as_str()
+                            .unwrap_or("")
+                            .to_owned(),
+                    )
+                })
+                .collect();
+            (got.len() >= replayed.len())
+                .then(|| got.clone())
+                .ok_or_else(|| format!("{got:?} vs {replayed:?}"))
+        },
+    )
+    .await;
+    let per_host = |all: &[(String, String)], host: &str| -> Vec<String> {
+        all.iter()
+            .filter(|(_, h)| h == host)
+            .map(|(step, _)| step.clone())
+            .collect()
+    };
+    for host in ["web-1", "web-2"] {
+        assert_eq!(per_host(&live, host), per_host(&replayed, host), "{host}");
+    }
+    assert_eq!(live.len(), replayed.len());
+    assert!(replayed.iter().any(|(step, _)| step == "reopen"));
+    assert!(replayed.iter().any(|(step, _)| step == "update"));
+}
+
+#[test]
+fn replay_bad_input_is_exit_2_naming_the_input_line() {
+    let good = event("web-1", "http_5xx", "firing", "2026-11-21T10:00:00Z");
+    let cases = [
+        (
+            format!("{good}\n{{\"status\": \"firing\"}}\n"),
+            "input line 2: not a generic event",
+        ),
+        (
+            format!(
+                "{good}\n{}\n",
+                serde_json::json!({"source": "x", "check": "c", "status": "firing", "severity": "major"})
+            ),
+            "input line 2: time is required",
+        ),
+        (
+            format!(
+                "{}\n",
+                serde_json::json!({"source": "x", "check": "c", "status": "firing", "severity": "major", "time": "yesterday"})
+            ),
+            "input line 1: time \"yesterday\" is not RFC 3339",
+        ),
+        ("not json at all\n".to_owned(), "input line 1:"),
+    ];
+    for (input, expected) in cases {
+        let (code, _, stderr) = replay(&[], &input);
+        assert_eq!(code, Some(2), "{input}: {stderr}");
+        assert_eq!(stderr.lines().count(), 1, "{stderr}");
+        assert!(stderr.contains(expected), "{stderr}");
+    }
+}
