@@ -51,6 +51,8 @@ mod replay;
 mod tidy;
 #[path = "e2e/tls.rs"]
 mod tls;
+#[path = "e2e/vendors.rs"]
+mod vendors;
 
 use vigil_shared::labels::Labels;
 use vigil_shared::wire::{AgentInfo, Batch, PROTOCOL_VERSION, Sample};
