@@ -187,6 +187,7 @@ pub async fn run(
         pipeline: pipeline.clone(),
         reader: Arc::clone(&reader),
         leadership: leadership.clone(),
+        sinks: Arc::new(config.sinks.clone()),
     };
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await

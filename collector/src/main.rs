@@ -34,6 +34,11 @@ enum Command {
     /// the whole pipeline on their own clock; prints one JSON line per notification a sink
     /// would have received, then a summary.
     Replay(vigil_collector::replay::ReplayArgs),
+    /// Send a test notification to a configured sink and print its answer.
+    Notify {
+        #[command(subcommand)]
+        command: vigil_collector::notify::cli::NotifyCommand,
+    },
 }
 
 fn main() -> ExitCode {
@@ -71,6 +76,9 @@ fn main() -> ExitCode {
                 ExitCode::from(1)
             }
         };
+    }
+    if let Some(Command::Notify { command }) = cli.command {
+        return notify(cli.args, command);
     }
     let config = match Config::load(&cli.args) {
         Ok(config) => config,
@@ -113,6 +121,37 @@ fn forecast(args: &vigil_collector::forecast::cli::ForecastArgs) -> ExitCode {
         Err(error) => {
             eprintln!("vigil-collector: {error}");
             ExitCode::from(2)
+        }
+    }
+}
+
+/// `vigil-collector notify test SINK`: 0 accepted, 1 refused or unreachable, 2 unknown sink or
+/// bad config.
+fn notify(mut args: Args, command: vigil_collector::notify::cli::NotifyCommand) -> ExitCode {
+    let vigil_collector::notify::cli::NotifyCommand::Test { sink, config, step } = command;
+    if config.is_some() {
+        args.config = config;
+    }
+    let config = match Config::load(&args) {
+        Ok(config) => config,
+        Err(errors) => {
+            eprintln!("vigil-collector: {errors}");
+            return ExitCode::from(2);
+        }
+    };
+    let runtime = match runtime(tokio::runtime::Builder::new_current_thread()) {
+        Ok(runtime) => runtime,
+        Err(code) => return code,
+    };
+    match runtime.block_on(vigil_collector::notify::cli::run(&config, &sink, step)) {
+        Ok((receipt, sent)) => {
+            println!("sent {sent}");
+            println!("accepted: HTTP {}: {}", receipt.status, receipt.body);
+            ExitCode::SUCCESS
+        }
+        Err(error) => {
+            eprintln!("vigil-collector: {error}");
+            ExitCode::from(error.exit_code())
         }
     }
 }

@@ -13,6 +13,8 @@ mod alertmanager;
 mod auth;
 #[path = "e2e/bad_input.rs"]
 mod bad_input;
+#[path = "e2e/callbacks.rs"]
+mod callbacks;
 #[path = "e2e/cli.rs"]
 mod cli;
 #[path = "e2e/cli_lines.rs"]
@@ -33,6 +35,8 @@ mod incidents;
 mod inventory;
 #[path = "e2e/notify.rs"]
 mod notify;
+#[path = "e2e/notify_cli.rs"]
+mod notify_cli;
 #[path = "e2e/pipeline.rs"]
 mod pipeline;
 #[path = "e2e/prometheus.rs"]
@@ -49,6 +53,8 @@ mod silences;
 mod tidy;
 #[path = "e2e/tls.rs"]
 mod tls;
+#[path = "e2e/vendors.rs"]
+mod vendors;
 
 use vigil_shared::labels::Labels;
 use vigil_shared::wire::{AgentInfo, Batch, PROTOCOL_VERSION, Sample};

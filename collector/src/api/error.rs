@@ -32,6 +32,16 @@ impl ApiError {
         }
     }
 
+    /// 401 with a message (a callback whose signature is missing or wrong; bearer tokens go
+    /// through [`ApiError::from_auth`]).
+    pub fn unauthorized(message: impl Into<String>) -> ApiError {
+        ApiError {
+            status: StatusCode::UNAUTHORIZED,
+            message: message.into(),
+            retry_after: None,
+        }
+    }
+
     /// 400 with a message.
     pub fn bad_request(message: impl Into<String>) -> ApiError {
         ApiError {

@@ -2,6 +2,7 @@
 //! headers and the JSON error shape (see `error.rs`).
 
 pub mod alertmanager;
+pub mod callbacks;
 pub mod changes;
 pub mod dto;
 pub mod error;
@@ -49,6 +50,8 @@ pub struct AppState {
     pub reader: Arc<dyn Reader>,
     /// `Some(epoch)` while this collector leads the sweeps.
     pub leadership: crate::pipeline::leader::Leadership,
+    /// The configured sinks (callbacks check their signatures with them).
+    pub sinks: Arc<Vec<crate::notify::sinks::Sink>>,
 }
 
 /// Builds the router.
@@ -62,6 +65,7 @@ pub fn router(state: AppState) -> Router {
         )
         .route("/v1/events", post(events::post))
         .route("/v1/alertmanager", post(alertmanager::post))
+        .route("/v1/callbacks/{sink}", post(callbacks::post))
         .route("/v1/changes", get(changes::list).post(changes::create))
         .route("/v1/silences", get(silences::list).post(silences::create))
         .route("/v1/silences/{id}", axum::routing::delete(silences::end))
@@ -83,10 +87,12 @@ pub fn router(state: AppState) -> Router {
 }
 
 /// What a request needs: ingest for agent batches, read for GET, admin for DELETE, operate for
-/// the other actions. `/healthz` and `/readyz` need nothing.
+/// the other actions. `/healthz`, `/readyz` and the signed `/v1/callbacks/{sink}` need nothing.
 fn access_for(method: &Method, path: &str) -> Option<Access> {
     match (method, path) {
         (_, "/healthz" | "/readyz") => None,
+        // A queue's callback is authenticated by its signature (`callbacks.rs`).
+        (&Method::POST, path) if path.starts_with("/v1/callbacks/") => None,
         (&Method::POST, "/v1/ingest") => Some(Access::Ingest),
         (&Method::GET | &Method::HEAD, _) => Some(Access::Read),
         // Ending a silence is the operator's, like making one (SPEC tokens).

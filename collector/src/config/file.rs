@@ -132,6 +132,17 @@ pub struct RawSink {
     pub(super) concurrency: Option<usize>,
     pub(super) rate_limit: Option<f64>,
     pub(super) dead_after: Option<String>,
+    // Vendor keys (`config/sinks.rs` says which kind takes which).
+    pub(super) user: Option<String>,
+    pub(super) table: Option<String>,
+    pub(super) project: Option<String>,
+    pub(super) issue_type: Option<String>,
+    pub(super) priorities: Option<Vec<String>>,
+    pub(super) resolve_transition: Option<String>,
+    pub(super) acknowledge_transition: Option<String>,
+    pub(super) reopen_transition: Option<String>,
+    pub(super) callback_secret_env: Option<String>,
+    pub(super) callback_secret_file: Option<PathBuf>,
 }
 
 /// Reads and parses the config file at `path`; the error is one line naming the file.

@@ -5,7 +5,7 @@
 use super::ConfigErrors;
 use super::file::RawSink;
 use crate::notify::Step;
-use crate::notify::sinks::{Delivery, Sink, SinkKind};
+use crate::notify::sinks::{Delivery, Sink, SinkKind, SinkOptions};
 use std::collections::HashSet;
 use std::time::Duration;
 use vigil_shared::secret::Secret;
@@ -78,42 +78,21 @@ fn parse_sink(
             None
         }
     };
-    let secret = match (raw.secret_env, raw.secret_file) {
-        (None, None) => None,
-        (Some(variable), None) => match env(&variable).filter(|value| !value.trim().is_empty()) {
-            Some(value) => Some(Secret::new(value.trim())),
-            None => {
-                errors.invalid(
-                    key("secret_env"),
-                    format!("environment variable {variable} is not set or empty"),
-                );
-                None
-            }
-        },
-        (None, Some(path)) => match std::fs::read_to_string(&path) {
-            Ok(value) if !value.trim().is_empty() => Some(Secret::new(value.trim())),
-            Ok(_) => {
-                errors.invalid(key("secret_file"), format!("{} is empty", path.display()));
-                None
-            }
-            Err(error) => {
-                errors.invalid(
-                    key("secret_file"),
-                    format!("cannot read {}: {error}", path.display()),
-                );
-                None
-            }
-        },
-        (Some(_), Some(_)) => {
-            errors.invalid(
-                key("secret_env"),
-                "give secret_env or secret_file, not both",
-            );
-            None
-        }
-    };
+    let secret_given = raw.secret_env.is_some() || raw.secret_file.is_some();
+    let secret = read_secret(
+        (&key("secret_env"), raw.secret_env),
+        (&key("secret_file"), raw.secret_file),
+        env,
+        errors,
+    );
+    let callback_secret = read_secret(
+        (&key("callback_secret_env"), raw.callback_secret_env),
+        (&key("callback_secret_file"), raw.callback_secret_file),
+        env,
+        errors,
+    );
     let url = match raw.url {
-        Some(url) if url.starts_with("http://") || url.starts_with("https://") => Some(url),
+        Some(url) if is_http_url(&url) => Some(url),
         Some(url) => {
             errors.invalid(
                 key("url"),
@@ -121,9 +100,179 @@ fn parse_sink(
             );
             None
         }
-        None => {
+        None => None,
+    };
+    let mut options = SinkOptions::default();
+    if let Some(kind) = kind {
+        // Keys that belong to other kinds are refused, so a typo'd kind is not silently a
+        // different sink.
+        let vendor_keys: [(&str, bool, &[SinkKind]); 9] = [
+            (
+                "user",
+                raw.user.is_some(),
+                &[SinkKind::ServiceNow, SinkKind::Jira],
+            ),
+            ("table", raw.table.is_some(), &[SinkKind::ServiceNow]),
+            ("project", raw.project.is_some(), &[SinkKind::Jira]),
+            ("issue_type", raw.issue_type.is_some(), &[SinkKind::Jira]),
+            ("priorities", raw.priorities.is_some(), &[SinkKind::Jira]),
+            (
+                "resolve_transition",
+                raw.resolve_transition.is_some(),
+                &[SinkKind::Jira],
+            ),
+            (
+                "acknowledge_transition",
+                raw.acknowledge_transition.is_some(),
+                &[SinkKind::Jira],
+            ),
+            (
+                "reopen_transition",
+                raw.reopen_transition.is_some(),
+                &[SinkKind::Jira],
+            ),
+            (
+                "callback_secret_env",
+                callback_secret.is_some(),
+                &[SinkKind::Webhook, SinkKind::PagerDuty],
+            ),
+        ];
+        for (name, given, kinds) in vendor_keys {
+            if given && !kinds.contains(&kind) {
+                let names: Vec<&str> = kinds.iter().map(|kind| kind.as_str()).collect();
+                errors.invalid(
+                    key(name),
+                    format!(
+                        "{} sink has no {name}: it is for {} sinks",
+                        with_article(kind),
+                        names.join(" and ")
+                    ),
+                );
+            }
+        }
+        let needs_secret = |what: &str, errors: &mut ConfigErrors| {
+            if !secret_given {
+                errors.invalid(
+                    key("secret_env"),
+                    format!(
+                        "missing: {} sink needs {what}, from secret_env = \"VAR\" or secret_file = \"PATH\"",
+                        with_article(kind)
+                    ),
+                );
+            }
+        };
+        let needs = |name: &str, value: &Option<String>, what: &str, errors: &mut ConfigErrors| {
+            if value.as_deref().is_none_or(|text| text.trim().is_empty()) {
+                errors.invalid(
+                    key(name),
+                    format!("missing: {} sink needs {what}", with_article(kind)),
+                );
+            }
+        };
+        match kind {
+            SinkKind::Webhook => {}
+            SinkKind::PagerDuty => needs_secret("the Events API v2 routing key", errors),
+            SinkKind::Opsgenie => needs_secret("the API integration key", errors),
+            SinkKind::Slack => {}
+            SinkKind::ServiceNow => {
+                needs(
+                    "user",
+                    &raw.user,
+                    "the user the table API is called as",
+                    errors,
+                );
+                needs_secret("that user's password", errors);
+            }
+            SinkKind::Jira => {
+                needs(
+                    "user",
+                    &raw.user,
+                    "the account's email or user name",
+                    errors,
+                );
+                needs(
+                    "project",
+                    &raw.project,
+                    "the project key issues are created in",
+                    errors,
+                );
+                needs_secret("the account's API token", errors);
+            }
+        }
+        options.user = raw.user;
+        if let Some(table) = raw.table {
+            if table.is_empty()
+                || !table
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'_')
+            {
+                errors.invalid(
+                    key("table"),
+                    format!("{table:?} is not a table name: use letters, digits and _"),
+                );
+            }
+            options.table = table;
+        }
+        options.project = raw.project;
+        if let Some(issue_type) = raw.issue_type {
+            options.issue_type = issue_type;
+        }
+        if let Some(names) = raw.priorities {
+            match <[String; 5]>::try_from(names) {
+                Ok(names) => options.priorities = Some(names),
+                Err(names) => errors.invalid(
+                    key("priorities"),
+                    format!(
+                        "give 5 Jira priority names, for priorities 1 to 5 (got {})",
+                        names.len()
+                    ),
+                ),
+            }
+        }
+        if let Some(name) = raw.resolve_transition {
+            options.resolve_transition = name;
+        }
+        options.acknowledge_transition = raw.acknowledge_transition;
+        options.reopen_transition = raw.reopen_transition;
+    }
+    // Where requests go: PagerDuty and Opsgenie have a default; Slack's webhook URL is itself
+    // secret, so it is kept as the secret (from url, secret_env or secret_file) and only its
+    // origin is shown.
+    let (url, secret) = match (kind, url, secret) {
+        (Some(SinkKind::PagerDuty), None, secret) => (Some(PAGERDUTY_URL.to_owned()), secret),
+        (Some(SinkKind::Opsgenie), None, secret) => (Some(OPSGENIE_URL.to_owned()), secret),
+        (Some(SinkKind::Slack), Some(url), None) => (Some(origin(&url)), Some(Secret::new(url))),
+        (Some(SinkKind::Slack), None, Some(secret)) => {
+            if is_http_url(secret.expose()) {
+                (Some(origin(secret.expose())), Some(secret))
+            } else {
+                errors.invalid(
+                    key("secret_env"),
+                    "a slack sink's secret is its incoming webhook URL (https://hooks.slack.com/services/...)",
+                );
+                (None, None)
+            }
+        }
+        (Some(SinkKind::Slack), Some(_), Some(_)) => {
+            errors.invalid(
+                key("url"),
+                "give the slack webhook URL once: in url, or (better, it is a secret) in secret_env or secret_file",
+            );
+            (None, None)
+        }
+        (Some(SinkKind::Slack), None, None) => {
+            if !secret_given {
+                errors.invalid(
+                    key("url"),
+                    "missing: the slack incoming webhook URL, in secret_env or secret_file (or url)",
+                );
+            }
+            (None, None)
+        }
+        (_, Some(url), secret) => (Some(url), secret),
+        (_, None, secret) => {
             errors.invalid(key("url"), "missing: where the notifications go");
-            None
+            (None, secret)
         }
     };
     let steps = match raw.steps {
@@ -183,7 +332,73 @@ fn parse_sink(
         secret,
         steps,
         delivery,
+        options,
+        callback_secret,
     })
+}
+
+/// PagerDuty's Events API v2 endpoint.
+pub const PAGERDUTY_URL: &str = "https://events.pagerduty.com/v2/enqueue";
+/// Opsgenie's API (the EU instance is `https://api.eu.opsgenie.com`).
+pub const OPSGENIE_URL: &str = "https://api.opsgenie.com";
+
+/// "a webhook", "an opsgenie".
+fn with_article(kind: SinkKind) -> String {
+    match kind {
+        SinkKind::Opsgenie => "an opsgenie".to_owned(),
+        other => format!("a {}", other.as_str()),
+    }
+}
+
+fn is_http_url(url: &str) -> bool {
+    url.starts_with("http://") || url.starts_with("https://")
+}
+
+/// `scheme://host[:port]` of a URL (what may be shown of a secret one).
+fn origin(url: &str) -> String {
+    let (scheme, rest) = url.split_once("://").unwrap_or(("", url));
+    let host = rest.split(['/', '?', '#']).next().unwrap_or("");
+    format!("{scheme}://{host}")
+}
+
+/// A secret from an environment variable or a file (trimmed, never empty); each key is the
+/// full `sink[N].<name>` and the value given for it.
+fn read_secret(
+    (env_key, variable): (&str, Option<String>),
+    (file_key, path): (&str, Option<std::path::PathBuf>),
+    env: &dyn Fn(&str) -> Option<String>,
+    errors: &mut ConfigErrors,
+) -> Option<Secret> {
+    match (variable, path) {
+        (None, None) => None,
+        (Some(variable), None) => match env(&variable).filter(|value| !value.trim().is_empty()) {
+            Some(value) => Some(Secret::new(value.trim())),
+            None => {
+                errors.invalid(
+                    env_key,
+                    format!("environment variable {variable} is not set or empty"),
+                );
+                None
+            }
+        },
+        (None, Some(path)) => match std::fs::read_to_string(&path) {
+            Ok(value) if !value.trim().is_empty() => Some(Secret::new(value.trim())),
+            Ok(_) => {
+                errors.invalid(file_key, format!("{} is empty", path.display()));
+                None
+            }
+            Err(error) => {
+                errors.invalid(file_key, format!("cannot read {}: {error}", path.display()));
+                None
+            }
+        },
+        (Some(_), Some(_)) => {
+            let name = env_key.rsplit('.').next().unwrap_or(env_key);
+            let file_name = file_key.rsplit('.').next().unwrap_or(file_key);
+            errors.invalid(env_key, format!("give {name} or {file_name}, not both"));
+            None
+        }
+    }
 }
 
 /// A URL for an error message: its query removed (it may carry a key).
@@ -264,5 +479,166 @@ mod tests {
             error.contains("sink[1].name: \"q\" is used by another sink"),
             "{error}"
         );
+    }
+
+    #[test]
+    fn each_kind_is_validated_for_the_keys_it_needs() {
+        let env = |name: &str| match name {
+            "KEY" => Some("k3y".to_owned()),
+            "HOOK" => Some("https://hooks.slack.com/services/T0/B0/SECRETPART".to_owned()),
+            _ => None,
+        };
+        let cases = [
+            (
+                "kind = \"pagerduty\"",
+                "sink[0].secret_env: missing: a pagerduty sink needs the Events API v2 routing key",
+            ),
+            (
+                "kind = \"opsgenie\"",
+                "sink[0].secret_env: missing: an opsgenie sink needs the API integration key",
+            ),
+            (
+                "kind = \"slack\"",
+                "sink[0].url: missing: the slack incoming webhook URL",
+            ),
+            (
+                "kind = \"slack\"\nsecret_env = \"KEY\"",
+                "sink[0].secret_env: a slack sink's secret is its incoming webhook URL",
+            ),
+            (
+                "kind = \"slack\"\nsecret_env = \"HOOK\"\nurl = \"https://hooks.slack.com/x\"",
+                "sink[0].url: give the slack webhook URL once",
+            ),
+            (
+                "kind = \"servicenow\"\nsecret_env = \"KEY\"",
+                "sink[0].url: missing",
+            ),
+            (
+                "kind = \"servicenow\"\nurl = \"https://x.service-now.com\"\nsecret_env = \"KEY\"",
+                "sink[0].user: missing: a servicenow sink needs the user",
+            ),
+            (
+                "kind = \"servicenow\"\nurl = \"https://x.service-now.com\"\nuser = \"u\"",
+                "sink[0].secret_env: missing: a servicenow sink needs that user's password",
+            ),
+            (
+                "kind = \"servicenow\"\nurl = \"https://x\"\nuser = \"u\"\nsecret_env = \"KEY\"\ntable = \"inc; drop\"",
+                "sink[0].table: \"inc; drop\" is not a table name",
+            ),
+            (
+                "kind = \"jira\"\nurl = \"https://x.atlassian.net\"\nuser = \"u\"\nsecret_env = \"KEY\"",
+                "sink[0].project: missing: a jira sink needs the project key",
+            ),
+            (
+                "kind = \"jira\"\nurl = \"https://x.atlassian.net\"\nproject = \"OPS\"\nsecret_env = \"KEY\"",
+                "sink[0].user: missing",
+            ),
+            (
+                "kind = \"jira\"\nurl = \"https://x\"\nuser = \"u\"\nproject = \"OPS\"\nsecret_env = \"KEY\"\npriorities = [\"High\"]",
+                "sink[0].priorities: give 5 Jira priority names",
+            ),
+            (
+                "kind = \"pagerduty\"\nsecret_env = \"KEY\"\nproject = \"OPS\"",
+                "sink[0].project: a pagerduty sink has no project: it is for jira sinks",
+            ),
+            (
+                "kind = \"slack\"\nsecret_env = \"HOOK\"\ncallback_secret_env = \"KEY\"",
+                "sink[0].callback_secret_env: a slack sink has no callback_secret_env: it is for webhook and pagerduty sinks",
+            ),
+            (
+                "kind = \"webhook\"\nurl = \"http://x\"\ncallback_secret_env = \"NOPE\"",
+                "sink[0].callback_secret_env: environment variable NOPE is not set",
+            ),
+        ];
+        for (table, expected) in cases {
+            let text = format!("[[sink]]\nname = \"q\"\n{table}\n");
+            let error = Config::from_parts(&Args::default(), file(&text), &env)
+                .unwrap_err()
+                .to_string();
+            assert!(error.contains(expected), "{table}: {error}");
+            assert!(
+                !error.contains("SECRETPART") && !error.contains("k3y"),
+                "{error}"
+            );
+        }
+    }
+
+    #[test]
+    fn vendor_sinks_get_their_defaults_and_slack_hides_its_url() {
+        let env = |name: &str| match name {
+            "KEY" => Some("k3y".to_owned()),
+            "HOOK" => Some("https://hooks.slack.com/services/T0/B0/SECRETPART".to_owned()),
+            _ => None,
+        };
+        let text = r#"
+            [[sink]]
+            name = "pd"
+            kind = "pagerduty"
+            secret_env = "KEY"
+            callback_secret_env = "KEY"
+            [[sink]]
+            name = "og"
+            kind = "opsgenie"
+            secret_env = "KEY"
+            [[sink]]
+            name = "chat"
+            kind = "slack"
+            secret_env = "HOOK"
+            [[sink]]
+            name = "inline"
+            kind = "slack"
+            url = "https://hooks.slack.com/services/T0/B0/INLINEPART"
+            [[sink]]
+            name = "snow"
+            kind = "servicenow"
+            url = "https://acme.service-now.com"
+            user = "vigil"
+            secret_env = "KEY"
+            [[sink]]
+            name = "tickets"
+            kind = "jira"
+            url = "https://acme.atlassian.net"
+            user = "ops@acme.example"
+            project = "OPS"
+            secret_env = "KEY"
+            acknowledge_transition = "In Progress"
+            reopen_transition = "Reopen"
+        "#;
+        let config = Config::from_parts(&Args::default(), file(text), &env).unwrap();
+        let urls: Vec<&str> = config.sinks.iter().map(|sink| sink.url.as_str()).collect();
+        assert_eq!(
+            urls,
+            [
+                super::PAGERDUTY_URL,
+                super::OPSGENIE_URL,
+                "https://hooks.slack.com",
+                "https://hooks.slack.com",
+                "https://acme.service-now.com",
+                "https://acme.atlassian.net",
+            ]
+        );
+        assert_eq!(
+            config.sinks[0].callback_secret.as_ref().unwrap().expose(),
+            "k3y"
+        );
+        assert!(config.sinks[1].callback_secret.is_none());
+        assert_eq!(
+            config.sinks[2].secret.as_ref().unwrap().expose(),
+            "https://hooks.slack.com/services/T0/B0/SECRETPART"
+        );
+        assert_eq!(
+            config.sinks[3].secret.as_ref().unwrap().expose(),
+            "https://hooks.slack.com/services/T0/B0/INLINEPART"
+        );
+        assert_eq!(config.sinks[4].options.table, "incident");
+        let jira = &config.sinks[5].options;
+        assert_eq!(jira.issue_type, "Task");
+        assert_eq!(jira.resolve_transition, "Done");
+        assert_eq!(jira.acknowledge_transition.as_deref(), Some("In Progress"));
+        assert_eq!(jira.reopen_transition.as_deref(), Some("Reopen"));
+        let shown = format!("{config:?}");
+        for secret in ["SECRETPART", "INLINEPART", "k3y"] {
+            assert!(!shown.contains(secret), "{secret} in {shown}");
+        }
     }
 }

@@ -443,6 +443,8 @@ mod tests {
             secret: None,
             steps: crate::notify::Step::DEFAULT.to_vec(),
             delivery: Delivery::default(),
+            options: crate::notify::sinks::SinkOptions::default(),
+            callback_secret: None,
         }
     }
 

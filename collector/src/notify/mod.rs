@@ -7,6 +7,7 @@
 //! it reports; delivery is at least once, and the idempotency key (a pure function of incident,
 //! change number and sink) makes a repeat harmless at the receiver.
 
+pub mod cli;
 pub mod dispatch;
 pub mod outbox;
 pub mod route;

@@ -166,6 +166,8 @@ pub fn run(
             secret: None,
             steps: Step::DEFAULT.to_vec(),
             delivery: Delivery::default(),
+            options: crate::notify::sinks::SinkOptions::default(),
+            callback_secret: None,
         });
     }
     let sinks = Arc::new(sinks);

@@ -5,6 +5,13 @@
 //! `opsgenie.rs` (Alerts API), `slack.rs` (incoming webhook), `servicenow.rs` (table API),
 //! `jira.rs` (REST API v2). [`deliver`] is the one entry point the dispatcher calls.
 
+pub mod jira;
+pub mod opsgenie;
+pub mod pagerduty;
+#[cfg(test)]
+mod receiver;
+pub mod servicenow;
+pub mod slack;
 pub mod webhook;
 
 use super::{Message, Step};
@@ -102,6 +109,49 @@ pub struct Sink {
     pub steps: Vec<Step>,
     /// Delivery settings.
     pub delivery: Delivery,
+    /// The vendor's own settings (user, table, project, transitions).
+    pub options: SinkOptions,
+    /// The secret that signs callbacks from this queue (`POST /v1/callbacks/{sink}`), from
+    /// `callback_secret_env` or `callback_secret_file`; `None`: no callbacks taken.
+    pub callback_secret: Option<Secret>,
+}
+
+/// Vendor settings of a sink; each kind reads the ones it documents (README, "Incident
+/// queues") and config validation refuses the others.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SinkOptions {
+    /// ServiceNow and Jira: the account (basic auth with the sink's secret).
+    pub user: Option<String>,
+    /// ServiceNow: the table (default `incident`).
+    pub table: String,
+    /// Jira: the project key.
+    pub project: Option<String>,
+    /// Jira: the issue type (default `Task`).
+    pub issue_type: String,
+    /// Jira: priority names for priorities 1 to 5 (none: Jira's default priority).
+    pub priorities: Option<[String; 5]>,
+    /// Jira: the transition taken on resolve (default `Done`).
+    pub resolve_transition: String,
+    /// Jira: the transition taken on acknowledge (none: acknowledge only comments).
+    pub acknowledge_transition: Option<String>,
+    /// Jira: the transition taken on reopen when the issue is done (none: reopen only
+    /// comments).
+    pub reopen_transition: Option<String>,
+}
+
+impl Default for SinkOptions {
+    fn default() -> Self {
+        SinkOptions {
+            user: None,
+            table: "incident".to_owned(),
+            project: None,
+            issue_type: "Task".to_owned(),
+            priorities: None,
+            resolve_transition: "Done".to_owned(),
+            acknowledge_transition: None,
+            reopen_transition: None,
+        }
+    }
 }
 
 impl Sink {
@@ -163,9 +213,11 @@ pub async fn deliver(
 ) -> Result<Receipt, SendError> {
     match sink.kind {
         SinkKind::Webhook => webhook::deliver(client, sink, message).await,
-        other => Err(SendError::Permanent {
-            reason: format!("sink kind {} is not built yet", other.as_str()),
-        }),
+        SinkKind::PagerDuty => pagerduty::deliver(client, sink, message).await,
+        SinkKind::Opsgenie => opsgenie::deliver(client, sink, message).await,
+        SinkKind::Slack => slack::deliver(client, sink, message).await,
+        SinkKind::ServiceNow => servicenow::deliver(client, sink, message).await,
+        SinkKind::Jira => jira::deliver(client, sink, message).await,
     }
 }
 
@@ -173,26 +225,81 @@ pub async fn deliver(
 /// `Retry-After` when given), timeouts and connection errors → [`SendError::Retry`]; any other
 /// status → [`SendError::Permanent`].
 pub async fn send(request: reqwest::RequestBuilder) -> Result<Receipt, SendError> {
-    let response = request.send().await.map_err(|error| SendError::Retry {
+    send_reading(request, BODY_KEPT)
+        .await
+        .map(|(receipt, _)| receipt)
+}
+
+/// Like [`send`], but also hands back up to `max` bytes of the answer's body as it came, for
+/// the sinks that read what the receiver answered (a ticket's id, a list of transitions).
+pub async fn send_reading(
+    request: reqwest::RequestBuilder,
+    max: usize,
+) -> Result<(Receipt, String), SendError> {
+    let answer = exchange(request, max).await?;
+    classify(answer)
+}
+
+/// An answer as it came, before [`classify`] says what it means.
+#[derive(Debug, Clone)]
+pub struct Answer {
+    /// HTTP status.
+    pub status: u16,
+    /// The receiver's `Retry-After`.
+    pub after: Option<Duration>,
+    /// Up to the asked number of bytes of the body.
+    pub body: String,
+}
+
+/// Sends a request and reads up to `max` bytes of the answer (at least [`BODY_KEPT`]); only
+/// transport failures are errors here (retried).
+pub async fn exchange(request: reqwest::RequestBuilder, max: usize) -> Result<Answer, SendError> {
+    let mut response = request.send().await.map_err(|error| SendError::Retry {
         reason: describe_transport_error(&error),
         after: None,
     })?;
     let status = response.status().as_u16();
     let after = retry_after(response.headers());
-    let body = match response.text().await {
-        Ok(text) => truncate(&text, BODY_KEPT),
-        Err(error) => {
-            return Err(SendError::Retry {
-                reason: format!(
-                    "answer {status} unreadable: {}",
-                    describe_transport_error(&error)
-                ),
-                after,
-            });
+    let mut bytes = Vec::new();
+    loop {
+        match response.chunk().await {
+            Ok(Some(chunk)) => {
+                let room = max.max(BODY_KEPT).saturating_sub(bytes.len());
+                bytes.extend_from_slice(&chunk[..chunk.len().min(room)]);
+                if room <= chunk.len() {
+                    break;
+                }
+            }
+            Ok(None) => break,
+            Err(error) => {
+                return Err(SendError::Retry {
+                    reason: format!(
+                        "answer {status} unreadable: {}",
+                        describe_transport_error(&error)
+                    ),
+                    after,
+                });
+            }
         }
-    };
+    }
+    Ok(Answer {
+        status,
+        after,
+        body: String::from_utf8_lossy(&bytes).into_owned(),
+    })
+}
+
+/// 2xx → a [`Receipt`] (and the body); 408, 425, 429 and 5xx → [`SendError::Retry`]; any
+/// other status → [`SendError::Permanent`].
+pub fn classify(answer: Answer) -> Result<(Receipt, String), SendError> {
+    let Answer {
+        status,
+        after,
+        body: full,
+    } = answer;
+    let body = truncate(&full, BODY_KEPT);
     match status {
-        200..=299 => Ok(Receipt { status, body }),
+        200..=299 => Ok((Receipt { status, body }, full)),
         408 | 425 | 429 | 500..=599 => Err(SendError::Retry {
             reason: format!("HTTP {status}: {body}"),
             after,
