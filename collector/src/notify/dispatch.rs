@@ -141,6 +141,16 @@ impl Dispatcher {
             })
             .collect();
         let (done_tx, mut done_rx) = mpsc::unbounded_channel::<Done>();
+        // Outcomes are written by their own task, in order, so recording one never holds up
+        // the next delivery; claims and renewals run on their own tasks for the same reason.
+        let (finish_tx, finish_rx) = mpsc::unbounded_channel::<Vec<Finish>>();
+        let recorder = tokio::spawn(record_outcomes(
+            self.pipeline.clone(),
+            self.notifier.holder.clone(),
+            finish_rx,
+        ));
+        let (claimed_tx, mut claimed_rx) = mpsc::unbounded_channel::<Vec<Outgoing>>();
+        let mut claiming = false;
         let mut state = Queues::default();
         let mut finished: Vec<Finish> = Vec::new();
         let mut poll = tokio::time::interval(POLL_EVERY);
@@ -162,7 +172,7 @@ impl Dispatcher {
                     while let Ok(done) = done_rx.try_recv() {
                         self.complete(done, &mut state, &mut finished, &lanes, &done_tx);
                     }
-                    self.flush(&mut finished).await;
+                    let _ = finish_tx.send(std::mem::take(&mut finished));
                 }
                 Some(rows) = fresh.recv() => {
                     self.accept(rows, &mut state, &lanes, &done_tx);
@@ -170,11 +180,20 @@ impl Dispatcher {
                         self.accept(rows, &mut state, &lanes, &done_tx);
                     }
                 }
+                Some(rows) = claimed_rx.recv() => {
+                    claiming = false;
+                    self.accept(rows, &mut state, &lanes, &done_tx);
+                }
                 _ = poll.tick() => {
-                    self.flush(&mut finished).await;
-                    if state.held < MAX_HELD {
-                        let rows = self.claim().await;
-                        self.accept(rows, &mut state, &lanes, &done_tx);
+                    if !claiming && state.held < MAX_HELD {
+                        claiming = true;
+                        tokio::spawn(claim(
+                            self.pipeline.clone(),
+                            self.notifier.clone(),
+                            self.take_foreign,
+                            claimed_tx.clone(),
+                            finish_tx.clone(),
+                        ));
                     }
                 }
                 _ = renew.tick() => {
@@ -185,9 +204,12 @@ impl Dispatcher {
                             ids,
                             lease_ms: self.notifier.lease_ms,
                         });
-                        if let Err(error) = self.pipeline.write_waiting(write).await {
-                            tracing::warn!(error = %error, "cannot renew the claims on notifications");
-                        }
+                        let pipeline = self.pipeline.clone();
+                        tokio::spawn(async move {
+                            if let Err(error) = pipeline.write_waiting(write).await {
+                                tracing::warn!(error = %error, "cannot renew the claims on notifications");
+                            }
+                        });
                     }
                 }
             }
@@ -204,43 +226,14 @@ impl Dispatcher {
         for row in state.drain_waiting() {
             finished.push(Finish::Release { id: row.id });
         }
-        self.flush(&mut finished).await;
+        let _ = finish_tx.send(finished);
+        drop(finish_tx);
+        drop(claimed_rx);
+        let _ = tokio::time::timeout_at(deadline + SHUTDOWN_WAIT, recorder).await;
         tracing::debug!(
             in_flight = state.in_flight,
             "notification dispatcher stopped"
         );
-    }
-
-    /// Claims rows that became claimable.
-    async fn claim(&self) -> Vec<Outgoing> {
-        let write = Write::Notify(NotifyWrite::Claim {
-            holder: self.notifier.holder.clone(),
-            limit: CLAIM_LIMIT,
-            lease_ms: self.notifier.lease_ms,
-            take_foreign: self.take_foreign,
-        });
-        match self.pipeline.write_waiting(write).await {
-            Ok(WriteOutcome::Notifications(rows)) => {
-                let mut outgoing = Vec::with_capacity(rows.len());
-                let mut unusable = Vec::new();
-                for row in rows {
-                    let id = row.id;
-                    match self.notifier.outgoing(row) {
-                        Ok(row) => outgoing.push(row),
-                        Err(error) => unusable.push(Finish::Dead { id, error }),
-                    }
-                }
-                if !unusable.is_empty() {
-                    self.flush(&mut unusable).await;
-                }
-                outgoing
-            }
-            Ok(_) => Vec::new(),
-            Err(error) => {
-                tracing::debug!(error = %error, "cannot claim notifications now");
-                Vec::new()
-            }
-        }
     }
 
     /// Queues rows behind their incident and sink, and starts what can start.
@@ -375,20 +368,76 @@ impl Dispatcher {
         }
         self.start(&lane, state, lanes, done_tx);
     }
+}
 
-    /// Writes the recorded outcomes; on failure keeps them for the next flush.
-    async fn flush(&self, finished: &mut Vec<Finish>) {
-        if finished.is_empty() {
-            return;
+/// Claims rows that became claimable (retries due, escalations due, rows of a dead holder)
+/// and hands them to the dispatcher; unusable ones are dead-lettered.
+async fn claim(
+    pipeline: Pipeline,
+    notifier: Notifier,
+    take_foreign: bool,
+    claimed: mpsc::UnboundedSender<Vec<Outgoing>>,
+    finish: mpsc::UnboundedSender<Vec<Finish>>,
+) {
+    let write = Write::Notify(NotifyWrite::Claim {
+        holder: notifier.holder.clone(),
+        limit: CLAIM_LIMIT,
+        lease_ms: notifier.lease_ms,
+        take_foreign,
+    });
+    let mut outgoing = Vec::new();
+    match pipeline.write_waiting(write).await {
+        Ok(WriteOutcome::Notifications(rows)) => {
+            let mut unusable = Vec::new();
+            for row in rows {
+                let id = row.id;
+                match notifier.outgoing(row) {
+                    Ok(row) => outgoing.push(row),
+                    Err(error) => unusable.push(Finish::Dead { id, error }),
+                }
+            }
+            if !unusable.is_empty() {
+                let _ = finish.send(unusable);
+            }
         }
-        let batch = std::mem::take(finished);
-        let write = Write::Notify(NotifyWrite::Finish {
-            holder: self.notifier.holder.clone(),
-            finished: batch.clone(),
-        });
-        if let Err(error) = self.pipeline.write_waiting(write).await {
-            tracing::warn!(error = %error, n = batch.len(), "cannot record notification outcomes yet: will retry");
-            finished.extend(batch);
+        Ok(_) => {}
+        Err(error) => tracing::debug!(error = %error, "cannot claim notifications now"),
+    }
+    // Always answered, so the dispatcher claims again at its next poll.
+    let _ = claimed.send(outgoing);
+}
+
+/// Writes delivery outcomes in the order they came, batching what queued up meanwhile; a
+/// failed write is retried (nothing is dropped: an outcome not written leaves its row to be
+/// sent again, under the same idempotency key).
+async fn record_outcomes(
+    pipeline: Pipeline,
+    holder: String,
+    mut outcomes: mpsc::UnboundedReceiver<Vec<Finish>>,
+) {
+    while let Some(mut batch) = outcomes.recv().await {
+        while let Ok(more) = outcomes.try_recv() {
+            batch.extend(more);
+        }
+        if batch.is_empty() {
+            continue;
+        }
+        loop {
+            let write = Write::Notify(NotifyWrite::Finish {
+                holder: holder.clone(),
+                finished: batch.clone(),
+            });
+            match pipeline.write_waiting(write).await {
+                Ok(_) => break,
+                Err(crate::pipeline::WriteError::Closed) => return,
+                Err(error) => {
+                    tracing::warn!(error = %error, n = batch.len(), "cannot record notification outcomes yet: will retry");
+                    tokio::time::sleep(Duration::from_secs(1)).await;
+                    while let Ok(more) = outcomes.try_recv() {
+                        batch.extend(more);
+                    }
+                }
+            }
         }
     }
 }

@@ -1,7 +1,7 @@
 //! `vigil-collector replay`: backtest a config on past events. Generic events (the SPEC shape,
 //! `time` required) are read as JSON lines and run through the same pipeline as the live
 //! collector — the writer, the engine's stages, routing, escalation and every timer — on a
-//! [`ManualClock`] driven by the events' times, with a throwaway SQLite store and no network.
+//! [`ManualClock`] driven by the events' times, with a throwaway in-memory SQLite store and no network.
 //! Each notification a sink would have received is printed as one JSON line at the time it
 //! would have gone out, then one summary line.
 //!
@@ -19,7 +19,7 @@ use crate::notify::Step;
 use crate::notify::outbox::{Notifier, Outgoing};
 use crate::notify::sinks::{Delivery, Sink, SinkKind};
 use crate::pipeline::{Direct, NotifyWrite, Write, WriteOutcome, Writer};
-use crate::store::{Durability, Finish, NewNotification};
+use crate::store::{Finish, NewNotification};
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::{BufRead, Write as _};
 use std::path::PathBuf;
@@ -28,6 +28,9 @@ use std::sync::{Arc, Mutex};
 /// How long past the last event the timers still run (a resolved incident closes, an
 /// escalation fires): 30 days.
 pub const DRAIN_FOR_MS: i64 = 30 * 86_400_000;
+
+/// Every this many events the replay runs the live collector's full tick (which prunes).
+const PRUNE_EVERY_EVENTS: u64 = 10_000;
 
 /// The name of the sink a config without sinks is replayed with.
 pub const IMPLICIT_SINK: &str = "default";
@@ -171,13 +174,8 @@ pub fn run(
         });
     }
     let sinks = Arc::new(sinks);
-    let dir = tempfile::tempdir()
-        .map_err(|error| ReplayError::Io(format!("cannot make a temporary store: {error}")))?;
-    let backend = crate::store::sqlite::SqliteBackend::open_with(
-        &dir.path().join("replay.db"),
-        Durability::Normal,
-    )
-    .map_err(|error| ReplayError::Io(error.to_string()))?;
+    let backend = crate::store::sqlite::SqliteBackend::in_memory()
+        .map_err(|error| ReplayError::Io(error.to_string()))?;
     let clock = Arc::new(ManualClock::new(0));
     let seen = Arc::new(Mutex::new(Seen::default()));
     let observed = Arc::clone(&seen);
@@ -213,7 +211,8 @@ pub fn run(
         event_id_retention_ms: i64::try_from(config.event_id_retention.as_millis())
             .unwrap_or(i64::MAX),
         notify: Some((notifier.clone(), fresh_tx)),
-        notification_retention_ms: i64::MAX / 4,
+        // Printed is delivered: the next prune forgets it (memory stays flat over a month).
+        notification_retention_ms: 0,
     };
     let mut direct = Direct::new(writer);
     let mut assignments = match &args.assignments {
@@ -298,6 +297,16 @@ pub fn run(
             replay.totals.top_level.insert(top);
         }
         replay.after_group(&mut direct, &mut fresh_rx)?;
+        if replay.totals.events.is_multiple_of(PRUNE_EVERY_EVENTS) {
+            // The full tick also prunes what is finished (sent notifications, old event ids).
+            let answers = replay.run(&mut direct, Write::Tick);
+            if let Some(Err(error)) = answers.into_iter().next() {
+                return Err(ReplayError::Io(format!(
+                    "the throwaway store failed: {error}"
+                )));
+            }
+            replay.after_group(&mut direct, &mut fresh_rx)?;
+        }
     }
     if let Some(last) = last_ms {
         replay.run_timers_before(

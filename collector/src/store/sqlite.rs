@@ -190,6 +190,23 @@ impl SqliteBackend {
         Ok(backend)
     }
 
+    /// A store in memory, gone with the process: the replay's throwaway store (no journal on
+    /// disk, no fsync — nothing of it has to survive).
+    pub fn in_memory() -> Result<SqliteBackend, StoreError> {
+        let connection = Connection::open_in_memory().map_err(|error| StoreError::Open {
+            location: ":memory:".to_owned(),
+            reason: error.to_string(),
+        })?;
+        connection.pragma_update(None, "journal_mode", "MEMORY")?;
+        connection.pragma_update(None, "synchronous", "OFF")?;
+        let mut backend = SqliteBackend {
+            connection,
+            _checkpointer: None,
+        };
+        backend.migrate()?;
+        Ok(backend)
+    }
+
     fn migrate(&mut self) -> Result<(), StoreError> {
         let version: i64 = self
             .connection
