@@ -71,6 +71,13 @@ struct Cli {
     /// List the N slowest notifications of each peer on stderr.
     #[arg(long, default_value_t = 0)]
     slowest: usize,
+    /// The collector's `store_sync`: full (fsync per commit, as shipped) or normal (profiling only:
+    /// not durable across a power loss).
+    #[arg(long, default_value = "full")]
+    store_sync: String,
+    /// More settings of the bench sink, TOML lines (e.g. `concurrency = 16`), for profiling.
+    #[arg(long, default_value = "")]
+    sink_extra: String,
     /// Longest wait for the last notifications after the load ends, in seconds.
     #[arg(long, default_value_t = 30)]
     drain_seconds: u64,
@@ -351,6 +358,8 @@ struct Outcome {
     latency: Vec<Duration>,
     /// Send → 2xx, sorted.
     acked: Vec<Duration>,
+    /// Receiver arrival − 2xx, ms (negative: the notification came first), sorted.
+    after_ack: Vec<f64>,
     rate: f64,
     cpu_s: f64,
     wall_s: f64,
@@ -398,6 +407,7 @@ async fn measure(
     let wall_s = started.elapsed().as_secs_f64();
     let (cpu_after, rss) = proc_usage(pid).context("the server is gone")?;
     let mut latency = Vec::new();
+    let mut after_ack = Vec::new();
     let mut duplicates = 0;
     let mut slow = Vec::new();
     if let Some(receiver) = receiver {
@@ -408,6 +418,7 @@ async fn measure(
                 let first = times.iter().min().expect("one arrival at least");
                 let took = first.saturating_duration_since(sample.sent);
                 latency.push(took);
+                after_ack.push((took.as_secs_f64() - sample.acked.as_secs_f64()) * 1e3);
                 slow.push((took, sample.sent.duration_since(started), &sample.name));
             }
         }
@@ -424,6 +435,7 @@ async fn measure(
     }
     let received = latency.len();
     latency.sort();
+    after_ack.sort_by(f64::total_cmp);
     let mut acked: Vec<Duration> = ok.iter().map(|sample| sample.acked).collect();
     acked.sort();
     let checked: Vec<&Result<(), String>> = samples
@@ -438,6 +450,7 @@ async fn measure(
         duplicates,
         latency,
         acked,
+        after_ack,
         rate: count as f64 / load_wall,
         cpu_s: cpu_after - cpu_before,
         wall_s,
@@ -467,14 +480,15 @@ fn pinned(cli: &Cli, program: &Path) -> Command {
 async fn vigil(cli: &Cli, bin_dir: &Path, sink: bool) -> Result<Outcome> {
     let tmp = tempfile::tempdir()?;
     let receiver = Receiver::start().await?;
-    let mut config = String::from("store_sync = \"full\"\n");
+    let mut config = format!("store_sync = {:?}\n", cli.store_sync);
     if sink {
         let secret = tmp.path().join("hook-secret");
         std::fs::write(&secret, "bench-signing-secret")?;
         config.push_str(&format!(
-            "[[sink]]\nname = \"bench\"\nkind = \"webhook\"\nurl = {:?}\nsecret_file = {:?}\n",
+            "[[sink]]\nname = \"bench\"\nkind = \"webhook\"\nurl = {:?}\nsecret_file = {:?}\n{}\n",
             receiver.url("/hook"),
-            secret.display().to_string()
+            secret.display().to_string(),
+            cli.sink_extra
         ));
     }
     let cpu = (!cli.no_pin).then_some(cli.server_cpu);
@@ -553,7 +567,7 @@ fn row(outcome: &Outcome) -> String {
         }
     };
     format!(
-        "| {} | {:.0} | {} | {} | {} | {} | **{}** | {} | **{}** | {} | {:.2} / {:.2} ms | {:.2} s | {:.1} µs | {:.2} | {:.1} MiB |",
+        "| {} | {:.0} | {} | {} | {} | {} | **{}** | {} | **{}** | {} | {:.2} / {:.2} ms | {} | {:.2} s | {:.1} µs | {:.2} | {:.1} MiB |",
         outcome.label,
         outcome.rate,
         outcome.sent,
@@ -580,6 +594,15 @@ fn row(outcome: &Outcome) -> String {
         },
         pct(&outcome.acked, 0.5),
         pct(&outcome.acked, 0.99),
+        if has_notifications {
+            let at = |p: f64| {
+                let values = &outcome.after_ack;
+                values[((values.len() as f64 * p) as usize).min(values.len() - 1)]
+            };
+            format!("{:+.2} / {:+.2} ms", at(0.5), at(0.99))
+        } else {
+            "—".to_owned()
+        },
         outcome.cpu_s,
         outcome.cpu_s * 1e6 / outcome.sent as f64,
         outcome.cpu_s / outcome.wall_s,
@@ -596,9 +619,9 @@ async fn run(cli: &Cli, bin_dir: &Path) -> Result<()> {
         outcomes.push(alertmanager(cli).await?);
     }
     println!(
-        "| peer | events/s | sent | failed | notified | duplicates | p50 | p90 | p99 | max | send → 2xx p50 / p99 | server CPU | CPU per event | cores | peak RSS |"
+        "| peer | events/s | sent | failed | notified | duplicates | p50 | p90 | p99 | max | send → 2xx p50 / p99 | 2xx → notified p50 / p99 | server CPU | CPU per event | cores | peak RSS |"
     );
-    println!("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|");
+    println!("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|");
     for outcome in &outcomes {
         println!("{}", row(outcome));
     }
