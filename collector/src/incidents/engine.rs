@@ -198,6 +198,12 @@ impl Engine {
         }
     }
 
+    /// Applies a change of the silences now (a silence was made or ended), without the rest of
+    /// the tick (which is the leader's).
+    pub fn apply_silences(&mut self, now_ms: i64) {
+        self.tick_silences(now_ms);
+    }
+
     /// Marks the active incidents whose silence coverage changed: when the set of silences
     /// changed, or one of them began or ended, since the last check.
     fn tick_silences(&mut self, now_ms: i64) {

@@ -153,7 +153,7 @@ pub fn apply(
         Write::Silence(record) => {
             keep_silence(backend, engine, record, now_ms)?;
             // The incidents it covers change now, not at the next tick.
-            engine.tick(now_ms);
+            engine.apply_silences(now_ms);
             Ok(WriteOutcome::Accepted)
         }
         Write::EndSilence(id) => {
@@ -169,7 +169,7 @@ pub fn apply(
                 record.starts_ms = now_ms;
             }
             keep_silence(backend, engine, &record, now_ms)?;
-            engine.tick(now_ms);
+            engine.apply_silences(now_ms);
             Ok(WriteOutcome::Accepted)
         }
         Write::Change { change, silences } => {
@@ -178,7 +178,7 @@ pub fn apply(
                 keep_silence(backend, engine, record, now_ms)?;
             }
             if !silences.is_empty() {
-                engine.tick(now_ms);
+                engine.apply_silences(now_ms);
             }
             Ok(WriteOutcome::Accepted)
         }
