@@ -25,6 +25,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 use vigil_shared::event::Severity;
+use vigil_shared::secret::Secret;
 
 pub use args::Args;
 pub use file::{RawFile, RawIncidents, RawRule, RawSink, RawSla, RawToken};
@@ -276,6 +277,47 @@ fn parse_duration_key(key: &str, text: &str, errors: &mut ConfigErrors) -> Optio
     vigil_shared::parse_duration(text)
         .map_err(|error| errors.invalid(key, error.to_string()))
         .ok()
+}
+
+/// A secret from an environment variable or a file (trimmed, never empty); each key is the
+/// full key (`sink[N].secret_env`, `token[N].secret_file`, ...) and the value given for it.
+/// Tokens and sinks read their secrets here.
+pub(super) fn read_secret(
+    (env_key, variable): (&str, Option<String>),
+    (file_key, path): (&str, Option<PathBuf>),
+    env: &dyn Fn(&str) -> Option<String>,
+    errors: &mut ConfigErrors,
+) -> Option<Secret> {
+    match (variable, path) {
+        (None, None) => None,
+        (Some(variable), None) => match env(&variable).filter(|value| !value.trim().is_empty()) {
+            Some(value) => Some(Secret::new(value.trim())),
+            None => {
+                errors.invalid(
+                    env_key,
+                    format!("environment variable {variable} is not set or empty"),
+                );
+                None
+            }
+        },
+        (None, Some(path)) => match std::fs::read_to_string(&path) {
+            Ok(value) if !value.trim().is_empty() => Some(Secret::new(value.trim())),
+            Ok(_) => {
+                errors.invalid(file_key, format!("{} is empty", path.display()));
+                None
+            }
+            Err(error) => {
+                errors.invalid(file_key, format!("cannot read {}: {error}", path.display()));
+                None
+            }
+        },
+        (Some(_), Some(_)) => {
+            let name = env_key.rsplit('.').next().unwrap_or(env_key);
+            let file_name = file_key.rsplit('.').next().unwrap_or(file_key);
+            errors.invalid(env_key, format!("give {name} or {file_name}, not both"));
+            None
+        }
+    }
 }
 
 /// Parses a severity with the shared parser; records the problem under `key`.

@@ -55,19 +55,9 @@ fn parse_route(
         }
     }
     let mut regex = |name: &str, pattern: Option<String>| -> Option<Regex> {
-        let pattern = pattern?;
-        match Regex::new(&format!("^(?:{pattern})$")) {
-            Ok(regex) => Some(regex),
-            Err(error) => {
-                let reason = error.to_string();
-                let last = reason.lines().last().unwrap_or("invalid").trim().to_owned();
-                errors.invalid(
-                    key(name),
-                    format!("invalid regular expression {pattern:?}: {last}"),
-                );
-                None
-            }
-        }
+        crate::incidents::silence::anchored(&pattern?)
+            .map_err(|error| errors.invalid(key(name), error.to_string()))
+            .ok()
     };
     let service = regex("service", raw.service);
     let host = regex("host", raw.host);

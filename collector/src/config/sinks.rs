@@ -2,8 +2,8 @@
 //! `secret_file`, the steps it is told about, delivery settings), every problem named
 //! `sink[N].<key>`.
 
-use super::ConfigErrors;
 use super::file::RawSink;
+use super::{ConfigErrors, read_secret};
 use crate::notify::Step;
 use crate::notify::sinks::{Delivery, Sink, SinkKind, SinkOptions};
 use std::collections::HashSet;
@@ -359,46 +359,6 @@ fn origin(url: &str) -> String {
     let (scheme, rest) = url.split_once("://").unwrap_or(("", url));
     let host = rest.split(['/', '?', '#']).next().unwrap_or("");
     format!("{scheme}://{host}")
-}
-
-/// A secret from an environment variable or a file (trimmed, never empty); each key is the
-/// full `sink[N].<name>` and the value given for it.
-fn read_secret(
-    (env_key, variable): (&str, Option<String>),
-    (file_key, path): (&str, Option<std::path::PathBuf>),
-    env: &dyn Fn(&str) -> Option<String>,
-    errors: &mut ConfigErrors,
-) -> Option<Secret> {
-    match (variable, path) {
-        (None, None) => None,
-        (Some(variable), None) => match env(&variable).filter(|value| !value.trim().is_empty()) {
-            Some(value) => Some(Secret::new(value.trim())),
-            None => {
-                errors.invalid(
-                    env_key,
-                    format!("environment variable {variable} is not set or empty"),
-                );
-                None
-            }
-        },
-        (None, Some(path)) => match std::fs::read_to_string(&path) {
-            Ok(value) if !value.trim().is_empty() => Some(Secret::new(value.trim())),
-            Ok(_) => {
-                errors.invalid(file_key, format!("{} is empty", path.display()));
-                None
-            }
-            Err(error) => {
-                errors.invalid(file_key, format!("cannot read {}: {error}", path.display()));
-                None
-            }
-        },
-        (Some(_), Some(_)) => {
-            let name = env_key.rsplit('.').next().unwrap_or(env_key);
-            let file_name = file_key.rsplit('.').next().unwrap_or(file_key);
-            errors.invalid(env_key, format!("give {name} or {file_name}, not both"));
-            None
-        }
-    }
 }
 
 /// A URL for an error message: its query removed (it may carry a key).

@@ -3,8 +3,8 @@
 
 use crate::auth::{Role, Token, parse_sha256_hex, sha256};
 
-use super::ConfigErrors;
 use super::file::RawToken;
+use super::{ConfigErrors, read_secret};
 
 /// Validates one `[[token]]`; pushes its problems (named `token[<index>].<key>`).
 pub(super) fn parse_token(
@@ -38,26 +38,13 @@ pub(super) fn parse_token(
             errors.invalid(key("sha256"), "not 64 hex digits: give the SHA-256 of the token (e.g. printf %s TOKEN | sha256sum)");
             None
         }),
-        (None, Some(variable), None) => match env(&variable).filter(|value| !value.is_empty()) {
-            Some(secret) => Some(sha256(secret.trim().as_bytes())),
-            None => {
-                errors.invalid(key("secret_env"), format!(
-                    "environment variable {variable} is not set or empty"
-                ));
-                None
-            }
-        },
-        (None, None, Some(path)) => match std::fs::read_to_string(&path) {
-            Ok(secret) if !secret.trim().is_empty() => Some(sha256(secret.trim().as_bytes())),
-            Ok(_) => {
-                errors.invalid(key("secret_file"), format!("{} is empty", path.display()));
-                None
-            }
-            Err(error) => {
-                errors.invalid(key("secret_file"), format!("cannot read {}: {error}", path.display()));
-                None
-            }
-        },
+        (None, variable, path) if variable.is_some() != path.is_some() => read_secret(
+            (&key("secret_env"), variable),
+            (&key("secret_file"), path),
+            env,
+            errors,
+        )
+        .map(|secret| sha256(secret.expose().as_bytes())),
         _ => {
             errors.invalid(key("sha256"), "give exactly one of sha256, secret_env or secret_file");
             None
@@ -70,23 +57,9 @@ pub(super) fn parse_token(
             None
         }
         // Anchored at both ends, as every pattern in Vigil's config.
-        Some(pattern) => match regex::Regex::new(&format!("^(?:{pattern})$")) {
-            Ok(regex) => Some(regex),
-            Err(error) => {
-                let first_line = error
-                    .to_string()
-                    .lines()
-                    .last()
-                    .unwrap_or("invalid")
-                    .trim()
-                    .to_owned();
-                errors.invalid(
-                    key("hosts"),
-                    format!("invalid regular expression {pattern:?}: {first_line}"),
-                );
-                None
-            }
-        },
+        Some(pattern) => crate::incidents::silence::anchored(&pattern)
+            .map_err(|error| errors.invalid(key("hosts"), error.to_string()))
+            .ok(),
     };
     if errors.len() > before {
         return None;

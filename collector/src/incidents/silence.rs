@@ -46,6 +46,22 @@ impl Op {
     }
 }
 
+/// `pattern` anchored at both ends, the one rule for every pattern in Vigil (silences, routes,
+/// token host limits); an invalid one is [`MatcherError::Regex`] with the regex error's last
+/// line.
+pub fn anchored(pattern: &str) -> Result<Regex, MatcherError> {
+    Regex::new(&format!("^(?:{pattern})$")).map_err(|error| MatcherError::Regex {
+        pattern: pattern.to_owned(),
+        reason: error
+            .to_string()
+            .lines()
+            .last()
+            .unwrap_or("invalid")
+            .trim()
+            .to_owned(),
+    })
+}
+
 /// One matcher.
 #[derive(Debug, Clone)]
 pub struct Matcher {
@@ -85,20 +101,7 @@ impl Matcher {
         }
         let op = Op::parse(op).ok_or_else(|| MatcherError::Op(op.to_owned()))?;
         let regex = match op {
-            Op::Matches | Op::NotMatches => {
-                Some(Regex::new(&format!("^(?:{value})$")).map_err(|error| {
-                    MatcherError::Regex {
-                        pattern: value.to_owned(),
-                        reason: error
-                            .to_string()
-                            .lines()
-                            .last()
-                            .unwrap_or("invalid")
-                            .trim()
-                            .to_owned(),
-                    }
-                })?)
-            }
+            Op::Matches | Op::NotMatches => Some(anchored(value)?),
             Op::Equal | Op::NotEqual => None,
         };
         Ok(Matcher {

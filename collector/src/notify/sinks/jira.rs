@@ -55,14 +55,6 @@ pub fn create_body(sink: &Sink, message: &Message<'_>) -> Value {
     json!({"fields": fields})
 }
 
-fn hosts(message: &Message<'_>) -> String {
-    if message.incident.hosts.is_empty() {
-        "-".to_owned()
-    } else {
-        message.incident.hosts.join(", ")
-    }
-}
-
 fn description(message: &Message<'_>) -> String {
     let incident = message.incident;
     let mut text = String::new();
@@ -76,7 +68,7 @@ fn description(message: &Message<'_>) -> String {
         incident.priority,
         incident.severity.as_str(),
         incident.check,
-        hosts(message)
+        super::hosts_text(message.incident)
     ));
     if let Some(link) = message.link {
         text.push_str(&format!("\n{link}"));
@@ -105,7 +97,7 @@ pub fn comment_body(message: &Message<'_>) -> Value {
         incident.priority,
         incident.severity.as_str(),
         incident.count,
-        hosts(message)
+        super::hosts_text(message.incident)
     ));
     if let Some(link) = message.link {
         text.push_str(&format!("\n{link}"));

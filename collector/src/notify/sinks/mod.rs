@@ -190,6 +190,23 @@ pub enum SendError {
     },
 }
 
+/// The incident's hosts on one line for people (`web-1, web-2`), or `-` when it has none.
+pub fn hosts_text(incident: &crate::incidents::Incident) -> String {
+    if incident.hosts.is_empty() {
+        "-".to_owned()
+    } else {
+        incident.hosts.join(", ")
+    }
+}
+
+/// The sink's secret (`what` it is to the vendor), or the permanent error that says how to give
+/// one.
+pub fn require_secret<'a>(sink: &'a Sink, what: &str) -> Result<&'a Secret, SendError> {
+    sink.secret.as_ref().ok_or_else(|| SendError::Permanent {
+        reason: format!("no {what}: set secret_env or secret_file on the sink"),
+    })
+}
+
 /// The one HTTP client every sink shares (rustls with ring, no redirects: a vendor API that
 /// redirects is misconfigured, and following would resend the key elsewhere).
 pub fn http_client() -> Result<reqwest::Client, reqwest::Error> {

@@ -67,11 +67,7 @@ pub fn request(message: &Message<'_>) -> (Vec<String>, Option<&'static str>, Val
                 incident.priority,
                 incident.severity.as_str(),
                 incident.count,
-                if incident.hosts.is_empty() {
-                    "-".to_owned()
-                } else {
-                    incident.hosts.join(", ")
-                },
+                super::hosts_text(incident),
             ));
             if let Some(link) = message.link {
                 description.push_str(&format!("\n{link}"));
@@ -136,11 +132,7 @@ pub async fn deliver(
     sink: &Sink,
     message: &Message<'_>,
 ) -> Result<Receipt, SendError> {
-    let Some(key) = &sink.secret else {
-        return Err(SendError::Permanent {
-            reason: "no API key: set secret_env or secret_file on the sink".into(),
-        });
-    };
+    let key = super::require_secret(sink, "API key")?;
     let (segments, identifier, body) = request(message);
     let mut url = alerts_url(&sink.url)?;
     if let Ok(mut path) = url.path_segments_mut() {

@@ -101,11 +101,7 @@ pub async fn deliver(
     sink: &Sink,
     message: &Message<'_>,
 ) -> Result<Receipt, SendError> {
-    let Some(key) = &sink.secret else {
-        return Err(SendError::Permanent {
-            reason: "no routing key: set secret_env or secret_file on the sink".into(),
-        });
-    };
+    let key = super::require_secret(sink, "routing key")?;
     let mut event = event(message);
     event["routing_key"] = json!(key.expose());
     let request = client

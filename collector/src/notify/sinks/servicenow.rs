@@ -58,7 +58,7 @@ pub fn update_body(message: &Message<'_>) -> Value {
         incident.priority,
         incident.severity.as_str(),
         incident.count,
-        hosts(message)
+        super::hosts_text(message.incident)
     );
     if let Some(link) = message.link {
         note.push_str(&format!("\n{link}"));
@@ -86,14 +86,6 @@ pub fn update_body(message: &Message<'_>) -> Value {
     body
 }
 
-fn hosts(message: &Message<'_>) -> String {
-    if message.incident.hosts.is_empty() {
-        "-".to_owned()
-    } else {
-        message.incident.hosts.join(", ")
-    }
-}
-
 fn description(message: &Message<'_>) -> String {
     let incident = message.incident;
     let mut text = String::new();
@@ -107,7 +99,7 @@ fn description(message: &Message<'_>) -> String {
         incident.priority,
         incident.severity.as_str(),
         incident.check,
-        hosts(message)
+        super::hosts_text(message.incident)
     ));
     if let Some(service) = &incident.service {
         text.push_str(&format!(", service {service}"));

@@ -93,11 +93,7 @@ pub async fn deliver(
     sink: &Sink,
     message: &Message<'_>,
 ) -> Result<Receipt, SendError> {
-    let Some(url) = &sink.secret else {
-        return Err(SendError::Permanent {
-            reason: "no webhook URL: set secret_env or secret_file on the sink".into(),
-        });
-    };
+    let url = super::require_secret(sink, "webhook URL")?;
     let request = client
         .post(url.expose())
         .timeout(sink.delivery.timeout)
