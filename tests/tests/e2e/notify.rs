@@ -272,8 +272,18 @@ async fn a_kill_9_with_notifications_pending_delivers_them_after_the_restart_onc
         .unwrap()
         .to_owned();
     collector.process.kill();
+    // A request the dead process had already written may still reach the receiver: wait until
+    // nothing more arrives, so the recovered receiver sees only the restarted collector.
+    let mut n_failed = hook.received().len();
+    for _ in 0..20 {
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        let now = hook.received().len();
+        if now == n_failed {
+            break;
+        }
+        n_failed = now;
+    }
     // The receiver recovers while the collector is down.
-    let n_failed = hook.received().len();
     hook.clear_script();
     let collector = Collector::start_with_env(
         &tmp.path().join("data"),
