@@ -159,15 +159,28 @@ pub async fn run(
         Pipeline::start(writer, config.max_pending_writes).map_err(AppError::Thread)?;
     let totals = Arc::clone(&metrics);
     let (feed, feed_rx) = mpsc::unbounded_channel();
-    let ingest = Arc::new(Ingest::new(
-        pipeline.clone(),
-        Arc::clone(&hosts),
-        Arc::clone(&metrics),
-        config.limits,
-        Arc::clone(&clock),
-        evaluator,
-        feed.clone(),
-    ));
+    // Live capacity forecasts on a thread of their own: ingest hands it each batch's readings.
+    let (capacity, capacity_thread) = crate::capacity::start(crate::capacity::Wiring {
+        config: config.capacity.clone(),
+        reader: Arc::clone(&reader),
+        pipeline: pipeline.clone(),
+        feed: feed.clone(),
+        clock: Arc::clone(&clock),
+        runtime: tokio::runtime::Handle::current(),
+    })
+    .map_err(AppError::Thread)?;
+    let ingest = Arc::new(
+        Ingest::new(
+            pipeline.clone(),
+            Arc::clone(&hosts),
+            Arc::clone(&metrics),
+            config.limits,
+            Arc::clone(&clock),
+            evaluator,
+            feed.clone(),
+        )
+        .with_capacity(capacity.clone()),
+    );
     // Leadership is settled once before serving, so /readyz and /metrics tell it from the start.
     let holder = format!("{}:{}:{}", hostname(), std::process::id(), config.listen);
     let first = leader::acquire(&pipeline, &holder, config.leader_lease)
@@ -188,6 +201,7 @@ pub async fn run(
         reader: Arc::clone(&reader),
         leadership: leadership.clone(),
         sinks: Arc::new(config.sinks.clone()),
+        capacity,
     };
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
@@ -312,6 +326,15 @@ pub async fn run(
         let _ = tokio::time::timeout(SHUTDOWN_GRACE, dispatcher).await;
     }
     if drained {
+        // The router held the capacity handles: the capacity thread saves the histories with
+        // news and ends (it holds a feed sender and a Pipeline handle until then).
+        if let Some(thread) = capacity_thread {
+            let _ = tokio::time::timeout(
+                SHUTDOWN_GRACE,
+                tokio::task::spawn_blocking(move || thread.join()),
+            )
+            .await;
+        }
         // The router held the feed's senders: the forwarder writes what is queued and ends.
         let _ = tokio::time::timeout(SHUTDOWN_GRACE, internal).await;
         tracing::info!("http server stopped; flushing the store");

@@ -31,7 +31,11 @@ pub async fn readyz(State(state): State<AppState>) -> Result<Json<serde_json::Va
 
 /// The Prometheus text exposition.
 pub async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
-    let text = state.metrics.render(&state.hosts, state.clock.now_ms());
+    let text = state.metrics.render(
+        &state.hosts,
+        &state.capacity.snapshot(),
+        state.clock.now_ms(),
+    );
     (
         [(
             header::CONTENT_TYPE,

@@ -3,6 +3,7 @@
 
 pub mod alertmanager;
 pub mod callbacks;
+pub mod capacity;
 pub mod changes;
 pub mod dto;
 pub mod error;
@@ -52,6 +53,8 @@ pub struct AppState {
     pub leadership: crate::pipeline::leader::Leadership,
     /// The configured sinks (callbacks check their signatures with them).
     pub sinks: Arc<Vec<crate::notify::sinks::Sink>>,
+    /// This collector's capacity forecasts (for `/metrics`).
+    pub capacity: crate::capacity::Capacity,
 }
 
 /// Builds the router.
@@ -76,6 +79,7 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/incidents/{id}/close", post(incidents::close))
         .route("/v1/incidents/{id}/notes", post(incidents::note))
         .route("/v1/notifications", get(notifications::list))
+        .route("/v1/capacity", get(capacity::list))
         .route("/v1/notifications/{id}/retry", post(notifications::retry))
         .route("/metrics", get(health::metrics))
         .route("/healthz", get(health::healthz))

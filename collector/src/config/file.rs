@@ -37,6 +37,28 @@ pub struct RawFile {
     pub(super) sink: Option<Vec<RawSink>>,
     pub(super) route: Option<Vec<RawRoute>>,
     pub(super) default_route: Option<RawRoute>,
+    pub(super) capacity: Option<RawCapacity>,
+}
+
+/// The `[capacity]` table.
+#[derive(Debug, Default, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawCapacity {
+    pub(super) enabled: Option<bool>,
+    pub(super) forecast_every: Option<String>,
+    pub(super) persist_every: Option<String>,
+    pub(super) min_history: Option<String>,
+    pub(super) idle_after: Option<String>,
+    pub(super) horizons: Option<Vec<String>>,
+    pub(super) alert: Option<Vec<RawCapacityAlert>>,
+}
+
+/// One `[[capacity.alert]]` level.
+#[derive(Debug, Default, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawCapacityAlert {
+    pub(super) within: Option<String>,
+    pub(super) severity: Option<String>,
 }
 
 /// One `[[route]]` (or the `[default_route]`, which takes no matchers).

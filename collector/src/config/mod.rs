@@ -8,6 +8,7 @@
 //! (`[[rule]]`); this file holds [`Config`], the top-level keys and the merge.
 
 mod args;
+mod capacity;
 mod file;
 mod policy;
 mod routes;
@@ -85,6 +86,8 @@ pub struct Config {
     pub sinks: Vec<crate::notify::sinks::Sink>,
     /// Which sinks hear of which incidents, and escalation.
     pub routing: crate::notify::route::Routing,
+    /// Live capacity forecasts.
+    pub capacity: crate::capacity::CapacityConfig,
 }
 
 impl Config {
@@ -230,6 +233,7 @@ impl Config {
             &sinks,
             &mut errors,
         );
+        let capacity = capacity::parse_capacity(file.capacity.unwrap_or_default(), &mut errors);
         let public_url = file
             .public_url
             .map(|url| url.trim_end_matches('/').to_owned());
@@ -265,6 +269,7 @@ impl Config {
                     public_url,
                     sinks,
                     routing,
+                    capacity,
                 })
             }
             _ => Err(errors),

@@ -58,6 +58,22 @@ pub const NOTIFICATIONS_DEAD: &str = "vigil_notifications_dead_total";
 /// Time from a notification's due time to the sink accepting it, by sink.
 pub const NOTIFICATION_DELIVERY: &str = "vigil_notification_delivery_seconds";
 
+/// Seconds until a series' forecast crosses its capacity, by host and resource (absent when
+/// none is forecast within the longest horizon).
+pub const CAPACITY_EXHAUSTION: &str = "vigil_capacity_exhaustion_seconds";
+/// The central forecast, by host, resource and horizon.
+pub const CAPACITY_FORECAST: &str = "vigil_capacity_forecast";
+/// The forecast band's lower edge, by host, resource and horizon.
+pub const CAPACITY_FORECAST_LOWER: &str = "vigil_capacity_forecast_lower";
+/// The forecast band's upper edge, by host, resource and horizon.
+pub const CAPACITY_FORECAST_UPPER: &str = "vigil_capacity_forecast_upper";
+/// Current use of a forecast resource, by host and resource.
+pub const CAPACITY_USED: &str = "vigil_capacity_used";
+/// What exhausts a resource, by host and resource.
+pub const CAPACITY_LIMIT: &str = "vigil_capacity_limit";
+/// Series this collector keeps history of.
+pub const CAPACITY_SERIES: &str = "vigil_capacity_series";
+
 /// Prefix of the agent's probe samples, exported as `vigil_<name>` (`vigil_probe_up`, ...).
 pub const PROBE_SAMPLE_PREFIX: &str = "probe_";
 

@@ -383,10 +383,16 @@ impl Metrics {
     }
 
     /// Renders the whole exposition (own metrics plus host families) at `now_ms`.
-    pub fn render(&self, hosts: &Hosts, now_ms: i64) -> String {
+    pub fn render(
+        &self,
+        hosts: &Hosts,
+        capacity: &crate::capacity::Snapshot,
+        now_ms: i64,
+    ) -> String {
         self.hosts.set(hosts.len() as i64);
         let mut families = self.registry.gather();
         families.extend(host_families(hosts, now_ms));
+        families.extend(capacity_families(capacity, now_ms));
         families.sort_by(|a, b| a.name().cmp(b.name()));
         let mut out = Vec::with_capacity(64 * 1024);
         if let Err(error) = TextEncoder::new().encode(&families, &mut out) {
@@ -437,6 +443,87 @@ fn family(name: String, help: &str, kind: MetricType, metrics: Vec<Metric>) -> M
     family.set_field_type(kind);
     family.set_metric(metrics);
     family
+}
+
+/// Builds the `vigil_capacity_*` families from this collector's latest forecasts.
+fn capacity_families(snapshot: &crate::capacity::Snapshot, now_ms: i64) -> Vec<MetricFamily> {
+    let mut exhaustion = Vec::new();
+    let (mut central, mut lower, mut upper) = (Vec::new(), Vec::new(), Vec::new());
+    let (mut used, mut limit) = (Vec::new(), Vec::new());
+    for record in &snapshot.records {
+        let labels = || {
+            vec![
+                label("host", &record.host_id),
+                label("resource", &record.resource),
+            ]
+        };
+        if let Some(at) = record.exhaustion_ms {
+            exhaustion.push(gauge(
+                labels(),
+                at.saturating_sub(now_ms).max(0) as f64 / 1_000.0,
+            ));
+        }
+        for horizon in &record.horizons {
+            let key = vigil_shared::format_duration(std::time::Duration::from_millis(
+                horizon.horizon_ms.max(0) as u64,
+            ));
+            let with_horizon = || {
+                let mut labels = labels();
+                labels.insert(0, label("horizon", &key));
+                labels
+            };
+            central.push(gauge(with_horizon(), horizon.value));
+            lower.push(gauge(with_horizon(), horizon.low));
+            upper.push(gauge(with_horizon(), horizon.high));
+        }
+        used.push(gauge(labels(), record.used));
+        if let Some(capacity) = record.capacity {
+            limit.push(gauge(labels(), capacity));
+        }
+    }
+    let mut families = vec![family(
+        metrics::CAPACITY_SERIES.into(),
+        "Series this collector keeps capacity history of.",
+        MetricType::GAUGE,
+        vec![gauge(Vec::new(), snapshot.series as f64)],
+    )];
+    for (name, help, metrics) in [
+        (
+            metrics::CAPACITY_EXHAUSTION,
+            "Seconds until the forecast crosses the resource's capacity (absent when none is forecast).",
+            exhaustion,
+        ),
+        (
+            metrics::CAPACITY_FORECAST,
+            "Forecast value of the resource at the horizon, in the resource's unit.",
+            central,
+        ),
+        (
+            metrics::CAPACITY_FORECAST_LOWER,
+            "Lower edge (5 %) of the forecast band at the horizon.",
+            lower,
+        ),
+        (
+            metrics::CAPACITY_FORECAST_UPPER,
+            "Upper edge (95 %) of the forecast band at the horizon.",
+            upper,
+        ),
+        (
+            metrics::CAPACITY_USED,
+            "Current use of the forecast resource, in its unit.",
+            used,
+        ),
+        (
+            metrics::CAPACITY_LIMIT,
+            "What exhausts the resource (filesystem size, inodes, memory or swap total, 1 for CPU, CPUs for load).",
+            limit,
+        ),
+    ] {
+        if !metrics.is_empty() {
+            families.push(family(name.into(), help, MetricType::GAUGE, metrics));
+        }
+    }
+    families
 }
 
 /// Builds the `vigil_host_*` families from the hosts' current state.
@@ -591,7 +678,7 @@ mod tests {
         );
         let metrics = Metrics::new();
         metrics.samples.inc_by(3);
-        let text = metrics.render(&hosts, 2_000);
+        let text = metrics.render(&hosts, &crate::capacity::Snapshot::default(), 2_000);
         for line in [
             "vigil_host_up{host=\"web-1\"} 1",
             "vigil_host_cpu_usage_ratio{host=\"web-1\"} 0.25",
@@ -616,7 +703,7 @@ mod tests {
         ] {
             assert!(!text.contains(renamed), "{renamed} still exported:\n{text}");
         }
-        let later = metrics.render(&hosts, 62_000);
+        let later = metrics.render(&hosts, &crate::capacity::Snapshot::default(), 62_000);
         assert!(later.contains("vigil_host_up{host=\"web-1\"} 0"), "{later}");
         assert!(!later.contains("vigil_host_cpu_usage_ratio{"), "{later}");
     }

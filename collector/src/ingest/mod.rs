@@ -8,6 +8,7 @@ pub mod decode;
 pub mod limits;
 
 use crate::auth::Token;
+use crate::capacity::Capacity;
 use crate::clock::Clock;
 use crate::export::{Metrics, RejectReason, metrics::RESERVED_SAMPLE_NAMES};
 use crate::hosts::Hosts;
@@ -104,6 +105,7 @@ pub struct Ingest {
     clock: Arc<dyn Clock>,
     rules: Mutex<Evaluator>,
     feed: mpsc::UnboundedSender<EventIn>,
+    capacity: Capacity,
 }
 
 /// The agent's event as the engine sees it: from `agent`, on the batch's host.
@@ -195,7 +197,14 @@ impl Ingest {
             clock,
             rules: Mutex::new(rules),
             feed,
+            capacity: Capacity::disabled(),
         }
+    }
+
+    /// Hands every accepted batch's capacity readings to `capacity` (after the commit).
+    pub fn with_capacity(mut self, capacity: Capacity) -> Ingest {
+        self.capacity = capacity;
+        self
     }
 
     /// The limits in force.
@@ -316,6 +325,16 @@ impl Ingest {
                 self.metrics.events.inc_by(batch.events.len() as u64);
                 self.metrics.batches.inc();
                 let host_id = batch.agent.host_id.clone();
+                let readings = if self.capacity.is_enabled() {
+                    crate::capacity::readings::readings(&batch.samples)
+                } else {
+                    Vec::new()
+                };
+                if !readings.is_empty() {
+                    let labels = batch.agent.labels.clone();
+                    self.capacity
+                        .observe(&host_id, &labels, batch.time_ms, readings);
+                }
                 self.hosts.apply_view(batch, now_ms);
                 self.evaluate_rules(&host_id, now_ms);
                 Ok(Ack {
@@ -367,6 +386,7 @@ impl Ingest {
             .write(Write::ForgetHost(host_id.to_owned()))
             .await?;
         let in_memory = self.hosts.remove(host_id);
+        self.capacity.forget(host_id);
         tracing::info!(host = %host_id, "host forgotten");
         // A decommissioned host is not down any more: resolve its host-down incident, if any
         // (a resolved event with nothing to resolve changes nothing).

@@ -150,6 +150,10 @@ pub fn apply(
             Ok(WriteOutcome::Pong)
         }
         Write::Notify(write) => notify(backend, write, now_ms),
+        Write::Capacity { records, histories } => {
+            backend.save_capacity(records, histories)?;
+            Ok(WriteOutcome::Accepted)
+        }
         Write::Silence(record) => {
             keep_silence(backend, engine, record, now_ms)?;
             // The incidents it covers change now, not at the next tick.

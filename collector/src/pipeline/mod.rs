@@ -93,6 +93,13 @@ pub enum Write {
     /// End a silence now (`DELETE /v1/silences/{id}`): `NotFound` when none by that id is
     /// still in force or to come.
     EndSilence(String),
+    /// Keep this collector's capacity forecasts and series histories.
+    Capacity {
+        /// The latest forecasts.
+        records: Vec<crate::store::CapacityRecord>,
+        /// Histories to persist.
+        histories: Vec<crate::store::HistoryRow>,
+    },
     /// Keep a change record (`POST /v1/changes`) and the silences of a maintenance window.
     Change {
         /// The record.

@@ -386,7 +386,8 @@ impl Writer {
                 | Write::Lease { .. }
                 | Write::Ping
                 | Write::Fenced { .. }
-                | Write::Notify(_) => {}
+                | Write::Notify(_)
+                | Write::Capacity { .. } => {}
                 Write::Silence(_) | Write::EndSilence(_) | Write::Change { .. } => {
                     // It may cover any active incident: the group decides on all of them.
                     for incident in self.backend.due_incidents(i64::MAX)? {

@@ -6,9 +6,9 @@
 //! (reopened), a new name an empty one.
 
 use super::{
-    Backend, BatchRecord, ChangeFilter, ChangeRecord, Claim, Finish, IncidentFilter, IncidentSave,
-    MatcherRecord, NewNotification, NotificationFilter, Opened, Recorded, SilenceRecord,
-    StoreError,
+    Backend, BatchRecord, CapacityFilter, CapacityRecord, ChangeFilter, ChangeRecord, Claim,
+    Finish, HistoryRow, HorizonRecord, IncidentFilter, IncidentSave, MatcherRecord,
+    NewNotification, NotificationFilter, Opened, Recorded, SilenceRecord, StoreError,
 };
 use crate::incidents::{EventIn, Incident, State, lifecycle};
 use vigil_shared::event::{Severity, Status};
@@ -27,6 +27,7 @@ pub fn run_all(open: &mut dyn FnMut(&str) -> Opened) {
     several_at_once_answer_as_one_by_one(open);
     the_outbox_delivers_in_order_once_per_lease(open);
     silences_are_kept_replaced_and_listed(open);
+    capacity_rows_are_replaced_filtered_and_forgotten(open);
     if open("shared-probe").backend.is_shared() {
         shared_stores_lock_reload_count_and_fence(open);
     }
@@ -824,4 +825,124 @@ fn silences_are_kept_replaced_and_listed(open: &mut dyn FnMut(&str) -> Opened) {
         "newest id first"
     );
     assert_eq!(opened.reader.list_silences(400, true, 2).unwrap().len(), 2);
+}
+
+fn capacity_record(host: &str, resource: &str, exhaustion_ms: Option<i64>) -> CapacityRecord {
+    CapacityRecord {
+        host_id: host.into(),
+        resource: resource.into(),
+        unit: "bytes".into(),
+        used: 50.0,
+        capacity: Some(100.0),
+        last_ms: 1_000,
+        computed_ms: 1_001,
+        points: 60,
+        model: "theil_sen".into(),
+        horizons: vec![HorizonRecord {
+            horizon_ms: 3_600_000,
+            value: 60.0,
+            low: 55.0,
+            high: 65.5,
+            model: "theil_sen".into(),
+        }],
+        exhaustion_ms,
+        band_exhaustion_ms: exhaustion_ms.map(|at| at - 10),
+        alert: exhaustion_ms.map(|_| "major".into()),
+    }
+}
+
+fn capacity_rows_are_replaced_filtered_and_forgotten(open: &mut dyn FnMut(&str) -> Opened) {
+    let opened = open("capacity");
+    let mut backend = opened.backend;
+    let history = |host: &str, resource: &str, saved_ms: i64, data: &[u8]| HistoryRow {
+        host_id: host.into(),
+        resource: resource.into(),
+        saved_ms,
+        data: data.to_vec(),
+    };
+    in_transaction(backend.as_mut(), |b| {
+        b.record_batch(&record("a", 1, 1))?;
+        b.save_capacity(
+            &[
+                capacity_record("a", "filesystem:/", None),
+                capacity_record("a", "memory", None),
+                capacity_record("b", "filesystem:/data", Some(9_000)),
+            ],
+            &[
+                history("a", "filesystem:/", 1, &[1, 2, 3]),
+                history("a", "memory", 1, &[0, 255]),
+                history("b", "memory", 1, &[7]),
+            ],
+        )
+    });
+    // A later save replaces the row of its host and resource.
+    in_transaction(backend.as_mut(), |b| {
+        b.save_capacity(
+            &[capacity_record("a", "memory", Some(5_000))],
+            &[history("a", "memory", 2, &[9; 70_000])],
+        )
+    });
+    let reader = &opened.reader;
+    let all = |filter: CapacityFilter| {
+        reader
+            .list_capacity(&CapacityFilter {
+                limit: 100,
+                ..filter
+            })
+            .unwrap()
+            .into_iter()
+            .map(|r| format!("{}/{}", r.host_id, r.resource))
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(
+        all(CapacityFilter::default()),
+        ["a/filesystem:/", "a/memory", "b/filesystem:/data"]
+    );
+    assert_eq!(
+        all(CapacityFilter {
+            host: Some("a".into()),
+            ..CapacityFilter::default()
+        }),
+        ["a/filesystem:/", "a/memory"]
+    );
+    assert_eq!(
+        all(CapacityFilter {
+            resource: Some("filesystem".into()),
+            ..CapacityFilter::default()
+        }),
+        ["a/filesystem:/", "b/filesystem:/data"]
+    );
+    assert_eq!(
+        all(CapacityFilter {
+            exhausting: true,
+            ..CapacityFilter::default()
+        }),
+        ["a/memory", "b/filesystem:/data"]
+    );
+    let listed = reader
+        .list_capacity(&CapacityFilter {
+            host: Some("a".into()),
+            resource: Some("memory".into()),
+            exhausting: false,
+            limit: 10,
+        })
+        .unwrap();
+    assert_eq!(
+        listed,
+        [capacity_record("a", "memory", Some(5_000))],
+        "kept as given"
+    );
+    let histories = reader.load_history("a").unwrap();
+    assert_eq!(
+        histories,
+        [
+            history("a", "filesystem:/", 1, &[1, 2, 3]),
+            history("a", "memory", 2, &[9; 70_000])
+        ]
+    );
+    // Forgetting a host forgets its capacity rows, and only its own.
+    in_transaction(backend.as_mut(), |b| b.forget_host("a"));
+    assert!(reader.load_history("a").unwrap().is_empty());
+    assert_eq!(all(CapacityFilter::default()), ["b/filesystem:/data"]);
+    assert_eq!(reader.load_history("b").unwrap().len(), 1);
 }

@@ -14,12 +14,14 @@
 //! - a `(host, stream, seq)` is accepted at most once, `event_id`s at most once;
 //! - nothing of a transaction is visible before its commit, nothing of it stays after a rollback.
 
+pub mod capacity;
 pub mod conformance;
 pub mod outbox;
 pub mod postgres;
 pub mod sqlite;
 
 use crate::incidents::Incident;
+pub use capacity::{CapacityFilter, CapacityRecord, HistoryRow, HorizonRecord};
 pub use outbox::{
     Claim, Finish, NewNotification, NotificationFilter, NotificationRecord, QueuedNotification,
 };
@@ -434,7 +436,7 @@ pub trait Backend: Send + 'static {
     fn record_batch(&mut self, batch: &BatchRecord) -> Result<Recorded, StoreError>;
     /// Keeps a change record.
     fn save_change(&mut self, change: &ChangeRecord) -> Result<(), StoreError>;
-    /// Deletes a host; false when there was none.
+    /// Deletes a host with its capacity forecasts and histories; false when there was no host.
     fn forget_host(&mut self, host_id: &str) -> Result<bool, StoreError>;
     /// Records an event id; false when it was recorded before.
     fn claim_event_id(&mut self, event_id: &str, now_ms: i64) -> Result<bool, StoreError>;
@@ -491,6 +493,18 @@ pub trait Backend: Send + 'static {
         incidents
             .iter()
             .try_for_each(|save| self.save_incident(save.incident, save.next_due_ms))
+    }
+
+    /// Keeps capacity forecasts and series histories (each replaces the row of its host and
+    /// resource).
+    fn save_capacity(
+        &mut self,
+        _records: &[CapacityRecord],
+        _histories: &[HistoryRow],
+    ) -> Result<(), StoreError> {
+        Err(StoreError::Database {
+            reason: "this store keeps no capacity history".to_owned(),
+        })
     }
 
     /// Keeps a silence (insert, or replace by id).
@@ -649,6 +663,10 @@ pub trait Reader: Send + Sync + 'static {
         &self,
         filter: &NotificationFilter,
     ) -> Result<Vec<NotificationRecord>, StoreError>;
+    /// The persisted histories of `host_id`'s series.
+    fn load_history(&self, host_id: &str) -> Result<Vec<HistoryRow>, StoreError>;
+    /// Capacity forecasts matching `filter`, by host and resource.
+    fn list_capacity(&self, filter: &CapacityFilter) -> Result<Vec<CapacityRecord>, StoreError>;
     /// Every host's liveness as stored (a shared store's leader sweeps these; an embedded
     /// store's hosts live in memory and it returns nothing).
     fn heartbeats(&self) -> Result<Vec<Heartbeat>, StoreError> {

@@ -22,10 +22,10 @@
 //! under an advisory lock, so collectors starting together migrate once.
 
 use super::{
-    Backend, BatchRecord, ChangeFilter, ChangeRecord, Claim, Finish, Heartbeat, HostRecord,
-    IncidentFilter, IncidentSave, Lease, NewNotification, NotificationFilter, NotificationRecord,
-    PostgresUrl, QueuedNotification, Reader, Recorded, SilenceRecord, StoreError, StoreOptions,
-    is_newer,
+    Backend, BatchRecord, CapacityFilter, CapacityRecord, ChangeFilter, ChangeRecord, Claim,
+    Finish, Heartbeat, HistoryRow, HostRecord, IncidentFilter, IncidentSave, Lease,
+    NewNotification, NotificationFilter, NotificationRecord, PostgresUrl, QueuedNotification,
+    Reader, Recorded, SilenceRecord, StoreError, StoreOptions, is_newer,
 };
 use crate::incidents::{Incident, parse_id};
 use deadpool_postgres::{Manager, ManagerConfig, Object, Pool, RecyclingMethod, Runtime};
@@ -125,6 +125,21 @@ const MIGRATIONS: &[&str] = &[
         data TEXT NOT NULL
     );
     CREATE INDEX silences_by_end ON silences (ends_ms);",
+    // 4: capacity, as in the SQLite store.
+    "CREATE TABLE capacity (
+        host_id TEXT NOT NULL,
+        resource TEXT NOT NULL,
+        exhaustion_ms BIGINT,
+        data TEXT NOT NULL,
+        PRIMARY KEY (host_id, resource)
+    );
+    CREATE TABLE series_history (
+        host_id TEXT NOT NULL,
+        resource TEXT NOT NULL,
+        saved_ms BIGINT NOT NULL,
+        data BYTEA NOT NULL,
+        PRIMARY KEY (host_id, resource)
+    );",
 ];
 
 /// A notification queued, claimed by its writer when it is due and every earlier unfinished
@@ -791,7 +806,41 @@ impl Backend for PostgresBackend {
     }
 
     fn forget_host(&mut self, host_id: &str) -> Result<bool, StoreError> {
+        self.execute("DELETE FROM capacity WHERE host_id = $1", &[&host_id])?;
+        self.execute("DELETE FROM series_history WHERE host_id = $1", &[&host_id])?;
         Ok(self.execute("DELETE FROM hosts WHERE host_id = $1", &[&host_id])? > 0)
+    }
+
+    fn save_capacity(
+        &mut self,
+        records: &[CapacityRecord],
+        histories: &[HistoryRow],
+    ) -> Result<(), StoreError> {
+        for record in records {
+            let data = super::to_document(&record.resource, record)?;
+            self.execute(
+                "INSERT INTO capacity (host_id, resource, exhaustion_ms, data)
+                 VALUES ($1, $2, $3, $4)
+                 ON CONFLICT (host_id, resource) DO UPDATE SET
+                     exhaustion_ms = excluded.exhaustion_ms, data = excluded.data",
+                &[
+                    &record.host_id,
+                    &record.resource,
+                    &record.exhaustion_ms,
+                    &data,
+                ],
+            )?;
+        }
+        for row in histories {
+            self.execute(
+                "INSERT INTO series_history (host_id, resource, saved_ms, data)
+                 VALUES ($1, $2, $3, $4)
+                 ON CONFLICT (host_id, resource) DO UPDATE SET
+                     saved_ms = excluded.saved_ms, data = excluded.data",
+                &[&row.host_id, &row.resource, &row.saved_ms, &row.data],
+            )?;
+        }
+        Ok(())
     }
 
     fn claim_event_id(&mut self, event_id: &str, now_ms: i64) -> Result<bool, StoreError> {
@@ -1259,6 +1308,44 @@ impl Reader for PostgresReader {
             &[&include_ended, &now_ms, &limit],
         )?;
         silences_from_rows(&rows)
+    }
+
+    fn load_history(&self, host_id: &str) -> Result<Vec<HistoryRow>, StoreError> {
+        let rows = self.query(
+            "SELECT resource, saved_ms, data FROM series_history WHERE host_id = $1
+             ORDER BY resource",
+            &[&host_id],
+        )?;
+        Ok(rows
+            .iter()
+            .map(|row| HistoryRow {
+                host_id: host_id.to_owned(),
+                resource: row.get(0),
+                saved_ms: row.get(1),
+                data: row.get(2),
+            })
+            .collect())
+    }
+
+    fn list_capacity(&self, filter: &CapacityFilter) -> Result<Vec<CapacityRecord>, StoreError> {
+        let limit = filter.limit.min(i64::MAX as usize) as i64;
+        let rows = self.query(
+            "SELECT resource, data FROM capacity
+             WHERE ($1::TEXT IS NULL OR host_id = $1)
+               AND ($2::TEXT IS NULL OR starts_with(resource, $2))
+               AND (NOT $3 OR exhaustion_ms IS NOT NULL)
+             ORDER BY host_id, resource LIMIT $4",
+            &[&filter.host, &filter.resource, &filter.exhausting, &limit],
+        )?;
+        rows.iter()
+            .map(|row| {
+                let resource: &str = row.get(0);
+                serde_json::from_str(row.get(1)).map_err(|error| StoreError::Corrupt {
+                    id: resource.to_owned(),
+                    reason: error.to_string(),
+                })
+            })
+            .collect()
     }
 
     fn list_notifications(

@@ -5,9 +5,10 @@
 //! Migrations are versioned in code and tracked with `PRAGMA user_version`.
 
 use super::{
-    Backend, BatchRecord, ChangeFilter, ChangeRecord, Claim, Durability, Finish, HostRecord,
-    IncidentFilter, IncidentSave, NewNotification, NotificationFilter, NotificationRecord,
-    QueuedNotification, Reader, Recorded, SilenceRecord, StoreError, is_newer,
+    Backend, BatchRecord, CapacityFilter, CapacityRecord, ChangeFilter, ChangeRecord, Claim,
+    Durability, Finish, HistoryRow, HostRecord, IncidentFilter, IncidentSave, NewNotification,
+    NotificationFilter, NotificationRecord, QueuedNotification, Reader, Recorded, SilenceRecord,
+    StoreError, is_newer,
 };
 use crate::incidents::{Incident, parse_id};
 use rusqlite::{Connection, OpenFlags, OptionalExtension, params, params_from_iter};
@@ -97,6 +98,21 @@ const MIGRATIONS: &[&str] = &[
         data TEXT NOT NULL
     ) STRICT;
     CREATE INDEX silences_by_end ON silences (ends_ms);",
+    // 7: capacity: each series' latest forecast (JSON) and its downsampled history (a blob).
+    "CREATE TABLE capacity (
+        host_id TEXT NOT NULL,
+        resource TEXT NOT NULL,
+        exhaustion_ms INTEGER,
+        data TEXT NOT NULL,
+        PRIMARY KEY (host_id, resource)
+    ) STRICT, WITHOUT ROWID;
+    CREATE TABLE series_history (
+        host_id TEXT NOT NULL,
+        resource TEXT NOT NULL,
+        saved_ms INTEGER NOT NULL,
+        data BLOB NOT NULL,
+        PRIMARY KEY (host_id, resource)
+    ) STRICT;",
 ];
 
 /// SQLite implementation of [`Backend`].
@@ -353,10 +369,45 @@ impl Backend for SqliteBackend {
     }
 
     fn forget_host(&mut self, host_id: &str) -> Result<bool, StoreError> {
+        for table in ["capacity", "series_history"] {
+            self.connection
+                .prepare_cached(&format!("DELETE FROM {table} WHERE host_id = ?1"))?
+                .execute(params![host_id])?;
+        }
         let mut forget = self
             .connection
             .prepare_cached("DELETE FROM hosts WHERE host_id = ?1")?;
         Ok(forget.execute(params![host_id])? > 0)
+    }
+
+    fn save_capacity(
+        &mut self,
+        records: &[CapacityRecord],
+        histories: &[HistoryRow],
+    ) -> Result<(), StoreError> {
+        let mut save = self.connection.prepare_cached(
+            "INSERT INTO capacity (host_id, resource, exhaustion_ms, data) VALUES (?1, ?2, ?3, ?4)
+             ON CONFLICT (host_id, resource) DO UPDATE SET
+                 exhaustion_ms = excluded.exhaustion_ms, data = excluded.data",
+        )?;
+        for record in records {
+            let data = super::to_document(&record.resource, record)?;
+            save.execute(params![
+                record.host_id,
+                record.resource,
+                record.exhaustion_ms,
+                data
+            ])?;
+        }
+        let mut save = self.connection.prepare_cached(
+            "INSERT INTO series_history (host_id, resource, saved_ms, data) VALUES (?1, ?2, ?3, ?4)
+             ON CONFLICT (host_id, resource) DO UPDATE SET
+                 saved_ms = excluded.saved_ms, data = excluded.data",
+        )?;
+        for row in histories {
+            save.execute(params![row.host_id, row.resource, row.saved_ms, row.data])?;
+        }
+        Ok(())
     }
 
     fn claim_event_id(&mut self, event_id: &str, now_ms: i64) -> Result<bool, StoreError> {
@@ -843,6 +894,39 @@ impl Reader for SqliteReader {
                 i64::from(include_ended).into(),
                 now_ms.into(),
                 (limit.min(i64::MAX as usize) as i64).into(),
+            ],
+        )
+    }
+
+    fn load_history(&self, host_id: &str) -> Result<Vec<HistoryRow>, StoreError> {
+        let connection = self.connection();
+        let mut statement = connection.prepare_cached(
+            "SELECT resource, saved_ms, data FROM series_history WHERE host_id = ?1
+             ORDER BY resource",
+        )?;
+        let rows = statement.query_map(params![host_id], |row| {
+            Ok(HistoryRow {
+                host_id: host_id.to_owned(),
+                resource: row.get(0)?,
+                saved_ms: row.get(1)?,
+                data: row.get(2)?,
+            })
+        })?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    fn list_capacity(&self, filter: &CapacityFilter) -> Result<Vec<CapacityRecord>, StoreError> {
+        self.documents(
+            "SELECT resource, data FROM capacity
+             WHERE (?1 IS NULL OR host_id = ?1)
+               AND (?2 IS NULL OR substr(resource, 1, length(?2)) = ?2)
+               AND (?3 = 0 OR exhaustion_ms IS NOT NULL)
+             ORDER BY host_id, resource LIMIT ?4",
+            vec![
+                filter.host.clone().into(),
+                filter.resource.clone().into(),
+                i64::from(filter.exhausting).into(),
+                (filter.limit.min(i64::MAX as usize) as i64).into(),
             ],
         )
     }

@@ -1,0 +1,326 @@
+//! Live capacity forecasts (issue 11): the series an agent's batches carry become per-resource
+//! histories, forecast every `forecast_every`, persisted, listed by `GET /v1/capacity`,
+//! exported as `vigil_capacity_*` and turned into capacity incidents.
+//!
+//! - `readings.rs` — which samples are capacity and what exhausts them (pure).
+//! - `tracker.rs` — the state: a [`History`](crate::history::History) per (host, resource),
+//!   the latest forecast, the alert level; restore, save, evict (pure, takes `now`).
+//! - `alert.rs` — forecast → capacity incident level, with hysteresis (pure).
+//! - this file — the thread that drives it: [`Capacity::observe`] (ingest, after the batch's
+//!   commit) hands readings over a channel; the thread restores a host's stored series the first
+//!   time it sees the host (so another collector, or this one after a restart, carries on the
+//!   history), forecasts on its timer with the same `forecast` the `forecast` command runs, sends
+//!   capacity events into the pipeline like the threshold rules do, and saves forecasts and the
+//!   histories due through the pipeline (`Write::Capacity`). At shutdown it saves every history
+//!   with news before the writer stops.
+//!
+//! **Invariants:** ingest never waits for it (a channel send per batch); a history is saved only
+//! by the collector receiving its series, and a host whose stored series could not be read is
+//! not tracked until they can be (so a fresh history never overwrites a stored one).
+
+pub mod alert;
+pub mod readings;
+pub mod tracker;
+
+use crate::clock::Clock;
+use crate::incidents::EventIn;
+use crate::pipeline::{Pipeline, Write};
+use crate::store::{CapacityFilter, CapacityRecord, Reader};
+use alert::AlertLevel;
+use readings::Reading;
+use std::sync::mpsc::{self, RecvTimeoutError};
+use std::sync::{Arc, RwLock};
+use std::time::{Duration, Instant};
+use tracker::Tracker;
+use vigil_shared::labels::Labels;
+
+const MINUTE_MS: i64 = 60_000;
+const HOUR_MS: i64 = 3_600_000;
+
+/// The `[capacity]` settings.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CapacityConfig {
+    /// Off: no history, no forecasts.
+    pub enabled: bool,
+    /// How often every series is forecast.
+    pub forecast_every_ms: i64,
+    /// How often a series' history is saved (a crash loses at most this much of it).
+    pub persist_every_ms: i64,
+    /// History a series needs before its first forecast.
+    pub min_history_ms: i64,
+    /// A series that received nothing this long is saved and dropped from memory.
+    pub idle_after_ms: i64,
+    /// Forecast horizons; the longest bounds `exhaustion_at`.
+    pub horizons_ms: Vec<i64>,
+    /// Capacity incident levels, most urgent first.
+    pub alerts: Vec<AlertLevel>,
+}
+
+impl Default for CapacityConfig {
+    fn default() -> Self {
+        CapacityConfig {
+            enabled: true,
+            forecast_every_ms: 5 * MINUTE_MS,
+            persist_every_ms: 15 * MINUTE_MS,
+            min_history_ms: 5 * MINUTE_MS,
+            idle_after_ms: HOUR_MS,
+            horizons_ms: vec![HOUR_MS, 6 * HOUR_MS, 24 * HOUR_MS, 7 * 24 * HOUR_MS],
+            alerts: alert::default_levels(),
+        }
+    }
+}
+
+/// What `/metrics` shows: this collector's latest forecasts.
+#[derive(Debug, Clone, Default)]
+pub struct Snapshot {
+    /// The forecasts, by host and resource.
+    pub records: Vec<CapacityRecord>,
+    /// Series held (forecast or still gathering history).
+    pub series: usize,
+}
+
+enum Message {
+    Observe {
+        host_id: String,
+        labels: Labels,
+        time_ms: i64,
+        readings: Vec<Reading>,
+    },
+    Forget(String),
+}
+
+/// The handle ingest and the exporter use.
+#[derive(Clone)]
+pub struct Capacity {
+    sender: Option<mpsc::Sender<Message>>,
+    snapshot: Arc<RwLock<Arc<Snapshot>>>,
+}
+
+impl Capacity {
+    /// A handle that tracks nothing (`[capacity] enabled = false`, tests).
+    pub fn disabled() -> Capacity {
+        Capacity {
+            sender: None,
+            snapshot: Arc::default(),
+        }
+    }
+
+    /// Hands one committed batch's capacity readings to the tracker.
+    pub fn observe(&self, host_id: &str, labels: &Labels, time_ms: i64, readings: Vec<Reading>) {
+        let Some(sender) = &self.sender else {
+            return;
+        };
+        if readings.is_empty() {
+            return;
+        }
+        let _ = sender.send(Message::Observe {
+            host_id: host_id.to_owned(),
+            labels: labels.clone(),
+            time_ms,
+            readings,
+        });
+    }
+
+    /// Forgets a decommissioned host's series (the store forgets its rows with the host).
+    pub fn forget(&self, host_id: &str) {
+        if let Some(sender) = &self.sender {
+            let _ = sender.send(Message::Forget(host_id.to_owned()));
+        }
+    }
+
+    /// Whether readings are tracked.
+    pub fn is_enabled(&self) -> bool {
+        self.sender.is_some()
+    }
+
+    /// The latest forecasts of this collector's series.
+    pub fn snapshot(&self) -> Arc<Snapshot> {
+        Arc::clone(
+            &self
+                .snapshot
+                .read()
+                .unwrap_or_else(std::sync::PoisonError::into_inner),
+        )
+    }
+}
+
+/// What the thread needs.
+pub struct Wiring {
+    /// The settings.
+    pub config: CapacityConfig,
+    /// Stored histories and forecasts are read here.
+    pub reader: Arc<dyn Reader>,
+    /// Saves go through the write path.
+    pub pipeline: Pipeline,
+    /// Capacity events go here (the collector's own event producer).
+    pub feed: tokio::sync::mpsc::UnboundedSender<EventIn>,
+    /// Time.
+    pub clock: Arc<dyn Clock>,
+    /// The runtime the pipeline's futures run on.
+    pub runtime: tokio::runtime::Handle,
+}
+
+/// Starts the capacity thread (when enabled). It ends, after a last save, once every
+/// [`Capacity`] handle is dropped.
+pub fn start(wiring: Wiring) -> std::io::Result<(Capacity, Option<std::thread::JoinHandle<()>>)> {
+    if !wiring.config.enabled {
+        return Ok((Capacity::disabled(), None));
+    }
+    let (sender, receiver) = mpsc::channel();
+    let snapshot: Arc<RwLock<Arc<Snapshot>>> = Arc::default();
+    let published = Arc::clone(&snapshot);
+    let thread = std::thread::Builder::new()
+        .name("vigil-capacity".into())
+        .spawn(move || run(wiring, &receiver, &published))?;
+    Ok((
+        Capacity {
+            sender: Some(sender),
+            snapshot,
+        },
+        Some(thread),
+    ))
+}
+
+fn run(wiring: Wiring, receiver: &mpsc::Receiver<Message>, published: &RwLock<Arc<Snapshot>>) {
+    let Wiring {
+        config,
+        reader,
+        pipeline,
+        feed,
+        clock,
+        runtime,
+    } = wiring;
+    let forecast_every = Duration::from_millis(config.forecast_every_ms.max(100) as u64);
+    let save_every = Duration::from_millis(config.persist_every_ms.clamp(100, MINUTE_MS) as u64);
+    let mut tracker = Tracker::new(config);
+    let mut next_forecast = Instant::now() + forecast_every;
+    let mut next_save = Instant::now() + save_every;
+    let save = |tracker: &mut Tracker, write: Write| {
+        let Write::Capacity { records, histories } = &write else {
+            return;
+        };
+        if records.is_empty() && histories.is_empty() {
+            return;
+        }
+        let n_histories = histories.len();
+        let unsaved = histories.clone();
+        if let Err(error) = runtime.block_on(pipeline.write_waiting(write)) {
+            tracing::warn!(error = %error, n_histories, "capacity not saved; retrying at the next save");
+            tracker.unsaved(unsaved);
+        }
+    };
+    loop {
+        let wait = next_forecast
+            .min(next_save)
+            .saturating_duration_since(Instant::now());
+        match receiver.recv_timeout(wait) {
+            Ok(Message::Observe {
+                host_id,
+                labels,
+                time_ms,
+                readings,
+            }) => {
+                if !tracker.knows(&host_id) && !restore(&mut tracker, reader.as_ref(), &host_id) {
+                    continue;
+                }
+                tracker.observe(&host_id, &labels, time_ms, readings, clock.now_ms());
+            }
+            Ok(Message::Forget(host_id)) => tracker.forget(&host_id),
+            Err(RecvTimeoutError::Timeout) => {}
+            Err(RecvTimeoutError::Disconnected) => {
+                let now_ms = clock.now_ms();
+                let histories = tracker.histories(now_ms, true);
+                tracing::info!(n_histories = histories.len(), "saving capacity histories");
+                save(
+                    &mut tracker,
+                    Write::Capacity {
+                        records: Vec::new(),
+                        histories,
+                    },
+                );
+                return;
+            }
+        }
+        let now = Instant::now();
+        if now >= next_forecast {
+            let started = Instant::now();
+            let now_ms = clock.now_ms();
+            let pass = tracker.forecast(now_ms);
+            let mut histories = tracker.histories(now_ms, false);
+            histories.extend(tracker.evict_idle(now_ms));
+            tracing::debug!(
+                n_forecasts = pass.records.len(),
+                n_waiting = pass.waiting,
+                n_events = pass.events.len(),
+                n_histories = histories.len(),
+                elapsed_ms = started.elapsed().as_millis() as u64,
+                "capacity forecast pass"
+            );
+            for event in pass.events {
+                tracing::info!(host = ?event.host, check = %event.check, status = event.status.as_str(), summary = %event.summary, "capacity event");
+                if feed.send(event).is_err() {
+                    tracing::warn!(
+                        "event feed closed (shutting down): capacity event not recorded"
+                    );
+                }
+            }
+            save(
+                &mut tracker,
+                Write::Capacity {
+                    records: pass.records,
+                    histories,
+                },
+            );
+            let snapshot = Arc::new(Snapshot {
+                records: tracker.records(),
+                series: tracker.len(),
+            });
+            *published
+                .write()
+                .unwrap_or_else(std::sync::PoisonError::into_inner) = snapshot;
+            next_forecast = Instant::now() + forecast_every;
+            next_save = Instant::now() + save_every;
+        } else if now >= next_save {
+            let now_ms = clock.now_ms();
+            let mut histories = tracker.histories(now_ms, false);
+            histories.extend(tracker.evict_idle(now_ms));
+            save(
+                &mut tracker,
+                Write::Capacity {
+                    records: Vec::new(),
+                    histories,
+                },
+            );
+            next_save = Instant::now() + save_every;
+        }
+    }
+}
+
+/// Restores `host_id`'s stored series; false when the store could not be read (the host is
+/// then not tracked yet, and asked again with its next batch).
+fn restore(tracker: &mut Tracker, reader: &dyn Reader, host_id: &str) -> bool {
+    let stored = reader.load_history(host_id).and_then(|histories| {
+        let records = reader.list_capacity(&CapacityFilter {
+            host: Some(host_id.to_owned()),
+            limit: 100_000,
+            ..CapacityFilter::default()
+        })?;
+        Ok((histories, records))
+    });
+    match stored {
+        Ok((histories, records)) => {
+            let n_histories = histories.len();
+            for (resource, reason) in tracker.restore(host_id, histories, records) {
+                tracing::warn!(host = %host_id, %resource, %reason, "stored capacity history unreadable: starting it afresh");
+            }
+            if n_histories > 0 {
+                tracing::debug!(host = %host_id, n_histories, "capacity histories restored");
+            }
+            true
+        }
+        Err(error) => {
+            tracing::warn!(host = %host_id, error = %error, "cannot read the stored capacity history yet");
+            false
+        }
+    }
+}

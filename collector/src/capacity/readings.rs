@@ -1,0 +1,222 @@
+//! Which agent samples are capacity and what exhausts them: one batch's samples → one
+//! [`Reading`] per resource. Pure.
+//!
+//! | resource | used | capacity | unit |
+//! |---|---|---|---|
+//! | `filesystem:<mountpoint>` | `size − avail` (what `df` counts as used, plus the blocks reserved for root) | `size` | bytes |
+//! | `inodes:<mountpoint>` | `inodes_total − inodes_free` | `inodes_total` | inodes |
+//! | `memory` | `total − available` | `total` | bytes |
+//! | `swap` | `used` | `total` (none when 0) | bytes |
+//! | `cpu` | `cpu_usage_ratio` | 1 | ratio |
+//! | `load` | `load1` | `cpu_count` | load |
+//! | `probe_latency:<probe>` | `probe_latency_seconds` | none | seconds |
+//!
+//! A filesystem is full for its users when `avail` reaches 0 (writes fail then, while `used /
+//! size` is still below 1), so `size − avail` is what crosses `size` at exhaustion.
+
+use std::collections::BTreeMap;
+use vigil_shared::wire::view::SampleView;
+
+/// One resource's value in one batch.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Reading {
+    /// `filesystem:/data`, `memory`, ...
+    pub resource: String,
+    /// The unit of `used` and `capacity`.
+    pub unit: &'static str,
+    /// The value.
+    pub used: f64,
+    /// What exhausts it, when something does.
+    pub capacity: Option<f64>,
+}
+
+#[derive(Default)]
+struct Filesystem {
+    size: Option<f64>,
+    avail: Option<f64>,
+    inodes_total: Option<f64>,
+    inodes_free: Option<f64>,
+}
+
+/// The capacity readings of one batch's samples, sorted by resource.
+pub fn readings(samples: &[SampleView<'_>]) -> Vec<Reading> {
+    let mut filesystems: BTreeMap<&str, Filesystem> = BTreeMap::new();
+    let (mut memory_total, mut memory_available) = (None, None);
+    let (mut swap_total, mut swap_used) = (None, None);
+    let (mut cpu, mut load, mut cpus) = (None, None, None);
+    let mut out = Vec::new();
+    for sample in samples {
+        let label = |name: &str| {
+            sample
+                .labels
+                .iter()
+                .find(|(key, _)| *key == name)
+                .map(|(_, value)| value)
+        };
+        let value = Some(sample.value).filter(|value| value.is_finite());
+        match sample.name.as_ref() {
+            name @ ("filesystem_size_bytes"
+            | "filesystem_avail_bytes"
+            | "filesystem_inodes_total"
+            | "filesystem_inodes_free") => {
+                let Some(mountpoint) = label("mountpoint") else {
+                    continue;
+                };
+                let filesystem = filesystems.entry(mountpoint).or_default();
+                let slot = match name {
+                    "filesystem_size_bytes" => &mut filesystem.size,
+                    "filesystem_avail_bytes" => &mut filesystem.avail,
+                    "filesystem_inodes_total" => &mut filesystem.inodes_total,
+                    _ => &mut filesystem.inodes_free,
+                };
+                *slot = value;
+            }
+            "memory_total_bytes" => memory_total = value,
+            "memory_available_bytes" => memory_available = value,
+            "swap_total_bytes" => swap_total = value,
+            "swap_used_bytes" => swap_used = value,
+            "cpu_usage_ratio" => cpu = value,
+            "load1" => load = value,
+            "cpu_count" => cpus = value,
+            "probe_latency_seconds" => {
+                if let (Some(probe), Some(latency)) = (label("probe"), value) {
+                    out.push(Reading {
+                        resource: format!("probe_latency:{probe}"),
+                        unit: "seconds",
+                        used: latency,
+                        capacity: None,
+                    });
+                }
+            }
+            _ => {}
+        }
+    }
+    for (mountpoint, filesystem) in filesystems {
+        if let (Some(size), Some(avail)) = (filesystem.size, filesystem.avail)
+            && size > 0.0
+        {
+            out.push(Reading {
+                resource: format!("filesystem:{mountpoint}"),
+                unit: "bytes",
+                used: (size - avail).max(0.0),
+                capacity: Some(size),
+            });
+        }
+        if let (Some(total), Some(free)) = (filesystem.inodes_total, filesystem.inodes_free)
+            && total > 0.0
+        {
+            out.push(Reading {
+                resource: format!("inodes:{mountpoint}"),
+                unit: "inodes",
+                used: (total - free).max(0.0),
+                capacity: Some(total),
+            });
+        }
+    }
+    if let (Some(total), Some(available)) = (memory_total, memory_available)
+        && total > 0.0
+    {
+        out.push(Reading {
+            resource: "memory".to_owned(),
+            unit: "bytes",
+            used: (total - available).max(0.0),
+            capacity: Some(total),
+        });
+    }
+    if let (Some(total), Some(used)) = (swap_total, swap_used)
+        && total > 0.0
+    {
+        out.push(Reading {
+            resource: "swap".to_owned(),
+            unit: "bytes",
+            used,
+            capacity: Some(total),
+        });
+    }
+    if let Some(ratio) = cpu {
+        out.push(Reading {
+            resource: "cpu".to_owned(),
+            unit: "ratio",
+            used: ratio,
+            capacity: Some(1.0),
+        });
+    }
+    if let Some(load) = load {
+        out.push(Reading {
+            resource: "load".to_owned(),
+            unit: "load",
+            used: load,
+            capacity: cpus.filter(|&n| n >= 1.0),
+        });
+    }
+    out.sort_by(|a, b| a.resource.cmp(&b.resource));
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::borrow::Cow;
+    use vigil_shared::wire::view::LabelsView;
+
+    fn sample<'a>(name: &'a str, labels: &[(&'a str, &'a str)], value: f64) -> SampleView<'a> {
+        SampleView {
+            name: Cow::Borrowed(name),
+            labels: LabelsView(
+                labels
+                    .iter()
+                    .map(|(k, v)| (Cow::Borrowed(*k), Cow::Borrowed(*v)))
+                    .collect(),
+            ),
+            value,
+            time_ms: None,
+        }
+    }
+
+    #[test]
+    fn every_resource_is_derived_from_its_samples() {
+        let root = [("device", "/dev/vda1"), ("mountpoint", "/")];
+        let data = [("mountpoint", "/data")];
+        let samples = [
+            sample("filesystem_size_bytes", &root, 100.0),
+            sample("filesystem_used_bytes", &root, 40.0),
+            sample("filesystem_avail_bytes", &root, 55.0),
+            sample("filesystem_inodes_total", &root, 1000.0),
+            sample("filesystem_inodes_free", &root, 900.0),
+            // Only a size: no reading for /data.
+            sample("filesystem_size_bytes", &data, 10.0),
+            sample("memory_total_bytes", &[], 8.0),
+            sample("memory_used_bytes", &[], 6.0),
+            sample("memory_available_bytes", &[], 3.0),
+            sample("swap_total_bytes", &[], 0.0),
+            sample("swap_used_bytes", &[], 0.0),
+            sample("cpu_usage_ratio", &[], 0.25),
+            sample("load1", &[], 3.0),
+            sample("cpu_count", &[], 2.0),
+            sample("probe_latency_seconds", &[("probe", "web")], 0.012),
+            sample("probe_latency_seconds", &[("probe", "nan")], f64::NAN),
+            sample("uptime_seconds", &[], 5.0),
+        ];
+        let got: Vec<(String, f64, Option<f64>)> = readings(&samples)
+            .into_iter()
+            .map(|r| (r.resource, r.used, r.capacity))
+            .collect();
+        assert_eq!(
+            got,
+            [
+                ("cpu".to_owned(), 0.25, Some(1.0)),
+                ("filesystem:/".to_owned(), 45.0, Some(100.0)),
+                ("inodes:/".to_owned(), 100.0, Some(1000.0)),
+                ("load".to_owned(), 3.0, Some(2.0)),
+                ("memory".to_owned(), 5.0, Some(8.0)),
+                ("probe_latency:web".to_owned(), 0.012, None),
+            ]
+        );
+    }
+
+    #[test]
+    fn a_batch_without_capacity_samples_gives_nothing() {
+        assert!(readings(&[sample("uptime_seconds", &[], 5.0)]).is_empty());
+        assert!(readings(&[]).is_empty());
+    }
+}
