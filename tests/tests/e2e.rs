@@ -15,6 +15,8 @@ mod auth;
 mod bad_input;
 #[path = "e2e/callbacks.rs"]
 mod callbacks;
+#[path = "e2e/capacity.rs"]
+mod capacity;
 #[path = "e2e/cli.rs"]
 mod cli;
 #[path = "e2e/cli_lines.rs"]

@@ -12,7 +12,6 @@ use axum::Json;
 use axum::extract::{Query, State};
 use serde::Serialize;
 use std::collections::{BTreeMap, HashMap};
-use std::time::Duration;
 
 /// One series' forecast as the API shows it. The horizon keys are durations (`1h`, `7d`), as
 /// in the `forecast` command's output.
@@ -54,17 +53,13 @@ pub struct CapacityDto {
     pub alert: Option<String>,
 }
 
-fn horizon_key(ms: i64) -> String {
-    vigil_shared::format_duration(Duration::from_millis(ms.max(0) as u64))
-}
-
 impl From<CapacityRecord> for CapacityDto {
     fn from(record: CapacityRecord) -> CapacityDto {
         let mut forecast = BTreeMap::new();
         let mut band = BTreeMap::new();
         let mut models = BTreeMap::new();
         for horizon in &record.horizons {
-            let key = horizon_key(horizon.horizon_ms);
+            let key = crate::capacity::horizon_key(horizon.horizon_ms);
             forecast.insert(key.clone(), horizon.value);
             band.insert(key.clone(), [horizon.low, horizon.high]);
             models.insert(key, horizon.model.clone());

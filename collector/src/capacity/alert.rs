@@ -56,7 +56,10 @@ pub fn decide(
 
 /// "1 h 30 m"-style text for a span of ms (summaries).
 pub fn span_text(ms: i64) -> String {
-    let minutes = ms.max(0) / 60_000;
+    if ms < 60_000 {
+        return format!("{} s", ms.max(0) / 1_000);
+    }
+    let minutes = ms / 60_000;
     let (days, hours, minutes) = (minutes / 1_440, minutes / 60 % 24, minutes % 60);
     match (days, hours, minutes) {
         (0, 0, m) => format!("{m} min"),
@@ -105,7 +108,8 @@ mod tests {
 
     #[test]
     fn spans_read_like_a_person_wrote_them() {
-        assert_eq!(span_text(0), "0 min");
+        assert_eq!(span_text(0), "0 s");
+        assert_eq!(span_text(41_500), "41 s");
         assert_eq!(span_text(59 * 60_000), "59 min");
         assert_eq!(span_text(HOUR), "1 h");
         assert_eq!(span_text(HOUR + 30 * 60_000), "1 h 30 min");

@@ -54,6 +54,10 @@ pub struct CapacityConfig {
     pub horizons_ms: Vec<i64>,
     /// Capacity incident levels, most urgent first.
     pub alerts: Vec<AlertLevel>,
+    /// The resource kinds that open capacity incidents (`filesystem`, `inodes`, `memory`,
+    /// `swap`; `cpu`, `load` and `probe_latency` are forecast but, by default, alert nobody:
+    /// a busy CPU is not running out of anything the threshold rules do not already watch).
+    pub alert_on: Vec<String>,
 }
 
 impl Default for CapacityConfig {
@@ -66,7 +70,21 @@ impl Default for CapacityConfig {
             idle_after_ms: HOUR_MS,
             horizons_ms: vec![HOUR_MS, 6 * HOUR_MS, 24 * HOUR_MS, 7 * 24 * HOUR_MS],
             alerts: alert::default_levels(),
+            alert_on: ["filesystem", "inodes", "memory", "swap"]
+                .map(str::to_owned)
+                .to_vec(),
         }
+    }
+}
+
+/// How a horizon is named in the API and the metrics: `30m`, `1h`, `24h`, `7d` (whole days from
+/// 2 days on, whole hours below).
+pub fn horizon_key(ms: i64) -> String {
+    const DAY_MS: i64 = 24 * HOUR_MS;
+    match ms {
+        ms if ms >= 2 * DAY_MS && ms % DAY_MS == 0 => format!("{}d", ms / DAY_MS),
+        ms if ms >= HOUR_MS && ms % HOUR_MS == 0 => format!("{}h", ms / HOUR_MS),
+        ms => vigil_shared::format_duration(Duration::from_millis(ms.max(0) as u64)),
     }
 }
 

@@ -8,7 +8,7 @@
 //! | `memory` | `total − available` | `total` | bytes |
 //! | `swap` | `used` | `total` (none when 0) | bytes |
 //! | `cpu` | `cpu_usage_ratio` | 1 | ratio |
-//! | `load` | `load1` | `cpu_count` | load |
+//! | `load` | `load1` | none (the CPU count is no limit: a load over it queues, it does not fail) | load |
 //! | `probe_latency:<probe>` | `probe_latency_seconds` | none | seconds |
 //!
 //! A filesystem is full for its users when `avail` reaches 0 (writes fail then, while `used /
@@ -43,7 +43,7 @@ pub fn readings(samples: &[SampleView<'_>]) -> Vec<Reading> {
     let mut filesystems: BTreeMap<&str, Filesystem> = BTreeMap::new();
     let (mut memory_total, mut memory_available) = (None, None);
     let (mut swap_total, mut swap_used) = (None, None);
-    let (mut cpu, mut load, mut cpus) = (None, None, None);
+    let (mut cpu, mut load) = (None, None);
     let mut out = Vec::new();
     for sample in samples {
         let label = |name: &str| {
@@ -77,7 +77,6 @@ pub fn readings(samples: &[SampleView<'_>]) -> Vec<Reading> {
             "swap_used_bytes" => swap_used = value,
             "cpu_usage_ratio" => cpu = value,
             "load1" => load = value,
-            "cpu_count" => cpus = value,
             "probe_latency_seconds" => {
                 if let (Some(probe), Some(latency)) = (label("probe"), value) {
                     out.push(Reading {
@@ -146,7 +145,7 @@ pub fn readings(samples: &[SampleView<'_>]) -> Vec<Reading> {
             resource: "load".to_owned(),
             unit: "load",
             used: load,
-            capacity: cpus.filter(|&n| n >= 1.0),
+            capacity: None,
         });
     }
     out.sort_by(|a, b| a.resource.cmp(&b.resource));
@@ -207,7 +206,7 @@ mod tests {
                 ("cpu".to_owned(), 0.25, Some(1.0)),
                 ("filesystem:/".to_owned(), 45.0, Some(100.0)),
                 ("inodes:/".to_owned(), 100.0, Some(1000.0)),
-                ("load".to_owned(), 3.0, Some(2.0)),
+                ("load".to_owned(), 3.0, None),
                 ("memory".to_owned(), 5.0, Some(8.0)),
                 ("probe_latency:web".to_owned(), 0.012, None),
             ]

@@ -226,7 +226,13 @@ impl Tracker {
                 let left = forecast
                     .exhaustion_at_ms
                     .map(|at| at.saturating_sub(forecast.last_ms));
-                let level = alert::decide(levels, left, entry.firing);
+                let kind = resource.split(':').next().unwrap_or_default();
+                let alerting = self.config.alert_on.iter().any(|on| on == kind);
+                let level = if alerting {
+                    alert::decide(levels, left, entry.firing)
+                } else {
+                    None
+                };
                 let record = CapacityRecord {
                     host_id: host_id.clone(),
                     resource: resource.clone(),

@@ -93,6 +93,26 @@ pub(super) fn parse_capacity(raw: RawCapacity, errors: &mut ConfigErrors) -> Cap
         }
         config.alerts.sort_by_key(|level| level.within_ms);
     }
+    if let Some(kinds) = raw.alert_on {
+        const KINDS: [&str; 7] = [
+            "filesystem",
+            "inodes",
+            "memory",
+            "swap",
+            "cpu",
+            "load",
+            "probe_latency",
+        ];
+        for kind in &kinds {
+            if !KINDS.contains(&kind.as_str()) {
+                errors.invalid(
+                    "capacity.alert_on",
+                    format!("{kind:?} is not a resource kind: use {}", KINDS.join(", ")),
+                );
+            }
+        }
+        config.alert_on = kinds;
+    }
     config
 }
 
@@ -148,6 +168,7 @@ mod tests {
             ("forecast_every = \"soon\"", "capacity.forecast_every"),
             ("persist_every = \"10ms\"", "capacity.persist_every"),
             ("horizons = []", "capacity.horizons"),
+            ("alert_on = [\"disk\"]", "capacity.alert_on"),
             ("horizons = [\"0s\"]", "capacity.horizons"),
             (
                 "[[alert]]\nseverity = \"major\"",

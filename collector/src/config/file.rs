@@ -51,6 +51,7 @@ pub struct RawCapacity {
     pub(super) idle_after: Option<String>,
     pub(super) horizons: Option<Vec<String>>,
     pub(super) alert: Option<Vec<RawCapacityAlert>>,
+    pub(super) alert_on: Option<Vec<String>>,
 }
 
 /// One `[[capacity.alert]]` level.

@@ -464,9 +464,7 @@ fn capacity_families(snapshot: &crate::capacity::Snapshot, now_ms: i64) -> Vec<M
             ));
         }
         for horizon in &record.horizons {
-            let key = vigil_shared::format_duration(std::time::Duration::from_millis(
-                horizon.horizon_ms.max(0) as u64,
-            ));
+            let key = crate::capacity::horizon_key(horizon.horizon_ms);
             let with_horizon = || {
                 let mut labels = labels();
                 labels.insert(0, label("horizon", &key));
