@@ -36,6 +36,8 @@ impl Live {
                 "[incidents.sla.p{priority}]\nack = \"1s\"\nresolve = \"2s\"\n"
             ));
         }
+        // Capacity forecasts within seconds, so the capacity dashboard has data.
+        sla.push_str("[capacity]\nforecast_every = \"1s\"\nmin_history = \"5s\"\n");
         std::fs::write(&collector_config, sla).unwrap();
         let collector = Collector::start(
             &dir.join("data"),
@@ -94,6 +96,8 @@ failures_before_down = 1
             "vigil_probe_up{host=\"live-1\",kind=\"tcp\",probe=\"db\"} 0",
             "vigil_host_cpus{host=\"live-1\"}",
             "vigil_host_cpu_usage_ratio{host=\"live-1\"}",
+            "vigil_capacity_forecast{horizon=\"24h\",host=\"live-1\",resource=\"memory\"}",
+            "vigil_capacity_forecast{horizon=\"6h\",host=\"live-1\",resource=\"load\"}",
         ])
         .await;
         live
