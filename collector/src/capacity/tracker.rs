@@ -573,6 +573,20 @@ mod tests {
     }
 
     #[test]
+    fn a_young_series_persists_in_a_few_kilobytes() {
+        // One hour of 10 s samples: the raw tier full, the minute and hour tiers mostly empty
+        // (NaN), which the compression all but removes.
+        let mut tracker = Tracker::new(config());
+        fill(&mut tracker, 0, 100.0, 1.0, 60);
+        let rows = tracker.histories(3_600_000, true);
+        let plain = tracker.hosts["db-1"]["filesystem:/data"].history.to_bytes().len();
+        let compressed = rows[0].data.len();
+        eprintln!("one hour of 10 s samples: {plain} B as to_bytes, {compressed} B stored");
+        assert!(plain > 40_000, "{plain}");
+        assert!(compressed < 8_000, "{compressed}");
+    }
+
+    #[test]
     fn a_restored_firing_series_does_not_fire_again() {
         let mut tracker = Tracker::new(config());
         let t = fill(&mut tracker, 0, 100.0, 2.0, 30);
