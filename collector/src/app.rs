@@ -115,6 +115,7 @@ pub async fn run(
     } else {
         Engine::new(config.policy.clone(), incidents, last_id)
     };
+    engine.surroundings_mut().configured_depends_on = config.topology.clone();
     let mut backend = opened.backend;
     if !shared {
         // A shared store's silences are read by the writer (other collectors add them too).

@@ -55,6 +55,8 @@ mod silences;
 mod tidy;
 #[path = "e2e/tls.rs"]
 mod tls;
+#[path = "e2e/topology.rs"]
+mod topology;
 #[path = "e2e/vendors.rs"]
 mod vendors;
 

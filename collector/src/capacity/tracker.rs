@@ -579,7 +579,10 @@ mod tests {
         let mut tracker = Tracker::new(config());
         fill(&mut tracker, 0, 100.0, 1.0, 60);
         let rows = tracker.histories(3_600_000, true);
-        let plain = tracker.hosts["db-1"]["filesystem:/data"].history.to_bytes().len();
+        let plain = tracker.hosts["db-1"]["filesystem:/data"]
+            .history
+            .to_bytes()
+            .len();
         let compressed = rows[0].data.len();
         eprintln!("one hour of 10 s samples: {plain} B as to_bytes, {compressed} B stored");
         assert!(plain > 40_000, "{plain}");

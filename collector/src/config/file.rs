@@ -38,6 +38,16 @@ pub struct RawFile {
     pub(super) route: Option<Vec<RawRoute>>,
     pub(super) default_route: Option<RawRoute>,
     pub(super) capacity: Option<RawCapacity>,
+    pub(super) topology: Option<RawTopology>,
+}
+
+/// The `[topology]` table.
+#[derive(Debug, Default, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawTopology {
+    pub(super) hold: Option<String>,
+    pub(super) settle: Option<String>,
+    pub(super) depends_on: Option<BTreeMap<String, Vec<String>>>,
 }
 
 /// The `[capacity]` table.

@@ -17,6 +17,7 @@ mod sinks;
 mod store;
 mod tls;
 mod tokens;
+mod topology;
 
 use crate::auth::Tokens;
 use crate::incidents::Policy;
@@ -88,6 +89,8 @@ pub struct Config {
     pub routing: crate::notify::route::Routing,
     /// Live capacity forecasts.
     pub capacity: crate::capacity::CapacityConfig,
+    /// `[topology.depends_on]`: dependencies of things with no agent (added to the agents').
+    pub topology: std::collections::HashMap<String, Vec<String>>,
 }
 
 impl Config {
@@ -181,8 +184,10 @@ impl Config {
                 errors.invalid(key, "must be greater than 0");
             }
         }
-        let (policy, event_id_retention) =
+        let (mut policy, event_id_retention) =
             policy::parse_incidents(file.incidents.unwrap_or_default(), &mut errors);
+        let topology =
+            topology::parse_topology(file.topology.unwrap_or_default(), &mut policy, &mut errors);
         let rules = rules::parse_rules(
             file.default_rules.unwrap_or(true),
             file.rule.unwrap_or_default(),
@@ -270,6 +275,7 @@ impl Config {
                     sinks,
                     routing,
                     capacity,
+                    topology,
                 })
             }
             _ => Err(errors),

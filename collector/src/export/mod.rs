@@ -372,6 +372,8 @@ impl Metrics {
                 Change::Closed
                 | Change::Flapping { .. }
                 | Change::PriorityChanged { .. }
+                | Change::Attached
+                | Change::Detached
                 | Change::Silenced { .. } => {}
             }
         }

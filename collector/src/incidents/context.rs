@@ -39,8 +39,14 @@ pub struct ChangeRef {
 /// change stages fill it as they land.
 #[derive(Default)]
 pub struct Surroundings {
-    /// Host id → the host ids it depends on (the agents' `[topology] depends_on`).
+    /// Host id → the host ids it depends on (the agents' `[topology] depends_on`, with the
+    /// collector's `[topology.depends_on]` added).
     pub depends_on: HashMap<String, Vec<String>>,
+    /// The collector's own `[topology.depends_on]` (things with no agent: switches, databases
+    /// as a service, upstream APIs).
+    pub configured_depends_on: HashMap<String, Vec<String>>,
+    /// When `depends_on` was last read from the stored inventories, Unix ms.
+    pub topology_loaded_ms: Option<i64>,
     /// Recent change records, newest first.
     pub changes: Vec<ChangeRef>,
     /// Suppressors consulted after `min_severity`, in order.

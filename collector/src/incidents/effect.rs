@@ -39,6 +39,10 @@ pub enum Change {
         /// The priority before.
         from: u8,
     },
+    /// Attached to a parent (topology): not notified from now on.
+    Attached,
+    /// Detached from a parent that resolved while it kept failing: paged now.
+    Detached,
     /// A silence began or ended over the incident.
     Silenced {
         /// Now silenced.
@@ -60,6 +64,8 @@ impl Change {
             Change::SlaBreached { .. } => "sla_breached",
             Change::Flapping { .. } => "flapping",
             Change::PriorityChanged { .. } => "priority_changed",
+            Change::Attached => "attached",
+            Change::Detached => "detached",
             Change::Silenced { silenced: true, .. } => "silenced",
             Change::Silenced {
                 silenced: false, ..

@@ -10,6 +10,7 @@ use super::lifecycle;
 use super::model::{Incident, State};
 use super::policy::Policy;
 use super::stages::{Decision, Flow, STAGES, Step};
+use super::topology;
 use super::working::Working;
 use std::sync::Arc;
 
@@ -98,6 +99,17 @@ impl Engine {
                 lifecycle::set_silenced(incident, covered, now_ms, &self.policy, &mut changes);
                 mark_paged(incident, &changes);
             }
+            // An outage found after its dependants: they attach to it now.
+            let outage = matches!(decision, Decision::Opened | Decision::Reopened)
+                && !self.surroundings.depends_on.is_empty()
+                && topology::is_outage(&incident);
+            let outage = outage.then(|| {
+                (
+                    incident.id.clone(),
+                    incident.parent_id.clone(),
+                    incident.host.clone().unwrap_or_default(),
+                )
+            });
             match decision {
                 Decision::Opened => {
                     number(&mut self.pending, &mut incident, changes);
@@ -111,8 +123,90 @@ impl Engine {
                     self.working.put(incident);
                 }
             }
+            if let Some((id, parent, host)) = outage {
+                self.attach_dependents(&id, parent.as_deref(), &host, now_ms);
+            }
+            if decision == Decision::Resolved && !self.surroundings.depends_on.is_empty() {
+                // Its attached children start settling now, not at the next tick.
+                self.tick_topology(now_ms);
+            }
         }
         outcome
+    }
+
+    /// Attaches the active top-level incidents of the hosts depending on `host` to the outage
+    /// `id` (or to the top of its chain, `parent`).
+    fn attach_dependents(&mut self, id: &str, parent: Option<&str>, host: &str, now_ms: i64) {
+        let hosts = topology::dependents(&self.surroundings.depends_on, host);
+        if hosts.is_empty() {
+            return;
+        }
+        let root = parent.unwrap_or(id).to_owned();
+        let children: Vec<String> = self
+            .working
+            .iter()
+            .filter(|other| {
+                other.id != id
+                    && other.id != root
+                    && other.state.is_active()
+                    && other.parent_id.is_none()
+                    && other.host.as_ref().is_some_and(|h| hosts.contains(h))
+            })
+            .map(|other| other.id.clone())
+            .collect();
+        for child in children {
+            let Some(mut incident) = self.working.take(&child) else {
+                continue;
+            };
+            let mut changes = Vec::new();
+            topology::attach(
+                Arc::make_mut(&mut incident),
+                &root,
+                host,
+                now_ms,
+                &self.policy,
+                &mut changes,
+            );
+            number(&mut self.pending, &mut incident, changes);
+            self.working.put(incident);
+        }
+    }
+
+    /// Attached incidents whose parent is no longer active settle, then detach (see
+    /// [`topology::settle`]).
+    fn tick_topology(&mut self, now_ms: i64) {
+        let attached: Vec<(String, bool)> = self
+            .working
+            .iter()
+            .filter(|incident| incident.state.is_active())
+            .filter_map(|incident| {
+                let parent = incident.parent_id.as_deref()?;
+                let parent_active = self
+                    .working
+                    .get(parent)
+                    .is_some_and(|parent| parent.state.is_active());
+                let changes = parent_active == incident.settle_until_ms.is_some()
+                    || incident
+                        .settle_until_ms
+                        .is_some_and(|until| now_ms >= until);
+                changes.then(|| (incident.id.clone(), parent_active))
+            })
+            .collect();
+        for (id, parent_active) in attached {
+            let Some(mut incident) = self.working.take(&id) else {
+                continue;
+            };
+            let mut changes = Vec::new();
+            topology::settle(
+                Arc::make_mut(&mut incident),
+                parent_active,
+                now_ms,
+                &self.policy,
+                &mut changes,
+            );
+            number(&mut self.pending, &mut incident, changes);
+            self.working.put(incident);
+        }
     }
 
     /// An API action on an in-memory incident. `Err(NotFound)` means it is closed or unknown:
@@ -146,9 +240,16 @@ impl Engine {
             &self.policy,
             &mut changes,
         );
+        let resolved = changes
+            .iter()
+            .any(|change| matches!(change, Change::Resolved { .. } | Change::Closed));
         number(&mut self.pending, &mut incident, changes);
         let result = (*incident).clone();
         self.working.put(incident);
+        if resolved && !self.surroundings.depends_on.is_empty() {
+            // Its attached children start settling now, not at the next tick.
+            self.tick_topology(now_ms);
+        }
         Ok(result)
     }
 
@@ -156,6 +257,7 @@ impl Engine {
     /// silences that began or ended.
     pub fn tick(&mut self, now_ms: i64) {
         self.tick_silences(now_ms);
+        self.tick_topology(now_ms);
         let due: Vec<String> = self
             .working
             .iter()
@@ -169,6 +271,7 @@ impl Engine {
     /// live tick looks at all of them).
     pub fn tick_only(&mut self, ids: &[String], now_ms: i64) {
         self.tick_silences(now_ms);
+        self.tick_topology(now_ms);
         let due: Vec<String> = ids
             .iter()
             .filter(|id| {
@@ -255,6 +358,10 @@ impl Engine {
     /// of a silence (it may be uncovered then).
     pub fn next_due_ms(&self, incident: &Incident, now_ms: i64) -> Option<i64> {
         let due = lifecycle::next_due_ms(incident, &self.policy);
+        let due = match (due, incident.settle_until_ms) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
         let boundary = if incident.silenced && incident.state.is_active() {
             self.surroundings.silences.next_boundary(now_ms)
         } else {

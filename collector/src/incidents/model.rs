@@ -78,6 +78,10 @@ pub enum TimelineKind {
     Silenced,
     /// No silence covers it any more.
     Unsilenced,
+    /// Attached to the incident of something it depends on (topology).
+    Attached,
+    /// Detached: its parent resolved and it was still failing after the settle time.
+    Detached,
 }
 
 /// One timeline entry.
@@ -230,6 +234,14 @@ pub struct Incident {
     /// Problem record.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub problem_id: Option<String>,
+    /// Its host depends on others not known to be down: its notifications wait until then (the
+    /// topology hold), so a dependency found down meanwhile attaches it before anyone is paged.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub held_until_ms: Option<i64>,
+    /// Attached to a parent that resolved: it stands on its own (and is paged) if still active
+    /// then.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub settle_until_ms: Option<i64>,
     /// Ordered history.
     pub timeline: Vec<TimelineEntry>,
     /// Transitions so far: each [`super::Effect`] is numbered by it (the notification outbox's

@@ -23,6 +23,12 @@ pub struct Policy {
     pub max_timeline: usize,
     /// One-shot checks that resolve by themselves when no new event came for a while.
     pub auto_resolve: Vec<AutoResolve>,
+    /// How long the notifications of an incident whose host has dependencies wait for one of
+    /// them to be found down (topology hold; 0: no wait).
+    pub topology_hold_ms: i64,
+    /// After a parent resolves, how long an attached incident has to resolve quietly before it
+    /// stands on its own and is paged.
+    pub topology_settle_ms: i64,
 }
 
 /// A one-shot check (a reboot, an OOM kill, a log line) that resolves by itself `after_ms`
@@ -79,6 +85,8 @@ impl Default for Policy {
             max_hosts: 1_000,
             max_timeline: 500,
             auto_resolve: default_auto_resolve(),
+            topology_hold_ms: 30_000,
+            topology_settle_ms: 120_000,
         }
     }
 }

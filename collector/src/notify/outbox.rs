@@ -56,6 +56,9 @@ pub struct Plan {
     pub meta: Vec<(usize, Step, Arc<Incident>)>,
     /// Incidents acknowledged, resolved or closed in the group.
     pub cancel: Vec<String>,
+    /// Incidents attached to a parent in the group: their notifications still held back by
+    /// the topology hold are cancelled.
+    pub cancel_held: Vec<String>,
 }
 
 /// The idempotency key of change `number` of incident `id` on `sink` (and escalation `level`):
@@ -76,6 +79,11 @@ impl Notifier {
         let mut plan = Plan::default();
         for effect in effects {
             let incident = &effect.incident;
+            if effect.change == crate::incidents::Change::Attached
+                && !plan.cancel_held.contains(&incident.id)
+            {
+                plan.cancel_held.push(incident.id.clone());
+            }
             if ends_escalation(effect.change) {
                 if !plan.cancel.contains(&incident.id) {
                     plan.cancel.push(incident.id.clone());

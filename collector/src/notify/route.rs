@@ -164,9 +164,14 @@ impl Routing {
         } else {
             routes.into_iter().map(Some).collect()
         };
+        // Held by the topology (a dependency may yet be found down): every row waits, so the
+        // steps still go out in order.
+        let base_ms = incident
+            .held_until_ms
+            .map_or(now_ms, |until| until.max(now_ms));
         for route in routes {
             for name in route_sinks(route) {
-                add(&name, step, 0, now_ms);
+                add(&name, step, 0, base_ms);
             }
             let levels = route.map(|route| route.escalate.as_slice()).unwrap_or(&[]);
             for (index, level) in levels.iter().enumerate() {
@@ -183,12 +188,12 @@ impl Routing {
                             name,
                             Step::Escalate,
                             level_no,
-                            now_ms.saturating_add(after_ms),
+                            base_ms.saturating_add(after_ms),
                         );
                     }
                 } else if reached(incident, after_ms, now_ms) {
                     for name in &names {
-                        add(name, step, 0, now_ms);
+                        add(name, step, 0, base_ms);
                     }
                 }
             }
@@ -201,6 +206,8 @@ impl Routing {
 pub fn step_of(change: Change) -> Option<Step> {
     match change {
         Change::Opened => Some(Step::Open),
+        // It stands on its own now, and nobody was told about it.
+        Change::Detached => Some(Step::Open),
         Change::Reopened => Some(Step::Reopen),
         Change::Acknowledged { .. } => Some(Step::Acknowledge),
         Change::Resolved { .. } => Some(Step::Resolve),
@@ -210,7 +217,10 @@ pub fn step_of(change: Change) -> Option<Step> {
             silenced: false,
             page: true,
         } => Some(Step::Open),
-        Change::Closed | Change::SlaBreached { .. } | Change::Silenced { .. } => None,
+        Change::Closed
+        | Change::SlaBreached { .. }
+        | Change::Silenced { .. }
+        | Change::Attached => None,
     }
 }
 
@@ -221,6 +231,7 @@ pub fn ends_escalation(change: Change) -> bool {
         Change::Acknowledged { .. }
             | Change::Resolved { .. }
             | Change::Closed
+            | Change::Attached
             | Change::Silenced { silenced: true, .. }
     )
 }

@@ -248,6 +248,75 @@ pub fn load_silences(
     Ok(())
 }
 
+/// How often the topology is read again from the stored inventories (other collectors' agents;
+/// this collector's own batches update it as they come).
+pub const TOPOLOGY_EVERY_MS: i64 = 30_000;
+
+/// Reads every stored host's `depends_on` and adds the configured ones.
+pub fn load_topology(
+    backend: &mut dyn Backend,
+    engine: &mut Engine,
+    now_ms: i64,
+) -> Result<(), StoreError> {
+    let mut depends_on: std::collections::HashMap<String, Vec<String>> =
+        std::collections::HashMap::new();
+    for host in backend.load_hosts()? {
+        if let Some(dependencies) = host.inventory_json.as_deref().and_then(depends_on_of)
+            && !dependencies.is_empty()
+        {
+            depends_on.insert(host.host_id, dependencies);
+        }
+    }
+    let surroundings = engine.surroundings_mut();
+    for (host, dependencies) in &surroundings.configured_depends_on {
+        let entry = depends_on.entry(host.clone()).or_default();
+        for dependency in dependencies {
+            if !entry.contains(dependency) {
+                entry.push(dependency.clone());
+            }
+        }
+    }
+    surroundings.depends_on = depends_on;
+    surroundings.topology_loaded_ms = Some(now_ms);
+    Ok(())
+}
+
+/// A batch's inventory changed `host_id`'s dependencies: the topology follows at once.
+pub fn note_inventory(engine: &mut Engine, host_id: &str, inventory_json: &str) {
+    let Some(mut dependencies) = depends_on_of(inventory_json) else {
+        return;
+    };
+    let surroundings = engine.surroundings_mut();
+    for dependency in surroundings
+        .configured_depends_on
+        .get(host_id)
+        .into_iter()
+        .flatten()
+    {
+        if !dependencies.contains(dependency) {
+            dependencies.push(dependency.clone());
+        }
+    }
+    if dependencies.is_empty() {
+        surroundings.depends_on.remove(host_id);
+    } else if surroundings.depends_on.get(host_id) != Some(&dependencies) {
+        surroundings
+            .depends_on
+            .insert(host_id.to_owned(), dependencies);
+    }
+}
+
+fn depends_on_of(inventory_json: &str) -> Option<Vec<String>> {
+    #[derive(serde::Deserialize)]
+    struct Topology {
+        #[serde(default)]
+        depends_on: Vec<String>,
+    }
+    serde_json::from_str::<Topology>(inventory_json)
+        .ok()
+        .map(|topology| topology.depends_on)
+}
+
 /// The outbox's bookkeeping for the delivery workers.
 fn notify(
     backend: &mut dyn Backend,

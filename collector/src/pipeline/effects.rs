@@ -93,6 +93,12 @@ pub fn log_effect(effect: &Effect) {
         Change::PriorityChanged { from } => {
             tracing::info!(incident_id = %id, from, priority, "incident priority changed");
         }
+        Change::Attached => {
+            tracing::info!(incident_id = %id, parent_id = ?incident.parent_id, "incident attached to its parent");
+        }
+        Change::Detached => {
+            tracing::info!(incident_id = %id, priority, "incident detached: it outlived its parent");
+        }
         Change::Silenced { silenced, page } => {
             tracing::info!(incident_id = %id, silenced, page, "incident silence changed");
         }

@@ -115,6 +115,10 @@ fn queue_notifications(
         let ids: Vec<&str> = plan.cancel.iter().map(String::as_str).collect();
         backend.cancel_escalations(&ids)?;
     }
+    if !plan.cancel_held.is_empty() {
+        let ids: Vec<&str> = plan.cancel_held.iter().map(String::as_str).collect();
+        backend.cancel_held(&ids, now_ms)?;
+    }
     if plan.rows.is_empty() {
         return Ok(Queued::default());
     }
@@ -296,6 +300,21 @@ impl Writer {
         } else {
             None
         };
+        let topology_stale = self
+            .engine
+            .surroundings_mut()
+            .topology_loaded_ms
+            .is_none_or(|loaded| now_ms.saturating_sub(loaded) >= super::apply::TOPOLOGY_EVERY_MS);
+        if topology_stale {
+            super::apply::load_topology(self.backend.as_mut(), &mut self.engine, now_ms)?;
+        }
+        for write in writes {
+            if let Write::Batch(host) = unfenced(write)
+                && let Some(inventory) = &host.record.inventory_json
+            {
+                super::apply::note_inventory(&mut self.engine, &host.record.host_id, inventory);
+            }
+        }
         let mut outcomes = Vec::with_capacity(writes.len());
         let mut rest = writes;
         while let Some(first) = rest.first() {

@@ -186,9 +186,12 @@ pub fn run(
         holder: "replay".to_owned(),
         lease_ms: DRAIN_FOR_MS * 100,
     };
+    let mut engine = Engine::new(config.policy.clone(), Vec::new(), 0);
+    // Replayed events carry no inventories: the topology is the config's.
+    engine.surroundings_mut().configured_depends_on = config.topology.clone();
     let writer = Writer {
         backend: Box::new(backend),
-        engine: Engine::new(config.policy.clone(), Vec::new(), 0),
+        engine,
         clock: Arc::clone(&clock) as Arc<dyn Clock>,
         observer: Box::new(move |report| {
             let mut seen = observed

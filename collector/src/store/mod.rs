@@ -532,6 +532,11 @@ pub trait Backend: Send + 'static {
     fn cancel_escalations(&mut self, _incident_ids: &[&str]) -> Result<u64, StoreError> {
         Err(no_outbox())
     }
+    /// Cancels the unfinished rows of these incidents that are not due before `now_ms` (those
+    /// held back by the topology hold, once the incident attached to a parent).
+    fn cancel_held(&mut self, _incident_ids: &[&str], _now_ms: i64) -> Result<u64, StoreError> {
+        Err(no_outbox())
+    }
     /// Claims up to `limit` claimable rows, oldest first.
     fn claim_notifications(
         &mut self,

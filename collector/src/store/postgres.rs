@@ -960,6 +960,14 @@ impl Backend for PostgresBackend {
         )
     }
 
+    fn cancel_held(&mut self, incident_ids: &[&str], now_ms: i64) -> Result<u64, StoreError> {
+        self.execute(
+            "UPDATE outbox SET state = 'cancelled', claimed_by = NULL, claimed_until_ms = NULL
+             WHERE incident_id = ANY($1) AND due_ms > $2 AND state IN ('pending', 'failed')",
+            &[&incident_ids, &now_ms],
+        )
+    }
+
     fn claim_notifications(
         &mut self,
         claim: Claim<'_>,

@@ -584,6 +584,18 @@ impl Backend for SqliteBackend {
         Ok(cancelled)
     }
 
+    fn cancel_held(&mut self, incident_ids: &[&str], now_ms: i64) -> Result<u64, StoreError> {
+        let mut cancel = self.connection.prepare_cached(
+            "UPDATE outbox SET state = 'cancelled', claimed_by = NULL, claimed_until_ms = NULL
+             WHERE incident_id = ?1 AND due_ms > ?2 AND state IN ('pending', 'failed')",
+        )?;
+        let mut cancelled = 0;
+        for id in incident_ids {
+            cancelled += cancel.execute(params![id, now_ms])? as u64;
+        }
+        Ok(cancelled)
+    }
+
     fn claim_notifications(
         &mut self,
         claim: Claim<'_>,

@@ -8,8 +8,10 @@
 //! 4. **flapping** (`flapping.rs`) — records the status; too many changes mark the incident
 //!    flapping and hold a source's resolve until it settles, otherwise the resolve happens here.
 //! 5. **priority** (`priority.rs`) — impact × urgency and the SLA due times.
+//! 6. **topology** (`topology.rs`) — attach to the outage of a host it depends on, or hold its
+//!    notifications while its dependencies are not known to be down.
 //!
-//! Correlation stages (topology, grouping, suspected change) slot in after priority. Persist and
+//! Further correlation stages (grouping, suspected change) slot in after these. Persist and
 //! notify are the pipeline's (`crate::pipeline`): every incident a group changed is saved in the
 //! group's transaction, and the effects are handed out after the commit.
 //!
@@ -20,6 +22,7 @@ pub mod flapping;
 pub mod fold;
 pub mod priority;
 pub mod suppress;
+pub mod topology;
 
 use super::context::Context;
 use super::effect::Change;
@@ -105,12 +108,13 @@ pub enum Flow {
 pub type Stage = fn(&Context<'_>, &mut Step<'_>) -> Flow;
 
 /// The stages in order, with their names (logs, docs, tests).
-pub const STAGES: [(&str, Stage); 5] = [
+pub const STAGES: [(&str, Stage); 6] = [
     ("fingerprint", fingerprint::stage),
     ("suppress", suppress::stage),
     ("fold", fold::stage),
     ("flapping", flapping::stage),
     ("priority", priority::stage),
+    ("topology", topology::stage),
 ];
 
 #[cfg(test)]
