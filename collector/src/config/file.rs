@@ -81,6 +81,7 @@ pub struct RawIncidents {
     pub(super) flapping_settle: Option<String>,
     pub(super) sla: Option<BTreeMap<String, RawSla>>,
     pub(super) auto_resolve: Option<BTreeMap<String, String>>,
+    pub(super) change_window: Option<String>,
 }
 
 /// One `[incidents.sla.pN]` table.
@@ -104,6 +105,7 @@ pub struct RawRule {
     #[serde(rename = "for")]
     pub(super) for_: Option<String>,
     pub(super) severity: Option<String>,
+    pub(super) runbook: Option<String>,
 }
 
 /// One `[[token]]` table.

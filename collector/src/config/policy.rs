@@ -38,6 +38,11 @@ pub(super) fn parse_incidents(raw: RawIncidents, errors: &mut ConfigErrors) -> (
             &raw.flapping_settle,
             &mut policy.flap.settle_after_ms,
         ),
+        (
+            "incidents.change_window",
+            &raw.change_window,
+            &mut policy.change_window_ms,
+        ),
     ] {
         if let Some(text) = text
             && let Some(duration) = parse_duration_key(key, text, errors)
@@ -155,6 +160,7 @@ mod tests {
                 [incidents]
                 min_severity = "minor"
                 reopen_window = "10m"
+                change_window = "30m"
                 high_impact = ["tier=0"]
                 [incidents.sla.p1]
                 ack = "5m"
@@ -165,6 +171,7 @@ mod tests {
         .unwrap();
         assert_eq!(config.policy.min_severity, Severity::Minor);
         assert_eq!(config.policy.reopen_window_ms, 600_000);
+        assert_eq!(config.policy.change_window_ms, 1_800_000);
         assert_eq!(config.policy.priority.high_impact.len(), 1);
         assert_eq!(config.policy.priority.sla[0].ack_ms, 300_000);
 

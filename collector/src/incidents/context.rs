@@ -27,6 +27,10 @@ pub trait Muter: Send + Sync {
 pub struct ChangeRef {
     /// The change's id.
     pub id: String,
+    /// Its kind.
+    pub kind: String,
+    /// Its summary.
+    pub summary: String,
     /// Hosts it touched.
     pub hosts: Vec<String>,
     /// Services it touched.
@@ -41,8 +45,11 @@ pub struct ChangeRef {
 pub struct Surroundings {
     /// Host id → the host ids it depends on (the agents' `[topology] depends_on`).
     pub depends_on: HashMap<String, Vec<String>>,
-    /// Recent change records, newest first.
+    /// Recent change records (not `maintenance`: those silence instead), any order; the
+    /// suspect stage looks at those within `Policy::change_window_ms` before `now`.
     pub changes: Vec<ChangeRef>,
+    /// When a shared store's changes were last read (`None`: never, or to be read again).
+    pub changes_loaded_ms: Option<i64>,
     /// Suppressors consulted after `min_severity`, in order.
     pub muters: Vec<Box<dyn Muter>>,
     /// Silences and maintenance windows (they mark incidents `silenced`, they do not drop
@@ -55,6 +62,7 @@ impl std::fmt::Debug for Surroundings {
         f.debug_struct("Surroundings")
             .field("depends_on", &self.depends_on.len())
             .field("changes", &self.changes.len())
+            .field("changes_loaded_ms", &self.changes_loaded_ms)
             .field("muters", &self.muters.len())
             .field("silences", &self.silences.len())
             .finish()

@@ -57,6 +57,8 @@ pub fn new_incident(id: String, fingerprint: String, event: &EventIn, now_ms: i6
         silenced_ms: None,
         paged: false,
         problem_id: None,
+        workaround: None,
+        runbook: event.runbook.clone(),
         // Most incidents keep a handful of entries; start small (memory per incident).
         timeline: Vec::with_capacity(2),
         changes: 0,

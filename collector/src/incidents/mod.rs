@@ -5,7 +5,7 @@
 //! - `action.rs` — [`Action`]s people take and which apply in which state.
 //! - `context.rs` — what a stage sees: policy, `now`, topology, changes, suppressors.
 //! - `stages/` — the ordered stages every event goes through (fingerprint → suppress → fold →
-//!   flapping → priority), one file each; the order is written once, in
+//!   flapping → priority → suspect), one file each; the order is written once, in
 //!   [`stages::STAGES`].
 //! - `lifecycle.rs` — the ITIL building blocks the stages, actions and tick share, and the
 //!   time-driven changes.

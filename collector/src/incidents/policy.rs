@@ -23,6 +23,9 @@ pub struct Policy {
     pub max_timeline: usize,
     /// One-shot checks that resolve by themselves when no new event came for a while.
     pub auto_resolve: Vec<AutoResolve>,
+    /// A change that started at most this many ms before an incident opens (or reopens) may be
+    /// suspected behind it.
+    pub change_window_ms: i64,
 }
 
 /// A one-shot check (a reboot, an OOM kill, a log line) that resolves by itself `after_ms`
@@ -79,6 +82,7 @@ impl Default for Policy {
             max_hosts: 1_000,
             max_timeline: 500,
             auto_resolve: default_auto_resolve(),
+            change_window_ms: 2 * 60 * 60 * 1000,
         }
     }
 }

@@ -3,8 +3,11 @@
 //! actions, the tick). The only place that dispatches on the kind of write.
 
 use super::{NotifyWrite, Write, WriteOutcome};
+use crate::incidents::context::ChangeRef;
 use crate::incidents::{ActionError, Engine, EventOutcome, action};
-use crate::store::{Backend, BatchRecord, ChangeRecord, Claim, Recorded, StoreError};
+use crate::store::{
+    Backend, BatchRecord, ChangeRecord, Claim, MAX_RECENT_CHANGES, Recorded, StoreError,
+};
 
 /// True for the writes [`apply_run`] takes several at a time (agent batches and events): their
 /// store part is a sequence check or an id claim, which a networked store answers for the
@@ -91,6 +94,9 @@ pub fn apply_run(
     }
     if !changes.is_empty() {
         backend.save_changes(&changes)?;
+        for change in changes {
+            remember_change(engine, change, now_ms);
+        }
     }
     Ok(outcomes)
 }
@@ -174,6 +180,7 @@ pub fn apply(
         }
         Write::Change { change, silences } => {
             backend.save_change(change)?;
+            remember_change(engine, change, now_ms);
             for record in silences {
                 keep_silence(backend, engine, record, now_ms)?;
             }
@@ -241,6 +248,55 @@ pub fn load_silences(
     let set = &mut engine.surroundings_mut().silences;
     set.replace(silences);
     set.loaded_ms = Some(now_ms);
+    Ok(())
+}
+
+/// A change record as the suspect stage sees it.
+fn change_ref(change: &ChangeRecord) -> ChangeRef {
+    ChangeRef {
+        id: change.id.clone(),
+        kind: change.kind.clone(),
+        summary: change.summary.clone(),
+        hosts: change.hosts.clone(),
+        services: change.services.clone(),
+        starts_ms: change.starts_ms,
+    }
+}
+
+/// Gives a change just saved in the group to the engine (`maintenance` changes silence
+/// instead), and forgets those that fell out of the change window.
+fn remember_change(engine: &mut Engine, change: &ChangeRecord, now_ms: i64) {
+    if change.kind == "maintenance" {
+        return;
+    }
+    let since_ms = now_ms.saturating_sub(engine.policy().change_window_ms);
+    let surroundings = engine.surroundings_mut();
+    surroundings
+        .changes
+        .retain(|known| known.starts_ms >= since_ms && known.id != change.id);
+    surroundings.changes.push(change_ref(change));
+    if surroundings.changes.len() > MAX_RECENT_CHANGES {
+        // Keep the newest.
+        surroundings
+            .changes
+            .sort_by(|a, b| b.starts_ms.cmp(&a.starts_ms).then(b.id.cmp(&a.id)));
+        surroundings.changes.truncate(MAX_RECENT_CHANGES);
+    }
+}
+
+/// Loads the changes of the change window before `now_ms` into the engine (an embedded store:
+/// at start and after a failed commit; a shared one: at most once a second, as other
+/// collectors record changes too).
+pub fn load_changes(
+    backend: &mut dyn Backend,
+    engine: &mut Engine,
+    now_ms: i64,
+) -> Result<(), StoreError> {
+    let since_ms = now_ms.saturating_sub(engine.policy().change_window_ms);
+    let changes = backend.load_changes(since_ms)?;
+    let surroundings = engine.surroundings_mut();
+    surroundings.changes = changes.iter().map(change_ref).collect();
+    surroundings.changes_loaded_ms = Some(now_ms);
     Ok(())
 }
 

@@ -28,6 +28,9 @@ const PRUNE_EVERY_MS: i64 = 60_000;
 /// A shared store's silences are read again at most this often.
 const SILENCES_EVERY_MS: i64 = 1_000;
 
+/// A shared store's recent changes are read again at most this often.
+const CHANGES_EVERY_MS: i64 = 1_000;
+
 /// A shared store's active counts are read back at most this often.
 const COUNT_EVERY_MS: i64 = 1_000;
 
@@ -208,6 +211,19 @@ struct State {
     open_by_priority: [u64; 5],
 }
 
+/// True for a write whose events may open or reopen an incident (the suspect stage then needs
+/// the recent changes).
+fn may_open(write: &Write) -> bool {
+    match unfenced(write) {
+        Write::Batch(host) => host
+            .events
+            .iter()
+            .any(|event| event.status == Status::Firing),
+        Write::Events(events) => events.iter().any(|event| event.status == Status::Firing),
+        _ => false,
+    }
+}
+
 /// The write inside a fence.
 fn unfenced(write: &Write) -> &Write {
     match write {
@@ -257,6 +273,8 @@ impl Writer {
             Err(error) => {
                 self.engine.rollback();
                 self.backend.rollback();
+                // Changes the group gave the engine were not committed: read them again.
+                self.engine.surroundings_mut().changes_loaded_ms = None;
                 if self.backend.is_shared() {
                     self.engine.clear();
                 }
@@ -296,6 +314,17 @@ impl Writer {
         } else {
             None
         };
+        // The suspect stage's changes: an embedded store's are loaded once and kept by the
+        // writes that record them; a shared store's are read again at most once a second.
+        let changes_stale = match self.engine.surroundings_mut().changes_loaded_ms {
+            None => true,
+            Some(loaded) => {
+                self.backend.is_shared() && now_ms.saturating_sub(loaded) >= CHANGES_EVERY_MS
+            }
+        };
+        if changes_stale && writes.iter().any(may_open) {
+            super::apply::load_changes(self.backend.as_mut(), &mut self.engine, now_ms)?;
+        }
         let mut outcomes = Vec::with_capacity(writes.len());
         let mut rest = writes;
         while let Some(first) = rest.first() {

@@ -48,6 +48,8 @@ pub struct Rule {
     pub for_ms: i64,
     /// Severity of its events.
     pub severity: Severity,
+    /// A runbook URL its incidents carry.
+    pub runbook: Option<String>,
 }
 
 impl Rule {
@@ -102,6 +104,7 @@ pub fn default_rules() -> Vec<Rule> {
         clear,
         for_ms: minutes * 60_000,
         severity,
+        runbook: None,
     };
     vec![
         rule(
@@ -243,6 +246,7 @@ impl Evaluator {
                 }
                 let mut event = EventIn::new(SOURCE, &rule.name, Status::Firing, rule.severity)
                     .with_host(&host.host_id);
+                event.runbook.clone_from(&rule.runbook);
                 event.labels = series.label_map();
                 event.host_labels.clone_from(&host.labels);
                 let key = fingerprint(&event);

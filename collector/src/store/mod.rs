@@ -312,6 +312,9 @@ pub struct ChangeRecord {
     pub details: serde_json::Value,
 }
 
+/// Most recent changes the writer keeps for the suspect stage.
+pub const MAX_RECENT_CHANGES: usize = 10_000;
+
 /// A silence or maintenance window (SPEC "Change and silence"), as kept.
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct SilenceRecord {
@@ -499,6 +502,11 @@ pub trait Backend: Send + 'static {
     }
     /// The silences that have not ended by `now_ms`.
     fn load_silences(&mut self, _now_ms: i64) -> Result<Vec<SilenceRecord>, StoreError> {
+        Ok(Vec::new())
+    }
+    /// Change records that started at or after `since_ms`, except `maintenance` (those silence),
+    /// newest first, at most [`MAX_RECENT_CHANGES`] (what the suspect stage looks at).
+    fn load_changes(&mut self, _since_ms: i64) -> Result<Vec<ChangeRecord>, StoreError> {
         Ok(Vec::new())
     }
 

@@ -861,6 +861,24 @@ impl Backend for PostgresBackend {
         silences_from_rows(&rows)
     }
 
+    fn load_changes(&mut self, since_ms: i64) -> Result<Vec<ChangeRecord>, StoreError> {
+        let limit = super::MAX_RECENT_CHANGES as i64;
+        let rows = self.query(
+            "SELECT id, data FROM changes WHERE starts_ms >= $1 AND kind <> 'maintenance'
+             ORDER BY starts_ms DESC, id DESC LIMIT $2",
+            &[&since_ms, &limit],
+        )?;
+        rows.iter()
+            .map(|row| {
+                let id: &str = row.get(0);
+                serde_json::from_str(row.get(1)).map_err(|error| StoreError::Corrupt {
+                    id: id.to_owned(),
+                    reason: error.to_string(),
+                })
+            })
+            .collect()
+    }
+
     fn enqueue_notifications(
         &mut self,
         rows: &[NewNotification],

@@ -470,6 +470,28 @@ impl Backend for SqliteBackend {
         Ok(silences)
     }
 
+    fn load_changes(&mut self, since_ms: i64) -> Result<Vec<ChangeRecord>, StoreError> {
+        let mut statement = self.connection.prepare_cached(
+            "SELECT id, data FROM changes WHERE starts_ms >= ?1 AND kind != 'maintenance'
+             ORDER BY starts_ms DESC, id DESC LIMIT ?2",
+        )?;
+        let rows = statement
+            .query_map(params![since_ms, super::MAX_RECENT_CHANGES as i64], |row| {
+                Ok((row.get::<_, String>(0)?, row.get::<_, String>(1)?))
+            })?;
+        let mut changes = Vec::new();
+        for row in rows {
+            let (id, data) = row?;
+            changes.push(
+                serde_json::from_str(&data).map_err(|error| StoreError::Corrupt {
+                    id,
+                    reason: error.to_string(),
+                })?,
+            );
+        }
+        Ok(changes)
+    }
+
     fn enqueue_notifications(
         &mut self,
         rows: &[NewNotification],

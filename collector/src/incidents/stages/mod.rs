@@ -8,8 +8,10 @@
 //! 4. **flapping** (`flapping.rs`) — records the status; too many changes mark the incident
 //!    flapping and hold a source's resolve until it settles, otherwise the resolve happens here.
 //! 5. **priority** (`priority.rs`) — impact × urgency and the SLA due times.
+//! 6. **suspect** (`suspect.rs`) — on open and reopen, the recent change most likely behind
+//!    the incident (same host, then service, then a host it depends on; nearest in time).
 //!
-//! Correlation stages (topology, grouping, suspected change) slot in after priority. Persist and
+//! Correlation stages (topology, grouping) slot in after priority. Persist and
 //! notify are the pipeline's (`crate::pipeline`): every incident a group changed is saved in the
 //! group's transaction, and the effects are handed out after the commit.
 //!
@@ -20,6 +22,7 @@ pub mod flapping;
 pub mod fold;
 pub mod priority;
 pub mod suppress;
+pub mod suspect;
 
 use super::context::Context;
 use super::effect::Change;
@@ -105,12 +108,13 @@ pub enum Flow {
 pub type Stage = fn(&Context<'_>, &mut Step<'_>) -> Flow;
 
 /// The stages in order, with their names (logs, docs, tests).
-pub const STAGES: [(&str, Stage); 5] = [
+pub const STAGES: [(&str, Stage); 6] = [
     ("fingerprint", fingerprint::stage),
     ("suppress", suppress::stage),
     ("fold", fold::stage),
     ("flapping", flapping::stage),
     ("priority", priority::stage),
+    ("suspect", suspect::stage),
 ];
 
 #[cfg(test)]
@@ -129,11 +133,29 @@ pub(crate) mod test_util {
         policy: &Policy,
         now_ms: i64,
     ) -> (Decision, Option<Arc<Incident>>, Vec<Change>) {
-        let surroundings = Surroundings::default();
+        run_in(
+            stages,
+            event,
+            working,
+            policy,
+            now_ms,
+            &Surroundings::default(),
+        )
+    }
+
+    /// Like [`run`], with these surroundings.
+    pub fn run_in(
+        stages: &[Stage],
+        event: &EventIn,
+        working: &mut Working,
+        policy: &Policy,
+        now_ms: i64,
+        surroundings: &Surroundings,
+    ) -> (Decision, Option<Arc<Incident>>, Vec<Change>) {
         let context = Context {
             policy,
             now_ms,
-            surroundings: &surroundings,
+            surroundings,
         };
         let mut step = Step {
             event,
