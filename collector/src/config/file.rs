@@ -28,6 +28,7 @@ pub struct RawFile {
     pub(super) leader_lease: Option<String>,
     pub(super) token: Option<Vec<RawToken>>,
     pub(super) incidents: Option<RawIncidents>,
+    pub(super) problems: Option<RawProblems>,
     pub(super) default_rules: Option<bool>,
     pub(super) rule: Option<Vec<RawRule>>,
     pub(super) tls_cert: Option<PathBuf>,
@@ -63,6 +64,15 @@ pub struct RawRoute {
 pub struct RawEscalation {
     pub(super) after: Option<String>,
     pub(super) sinks: Option<Vec<String>>,
+}
+
+/// The `[problems]` table.
+#[derive(Debug, Default, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawProblems {
+    pub(super) recur_count: Option<usize>,
+    pub(super) recur_window: Option<String>,
+    pub(super) service_hosts: Option<usize>,
 }
 
 /// The `[incidents]` table.

@@ -178,8 +178,9 @@ impl Config {
                 errors.invalid(key, "must be greater than 0");
             }
         }
-        let (policy, event_id_retention) =
+        let (mut policy, event_id_retention) =
             policy::parse_incidents(file.incidents.unwrap_or_default(), &mut errors);
+        policy::parse_problems(file.problems.unwrap_or_default(), &mut policy, &mut errors);
         let rules = rules::parse_rules(
             file.default_rules.unwrap_or(true),
             file.rule.unwrap_or_default(),

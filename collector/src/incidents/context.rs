@@ -55,6 +55,14 @@ pub struct Surroundings {
     /// Silences and maintenance windows (they mark incidents `silenced`, they do not drop
     /// events).
     pub silences: super::silence::Silences,
+    /// Fingerprint → its incidents opened within `[problems] recur_window` (the problem stage
+    /// counts them).
+    pub openings: HashMap<String, Vec<super::problems::Opening>>,
+    /// Fingerprint → its problem that is not resolved.
+    pub problems: HashMap<String, super::problems::ProblemRef>,
+    /// When an embedded store's openings and problems were loaded (`None`: load them before
+    /// the next group that may open an incident).
+    pub problems_loaded_ms: Option<i64>,
 }
 
 impl std::fmt::Debug for Surroundings {
@@ -65,6 +73,8 @@ impl std::fmt::Debug for Surroundings {
             .field("changes_loaded_ms", &self.changes_loaded_ms)
             .field("muters", &self.muters.len())
             .field("silences", &self.silences.len())
+            .field("openings", &self.openings.len())
+            .field("problems", &self.problems.len())
             .finish()
     }
 }

@@ -5,7 +5,7 @@
 //! - `action.rs` — [`Action`]s people take and which apply in which state.
 //! - `context.rs` — what a stage sees: policy, `now`, topology, changes, suppressors.
 //! - `stages/` — the ordered stages every event goes through (fingerprint → suppress → fold →
-//!   flapping → priority → suspect), one file each; the order is written once, in
+//!   flapping → priority → suspect → problem), one file each; the order is written once, in
 //!   [`stages::STAGES`].
 //! - `lifecycle.rs` — the ITIL building blocks the stages, actions and tick share, and the
 //!   time-driven changes.
@@ -14,6 +14,8 @@
 //!   after a commit, each with a snapshot of the incident as committed.
 //! - `flapping.rs`, `priority.rs` — the flapping history and the impact × urgency policy.
 //! - `silence.rs` — silences and maintenance windows: which incidents they cover, and when.
+//! - `problems.rs` — problem records: recurrence and service-wide rules, states, what the
+//!   problem stage asks the pipeline to store.
 //!
 //! The engine is synchronous and takes `now` as an argument; it does no I/O. Persisting and
 //! notifying are the pipeline's (`crate::pipeline`).
@@ -31,6 +33,7 @@ pub mod lifecycle;
 pub mod model;
 pub mod policy;
 pub mod priority;
+pub mod problems;
 pub mod silence;
 pub mod stages;
 pub mod working;

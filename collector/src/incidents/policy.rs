@@ -26,6 +26,8 @@ pub struct Policy {
     /// A change that started at most this many ms before an incident opens (or reopens) may be
     /// suspected behind it.
     pub change_window_ms: i64,
+    /// When problems open (`[problems]`).
+    pub problems: super::problems::ProblemPolicy,
 }
 
 /// A one-shot check (a reboot, an OOM kill, a log line) that resolves by itself `after_ms`
@@ -83,6 +85,7 @@ impl Default for Policy {
             max_timeline: 500,
             auto_resolve: default_auto_resolve(),
             change_window_ms: 2 * 60 * 60 * 1000,
+            problems: super::problems::ProblemPolicy::default(),
         }
     }
 }

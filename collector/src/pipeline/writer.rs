@@ -325,6 +325,14 @@ impl Writer {
         if changes_stale && writes.iter().any(may_open) {
             super::apply::load_changes(self.backend.as_mut(), &mut self.engine, now_ms)?;
         }
+        // The problem stage's openings and problems: a shared store's were loaded with the
+        // group's fingerprints under their locks; an embedded store's once, kept by the writer.
+        if !self.backend.is_shared()
+            && self.engine.surroundings_mut().problems_loaded_ms.is_none()
+            && writes.iter().any(may_open)
+        {
+            super::apply::load_problems(self.backend.as_mut(), &mut self.engine, None, now_ms)?;
+        }
         let mut outcomes = Vec::with_capacity(writes.len());
         let mut rest = writes;
         while let Some(first) = rest.first() {
@@ -338,6 +346,10 @@ impl Writer {
                 outcomes.push(apply(backend, &mut self.engine, first, now_ms, counts)?);
                 rest = &rest[1..];
             }
+        }
+        let problem_writes = self.engine.take_problem_writes();
+        if !problem_writes.is_empty() {
+            super::apply::store_problem_writes(self.backend.as_mut(), problem_writes)?;
         }
         if let Some((notifier, _)) = &self.notify
             && self.engine.has_pending_effects()
@@ -362,6 +374,7 @@ impl Writer {
             self.backend.store_last_id(self.engine.last_id())?;
         }
         if prune {
+            self.engine.prune_openings(now_ms);
             let pruned = self
                 .backend
                 .prune_event_ids(now_ms.saturating_sub(self.event_id_retention_ms))?;
@@ -416,6 +429,12 @@ impl Writer {
                 | Write::Ping
                 | Write::Fenced { .. }
                 | Write::Notify(_) => {}
+                Write::Problem(update) => {
+                    // New incidents of its fingerprint decide on its state: wait for them.
+                    if let Some(problem) = self.backend.find_problem(&update.id)? {
+                        fingerprints.push(problem.fingerprint);
+                    }
+                }
                 Write::Silence(_) | Write::EndSilence(_) | Write::Change { .. } => {
                     // It may cover any active incident: the group decides on all of them.
                     for incident in self.backend.due_incidents(i64::MAX)? {
@@ -458,6 +477,14 @@ impl Writer {
             None
         };
         self.engine.reload(incidents, floor.unwrap_or(0));
+        if may_open {
+            super::apply::load_problems(
+                self.backend.as_mut(),
+                &mut self.engine,
+                Some(&fingerprints),
+                now_ms,
+            )?;
+        }
         Ok(floor)
     }
 

@@ -24,8 +24,8 @@
 use super::{
     Backend, BatchRecord, ChangeFilter, ChangeRecord, Claim, Finish, Heartbeat, HostRecord,
     IncidentFilter, IncidentSave, Lease, NewNotification, NotificationFilter, NotificationRecord,
-    PostgresUrl, QueuedNotification, Reader, Recorded, SilenceRecord, StoreError, StoreOptions,
-    is_newer,
+    OpeningRecord, PostgresUrl, ProblemRecord, QueuedNotification, Reader, Recorded, SilenceRecord,
+    StoreError, StoreOptions, is_newer,
 };
 use crate::incidents::{Incident, parse_id};
 use deadpool_postgres::{Manager, ManagerConfig, Object, Pool, RecyclingMethod, Runtime};
@@ -125,6 +125,23 @@ const MIGRATIONS: &[&str] = &[
         data TEXT NOT NULL
     );
     CREATE INDEX silences_by_end ON silences (ends_ms);",
+    // 4: problem records and the incidents each links, as in the SQLite store, and the index
+    // recurrence counts with (a fingerprint's incidents by opening time, closed ones included).
+    "CREATE TABLE problems (
+        id TEXT PRIMARY KEY,
+        fingerprint TEXT NOT NULL,
+        state TEXT NOT NULL,
+        data TEXT NOT NULL
+    );
+    CREATE UNIQUE INDEX problems_one_active ON problems (fingerprint)
+        WHERE state IN ('open', 'known_error');
+    CREATE TABLE problem_incidents (
+        problem_id TEXT NOT NULL,
+        incident_id TEXT NOT NULL,
+        PRIMARY KEY (problem_id, incident_id)
+    );
+    CREATE INDEX problem_incidents_by_incident ON problem_incidents (incident_id);
+    CREATE INDEX incidents_openings ON incidents (fingerprint, opened_ms);",
 ];
 
 /// A notification queued, claimed by its writer when it is due and every earlier unfinished
@@ -502,6 +519,18 @@ fn silences_from_rows(rows: &[tokio_postgres::Row]) -> Result<Vec<SilenceRecord>
         .collect()
 }
 
+fn problems_from_rows(rows: &[tokio_postgres::Row]) -> Result<Vec<ProblemRecord>, StoreError> {
+    rows.iter()
+        .map(|row| {
+            let id: &str = row.get(0);
+            serde_json::from_str(row.get(1)).map_err(|error| StoreError::Corrupt {
+                id: id.to_owned(),
+                reason: error.to_string(),
+            })
+        })
+        .collect()
+}
+
 fn labels_from_json(text: &str) -> Labels {
     serde_json::from_str(text).unwrap_or_default()
 }
@@ -859,6 +888,68 @@ impl Backend for PostgresBackend {
             &[&now_ms],
         )?;
         silences_from_rows(&rows)
+    }
+
+    fn save_problem(&mut self, problem: &ProblemRecord) -> Result<(), StoreError> {
+        let data = super::to_document(&problem.id, problem)?;
+        self.query(
+            "INSERT INTO problems (id, fingerprint, state, data) VALUES ($1, $2, $3, $4)
+             ON CONFLICT (id) DO UPDATE SET state = excluded.state, data = excluded.data",
+            &[&problem.id, &problem.fingerprint, &problem.state, &data],
+        )?;
+        Ok(())
+    }
+
+    fn link_problem(
+        &mut self,
+        problem_id: &str,
+        incident_ids: &[String],
+    ) -> Result<(), StoreError> {
+        self.query(
+            "INSERT INTO problem_incidents (problem_id, incident_id)
+             SELECT $1, unnest($2::TEXT[]) ON CONFLICT DO NOTHING",
+            &[&problem_id, &incident_ids],
+        )?;
+        Ok(())
+    }
+
+    fn find_problem(&mut self, id: &str) -> Result<Option<ProblemRecord>, StoreError> {
+        let rows = self.query("SELECT id, data FROM problems WHERE id = $1", &[&id])?;
+        Ok(problems_from_rows(&rows)?.pop())
+    }
+
+    fn active_problems(
+        &mut self,
+        fingerprints: Option<&[String]>,
+    ) -> Result<Vec<ProblemRecord>, StoreError> {
+        let wanted: Option<Vec<String>> = fingerprints.map(<[String]>::to_vec);
+        let rows = self.query(
+            "SELECT id, data FROM problems WHERE state IN ('open', 'known_error')
+             AND ($1::TEXT[] IS NULL OR fingerprint = ANY($1)) ORDER BY id",
+            &[&wanted],
+        )?;
+        problems_from_rows(&rows)
+    }
+
+    fn incident_openings(
+        &mut self,
+        fingerprints: Option<&[String]>,
+        since_ms: i64,
+    ) -> Result<Vec<OpeningRecord>, StoreError> {
+        let wanted: Option<Vec<String>> = fingerprints.map(<[String]>::to_vec);
+        let rows = self.query(
+            "SELECT fingerprint, id, opened_ms FROM incidents
+             WHERE ($1::TEXT[] IS NULL OR fingerprint = ANY($1)) AND opened_ms >= $2 ORDER BY id",
+            &[&wanted, &since_ms],
+        )?;
+        Ok(rows
+            .iter()
+            .map(|row| OpeningRecord {
+                fingerprint: row.get(0),
+                incident_id: row.get(1),
+                opened_ms: row.get(2),
+            })
+            .collect())
     }
 
     fn load_changes(&mut self, since_ms: i64) -> Result<Vec<ChangeRecord>, StoreError> {
@@ -1222,6 +1313,43 @@ impl PostgresReader {
 }
 
 impl Reader for PostgresReader {
+    fn list_problems(
+        &self,
+        states: &[String],
+        limit: usize,
+    ) -> Result<Vec<ProblemRecord>, StoreError> {
+        let limit = limit.min(i64::MAX as usize) as i64;
+        let states: Vec<String> = states.to_vec();
+        let rows = self.query(
+            "SELECT id, data FROM problems WHERE (cardinality($1::TEXT[]) = 0 OR state = ANY($1))
+             ORDER BY id DESC LIMIT $2",
+            &[&states, &limit],
+        )?;
+        problems_from_rows(&rows)
+    }
+
+    fn get_problem(&self, id: &str) -> Result<Option<(ProblemRecord, Vec<String>)>, StoreError> {
+        let rows = self.query("SELECT id, data FROM problems WHERE id = $1", &[&id])?;
+        let Some(problem) = problems_from_rows(&rows)?.pop() else {
+            return Ok(None);
+        };
+        let rows = self.query(
+            "SELECT incident_id FROM problem_incidents WHERE problem_id = $1 ORDER BY incident_id",
+            &[&id],
+        )?;
+        Ok(Some((problem, rows.iter().map(|row| row.get(0)).collect())))
+    }
+
+    fn problem_links(&self, incident_ids: &[String]) -> Result<Vec<(String, String)>, StoreError> {
+        let ids: Vec<String> = incident_ids.to_vec();
+        let rows = self.query(
+            "SELECT DISTINCT ON (incident_id) incident_id, problem_id FROM problem_incidents
+             WHERE incident_id = ANY($1) ORDER BY incident_id, problem_id DESC",
+            &[&ids],
+        )?;
+        Ok(rows.iter().map(|row| (row.get(0), row.get(1))).collect())
+    }
+
     fn list_incidents(&self, filter: &IncidentFilter) -> Result<Vec<Incident>, StoreError> {
         let states: Vec<&str> = filter.states.iter().map(|state| state.as_str()).collect();
         let priorities: Vec<i16> = filter.priorities.iter().map(|p| i16::from(*p)).collect();

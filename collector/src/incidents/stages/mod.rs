@@ -10,6 +10,8 @@
 //! 5. **priority** (`priority.rs`) — impact × urgency and the SLA due times.
 //! 6. **suspect** (`suspect.rs`) — on open and reopen, the recent change most likely behind
 //!    the incident (same host, then service, then a host it depends on; nearest in time).
+//! 7. **problem** (`problem.rs`) — joins the fingerprint's problem (a known error's workaround
+//!    with it), or opens one when the fingerprint recurs or a service incident spans many hosts.
 //!
 //! Correlation stages (topology, grouping) slot in after priority. Persist and
 //! notify are the pipeline's (`crate::pipeline`): every incident a group changed is saved in the
@@ -21,6 +23,7 @@ pub mod fingerprint;
 pub mod flapping;
 pub mod fold;
 pub mod priority;
+pub mod problem;
 pub mod suppress;
 pub mod suspect;
 
@@ -28,6 +31,7 @@ use super::context::Context;
 use super::effect::Change;
 use super::event::{EventIn, EventOutcome};
 use super::model::Incident;
+use super::problems::ProblemWrite;
 use super::working::Working;
 use std::sync::Arc;
 
@@ -71,6 +75,8 @@ pub struct Step<'s> {
     pub changes: Vec<Change>,
     /// The incidents that are not closed (to find the fingerprint's incident, issue ids).
     pub working: &'s mut Working,
+    /// Problem records to store (the problem stage's).
+    pub problem_writes: Vec<ProblemWrite>,
 }
 
 impl Step<'_> {
@@ -108,13 +114,14 @@ pub enum Flow {
 pub type Stage = fn(&Context<'_>, &mut Step<'_>) -> Flow;
 
 /// The stages in order, with their names (logs, docs, tests).
-pub const STAGES: [(&str, Stage); 6] = [
+pub const STAGES: [(&str, Stage); 7] = [
     ("fingerprint", fingerprint::stage),
     ("suppress", suppress::stage),
     ("fold", fold::stage),
     ("flapping", flapping::stage),
     ("priority", priority::stage),
     ("suspect", suspect::stage),
+    ("problem", problem::stage),
 ];
 
 #[cfg(test)]
@@ -164,6 +171,7 @@ pub(crate) mod test_util {
             incident: None,
             changes: Vec::new(),
             working,
+            problem_writes: Vec::new(),
         };
         for stage in stages {
             if stage(&context, &mut step) == Flow::Stop {
