@@ -3,12 +3,14 @@
 //! the timeline and the webhook's snapshot; a runbook on the event is carried the same way; a
 //! fingerprint that opens and resolves three times opens one problem linking the three
 //! incidents, which made a known error hands its workaround to the next incident (API and
-//! webhook); a replay of a disk filling again and again across days opens one problem.
+//! webhook); a replay of a disk filling again and again across days opens one problem; two
+//! collectors on one PostgreSQL decide the same from what the other committed.
 
 use std::io::Write as _;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 use vigil_e2e::hook::Hook;
+use vigil_e2e::postgres::PgServer;
 use vigil_e2e::{Collector, bin, client, eventually};
 
 async fn post(
@@ -341,4 +343,74 @@ fn a_replay_of_a_disk_filling_again_and_again_across_days_opens_one_problem() {
     for open in &opens[3..] {
         assert_eq!(open["problem_id"], problem, "{stdout}");
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn two_collectors_on_one_postgres_share_changes_problems_and_known_errors() {
+    let Some(server) = PgServer::start() else {
+        return;
+    };
+    let tmp = tempfile::tempdir().unwrap();
+    let url = server.database("problems");
+    let config = tmp.path().join("collector.toml");
+    std::fs::write(
+        &config,
+        "leader_lease = \"2s\"\nstore_timeout = \"3s\"\n[incidents]\nreopen_window = \"0s\"\n",
+    )
+    .unwrap();
+    let mut collectors = Vec::new();
+    for index in 0..2 {
+        collectors.push(
+            Collector::start(
+                &tmp.path().join(format!("c{index}")),
+                &["--store", &url, "--config", config.to_str().unwrap()],
+            )
+            .await,
+        );
+    }
+    let (a, b) = (&collectors[0], &collectors[1]);
+    // A change recorded on one collector is suspected by an incident opened on the other.
+    let (status, change) = post(
+        a,
+        "/v1/changes",
+        &serde_json::json!({"kind": "config", "summary": "pool size 8 → 4", "by": "ops",
+                            "hosts": ["db-1"]}),
+    )
+    .await;
+    assert_eq!(status, 200, "{change}");
+    // Three openings spread over both collectors: one problem linking the three.
+    let mut ids = Vec::new();
+    for collector in [b, a, b] {
+        ids.push(open_and_resolve(collector, "db-1", "disk_full").await);
+    }
+    let (_, first) = a.get_json(&format!("/v1/incidents/{}", ids[0])).await;
+    assert_eq!(first["suspected_change"]["id"], change["id"], "{first}");
+    let (_, problems) = a.get_json("/v1/problems").await;
+    let problems = problems.as_array().unwrap().clone();
+    assert_eq!(problems.len(), 1, "{problems:?}");
+    let problem_id = problems[0]["id"].as_str().unwrap().to_owned();
+    let (_, problem) = b.get_json(&format!("/v1/problems/{problem_id}")).await;
+    assert_eq!(problem["incidents"], serde_json::json!(ids), "{problem}");
+    // Made a known error on one collector, its workaround reaches an incident opened on the
+    // other.
+    let (status, known) = post(
+        b,
+        &format!("/v1/problems/{problem_id}"),
+        &serde_json::json!({"state": "known_error", "workaround": "vacuum the queue table"}),
+    )
+    .await;
+    assert_eq!(status, 200, "{known}");
+    let next = open_and_resolve(a, "db-1", "disk_full").await;
+    let (_, incident) = b.get_json(&format!("/v1/incidents/{next}")).await;
+    assert_eq!(incident["problem_id"], problem_id.as_str(), "{incident}");
+    assert_eq!(
+        incident["workaround"], "vacuum the queue table",
+        "{incident}"
+    );
+    let (_, problems) = b.get_json("/v1/problems").await;
+    assert_eq!(
+        problems.as_array().unwrap().len(),
+        1,
+        "still one: {problems}"
+    );
 }
