@@ -389,6 +389,30 @@ mod tests {
     }
 
     #[test]
+    fn a_rule_with_a_runbook_hands_it_to_its_events() {
+        let hosts = Hosts::new(i64::MAX / 2);
+        let mut rules = default_rules();
+        for rule in &mut rules {
+            if rule.name == "filesystem_almost_full" {
+                rule.runbook = Some("https://runbooks.example/disk".into());
+            }
+        }
+        let mut evaluator = Evaluator::new(rules);
+        run(&hosts, &mut evaluator, 0, 5.0);
+        let fired = run(&hosts, &mut evaluator, 5 * 60_000, 5.0);
+        assert_eq!(
+            fired[0].runbook.as_deref(),
+            Some("https://runbooks.example/disk")
+        );
+        let cleared = run(&hosts, &mut evaluator, 6 * 60_000, 50.0);
+        assert_eq!(cleared[0].status, Status::Resolved);
+        assert_eq!(
+            cleared[0].runbook.as_deref(),
+            Some("https://runbooks.example/disk")
+        );
+    }
+
+    #[test]
     fn a_dip_shorter_than_for_does_not_fire() {
         let hosts = Hosts::new(i64::MAX / 2);
         let mut evaluator = Evaluator::new(default_rules());
