@@ -389,16 +389,29 @@ impl Engine {
                 opened_ms: now_ms,
             });
         }
+        // A recurrence counts incidents linked to no problem yet.
         for write in &writes {
-            if let ProblemWrite::Open { id, .. } = write {
-                surroundings.problems.insert(
-                    fingerprint.to_owned(),
-                    ProblemRef {
-                        id: id.clone(),
-                        state: ProblemState::Open,
-                        workaround: None,
-                    },
-                );
+            match write {
+                ProblemWrite::Open {
+                    id, incident_ids, ..
+                } => {
+                    surroundings.problems.insert(
+                        fingerprint.to_owned(),
+                        ProblemRef {
+                            id: id.clone(),
+                            state: ProblemState::Open,
+                            workaround: None,
+                        },
+                    );
+                    if let Some(openings) = surroundings.openings.get_mut(fingerprint) {
+                        openings.retain(|opening| !incident_ids.contains(&opening.incident_id));
+                    }
+                }
+                ProblemWrite::Link { incident_id, .. } => {
+                    if let Some(openings) = surroundings.openings.get_mut(fingerprint) {
+                        openings.retain(|opening| &opening.incident_id != incident_id);
+                    }
+                }
             }
         }
         self.problem_writes.extend(writes);

@@ -144,7 +144,8 @@ pub fn problem_id_for(incident_id: &str) -> String {
 
 /// The incidents that make the fingerprint recur at `now_ms`: its openings within the window
 /// (the window's start included), oldest first, when there are at least `recur_count` of
-/// them; `None` otherwise. `openings` includes the incident just opened.
+/// them; `None` otherwise. `openings` includes the incident just opened and only incidents in
+/// no problem yet (after a problem is resolved, its incidents do not count again).
 pub fn recurrence(
     openings: &[Opening],
     now_ms: i64,

@@ -924,6 +924,13 @@ fn problems_are_kept_linked_and_one_per_fingerprint(open: &mut dyn FnMut(&str) -
         // Linking again changes nothing.
         backend.link_problem("p1", std::slice::from_ref(&b.id))
     });
+    let unlinked = in_transaction(backend.as_mut(), |backend| {
+        backend.incident_openings(Some(&["disk".to_owned()]), 5_000)
+    });
+    assert!(
+        unlinked.is_empty(),
+        "linked incidents do not count again: {unlinked:?}"
+    );
     // A second unresolved problem for the fingerprint is refused.
     backend.begin().unwrap();
     let second = backend.save_problem(&problem("p2", "disk", "open"));

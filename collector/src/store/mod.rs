@@ -568,7 +568,8 @@ pub trait Backend: Send + 'static {
     ) -> Result<Vec<ProblemRecord>, StoreError> {
         Ok(Vec::new())
     }
-    /// Incidents opened at or after `since_ms`: of these fingerprints, or all with `None`.
+    /// Incidents opened at or after `since_ms` and linked to no problem (what a new recurrence
+    /// counts): of these fingerprints, or all with `None`.
     fn incident_openings(
         &mut self,
         _fingerprints: Option<&[String]>,

@@ -939,7 +939,9 @@ impl Backend for PostgresBackend {
         let wanted: Option<Vec<String>> = fingerprints.map(<[String]>::to_vec);
         let rows = self.query(
             "SELECT fingerprint, id, opened_ms FROM incidents
-             WHERE ($1::TEXT[] IS NULL OR fingerprint = ANY($1)) AND opened_ms >= $2 ORDER BY id",
+             WHERE ($1::TEXT[] IS NULL OR fingerprint = ANY($1)) AND opened_ms >= $2
+             AND NOT EXISTS (SELECT 1 FROM problem_incidents l WHERE l.incident_id = incidents.id)
+             ORDER BY id",
             &[&wanted, &since_ms],
         )?;
         Ok(rows

@@ -566,6 +566,7 @@ impl Backend for SqliteBackend {
         let floor = crate::incidents::model::format_id((since_ms.max(0) as u64) << 12);
         let mut statement = self.connection.prepare_cached(
             "SELECT fingerprint, id, opened_ms FROM incidents WHERE id >= ?1 AND opened_ms >= ?2
+             AND NOT EXISTS (SELECT 1 FROM problem_incidents l WHERE l.incident_id = incidents.id)
              ORDER BY id",
         )?;
         let rows = statement.query_map(params![floor, since_ms], |row| {

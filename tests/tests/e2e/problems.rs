@@ -272,6 +272,24 @@ async fn a_recurring_fingerprint_opens_one_problem_and_a_known_error_hands_out_i
         4,
         "{problem}"
     );
+
+    // Resolved: its incidents do not count again; the next one is on its own.
+    let (_, resolved) = post(
+        &collector,
+        "/v1/events",
+        &event("db-1", "disk_full", "resolved"),
+    )
+    .await;
+    assert_eq!(resolved["outcome"], "resolved", "{resolved}");
+    std::thread::sleep(Duration::from_millis(5));
+    let (status, answer) = post(&collector, &path, &serde_json::json!({"state": "resolved"})).await;
+    assert_eq!(status, 200, "{answer}");
+    let after = open_and_resolve(&collector, "db-1", "disk_full").await;
+    let (_, incident) = collector.get_json(&format!("/v1/incidents/{after}")).await;
+    assert!(incident["problem_id"].is_null(), "{incident}");
+    assert!(incident["workaround"].is_null(), "{incident}");
+    let (_, problems) = collector.get_json("/v1/problems").await;
+    assert_eq!(problems.as_array().unwrap().len(), 1, "{problems}");
 }
 
 /// Runs `vigil-collector replay ARGS` with `input` on stdin: (status, stdout, stderr).

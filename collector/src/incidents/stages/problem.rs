@@ -1,9 +1,9 @@
 //! Stage 7: problems. An incident that opens (or reopens) while its fingerprint has a problem
 //! that is not resolved joins it: `problem_id`, and for a `known_error` its `workaround`, with a
-//! timeline entry. Otherwise a new incident whose fingerprint opened `recur_count` incidents
-//! within `recur_window` (this one included; `Surroundings::openings`) opens a problem linking
-//! them all, and an incident of a service that comes to span `service_hosts` hosts (on open or
-//! on a fold) opens one for itself. What to store is left in `Step::problem_writes` for the
+//! timeline entry. Otherwise a new incident whose fingerprint opened `recur_count` incidents in
+//! no problem yet within `recur_window` (this one included; `Surroundings::openings`) opens a
+//! problem linking them all, and an incident of a service that comes to span `service_hosts`
+//! hosts (on open or on a fold) opens one for itself. What to store is left in `Step::problem_writes` for the
 //! pipeline; the incidents linked earlier keep their stored documents (the link rows say they
 //! belong to it).
 
