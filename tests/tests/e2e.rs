@@ -41,6 +41,8 @@ mod notify;
 mod notify_cli;
 #[path = "e2e/pipeline.rs"]
 mod pipeline;
+#[path = "e2e/problems.rs"]
+mod problems;
 #[path = "e2e/prometheus.rs"]
 mod prometheus;
 #[path = "e2e/promstack.rs"]

@@ -213,6 +213,11 @@ fn to_event(alert: &WebhookAlert) -> EventRequest {
         dedup_key: None,
         event_id,
         time,
+        // A runbook the incident can carry; one that is not a plain http(s) URL stays in the
+        // summary only, never a reason to drop the alert.
+        runbook: annotation("runbook_url")
+            .filter(|url| crate::incidents::event::check_runbook(url).is_ok())
+            .map(str::to_owned),
     }
 }
 

@@ -121,6 +121,8 @@ pub struct EventRequest {
     pub event_id: Option<String>,
     /// When it happened (informational).
     pub time: Option<String>,
+    /// A runbook URL the incident and its notifications carry (SPEC extension).
+    pub runbook: Option<String>,
 }
 
 /// What became of one event.
@@ -158,6 +160,33 @@ pub struct ActionRequest {
     pub by: Option<String>,
     /// Note text or comment.
     pub text: Option<String>,
+}
+
+/// The change record most likely behind an incident (`suspected_change`).
+#[derive(Debug, Serialize)]
+pub struct SuspectedChangeDto {
+    /// The change's id (`GET /v1/changes` has the full record).
+    pub id: String,
+    /// Its kind.
+    pub kind: String,
+    /// Its summary.
+    pub summary: String,
+    /// When it started, RFC 3339.
+    pub starts_at: String,
+    /// How it touches the incident: `host`, `service` or `dependency`.
+    pub touch: &'static str,
+}
+
+impl From<crate::incidents::model::SuspectedChange> for SuspectedChangeDto {
+    fn from(change: crate::incidents::model::SuspectedChange) -> Self {
+        SuspectedChangeDto {
+            id: change.id,
+            kind: change.kind,
+            summary: change.summary,
+            starts_at: rfc3339(change.starts_ms),
+            touch: change.touch.as_str(),
+        }
+    }
 }
 
 /// SLA view.
@@ -256,12 +285,16 @@ pub struct IncidentDto {
     pub hosts: Vec<String>,
     /// Parent incident.
     pub parent_id: Option<String>,
-    /// Suspected change.
-    pub suspected_change: Option<String>,
+    /// The change record most likely behind it, or null.
+    pub suspected_change: Option<SuspectedChangeDto>,
     /// Silenced.
     pub silenced: bool,
     /// Problem record.
     pub problem_id: Option<String>,
+    /// The workaround of its problem when that is a known error, or null.
+    pub workaround: Option<String>,
+    /// A runbook URL from its rule or event, or null.
+    pub runbook: Option<String>,
     /// Timeline (detail view only).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub timeline: Option<Vec<TimelineDto>>,
@@ -317,9 +350,11 @@ impl IncidentDto {
             },
             hosts: incident.hosts,
             parent_id: incident.parent_id,
-            suspected_change: incident.suspected_change,
+            suspected_change: incident.suspected_change.map(SuspectedChangeDto::from),
             silenced: incident.silenced,
             problem_id: incident.problem_id,
+            workaround: incident.workaround,
+            runbook: incident.runbook,
             timeline,
         }
     }

@@ -183,6 +183,9 @@ pub(crate) fn to_event(
             "time {time:?} is not RFC 3339, e.g. 2026-11-21T10:00:00Z"
         ));
     }
+    if let Some(runbook) = &request.runbook {
+        crate::incidents::event::check_runbook(runbook)?;
+    }
     let mut summary = request.summary.unwrap_or_default();
     if summary.len() > MAX_SUMMARY_LEN {
         let mut end = MAX_SUMMARY_LEN;
@@ -203,5 +206,6 @@ pub(crate) fn to_event(
         host_labels,
         dedup_key: request.dedup_key,
         event_id: request.event_id,
+        runbook: request.runbook,
     })
 }

@@ -72,6 +72,29 @@ pub fn parse_filter(query: &HashMap<String, String>) -> Result<IncidentFilter, A
     Ok(filter)
 }
 
+/// Fills `problem_id` from the problems' links for incidents whose own document has none: an
+/// incident that opened before the recurrence that made its problem is linked, not rewritten.
+fn with_problems(
+    reader: &dyn crate::store::Reader,
+    incidents: &mut [crate::incidents::Incident],
+) -> Result<(), crate::store::StoreError> {
+    let ids: Vec<String> = incidents
+        .iter()
+        .filter(|incident| incident.problem_id.is_none())
+        .map(|incident| incident.id.clone())
+        .collect();
+    if ids.is_empty() {
+        return Ok(());
+    }
+    let links: HashMap<String, String> = reader.problem_links(&ids)?.into_iter().collect();
+    for incident in incidents {
+        if incident.problem_id.is_none() {
+            incident.problem_id = links.get(&incident.id).cloned();
+        }
+    }
+    Ok(())
+}
+
 /// Incidents, newest first.
 pub async fn list(
     State(state): State<AppState>,
@@ -79,10 +102,14 @@ pub async fn list(
 ) -> Result<Json<Vec<IncidentDto>>, ApiError> {
     let filter = parse_filter(&query)?;
     let reader = state.reader.clone();
-    let incidents = tokio::task::spawn_blocking(move || reader.list_incidents(&filter))
-        .await
-        .map_err(|_| ApiError::internal("the incident query was cancelled"))?
-        .map_err(|error| ApiError::from_store(&error))?;
+    let incidents = tokio::task::spawn_blocking(move || {
+        let mut incidents = reader.list_incidents(&filter)?;
+        with_problems(reader.as_ref(), &mut incidents)?;
+        Ok::<_, crate::store::StoreError>(incidents)
+    })
+    .await
+    .map_err(|_| ApiError::internal("the incident query was cancelled"))?
+    .map_err(|error| ApiError::from_store(&error))?;
     Ok(Json(
         incidents
             .into_iter()
@@ -98,10 +125,14 @@ pub async fn show(
 ) -> Result<Json<IncidentDto>, ApiError> {
     let reader = state.reader.clone();
     let lookup = id.clone();
-    let incident = tokio::task::spawn_blocking(move || reader.get_incident(&lookup))
-        .await
-        .map_err(|_| ApiError::internal("the incident query was cancelled"))?
-        .map_err(|error| ApiError::from_store(&error))?;
+    let incident = tokio::task::spawn_blocking(move || {
+        let mut incident: Vec<_> = reader.get_incident(&lookup)?.into_iter().collect();
+        with_problems(reader.as_ref(), &mut incident)?;
+        Ok::<_, crate::store::StoreError>(incident.pop())
+    })
+    .await
+    .map_err(|_| ApiError::internal("the incident query was cancelled"))?
+    .map_err(|error| ApiError::from_store(&error))?;
     incident
         .map(|incident| Json(IncidentDto::from_incident(incident, true)))
         .ok_or_else(|| ApiError::not_found(format!("no incident {id:?}")))

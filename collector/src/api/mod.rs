@@ -13,6 +13,7 @@ pub mod hosts;
 pub mod incidents;
 pub mod ingest;
 pub mod notifications;
+pub mod problems;
 pub mod silences;
 
 use crate::auth::{Access, Tokens};
@@ -78,6 +79,11 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/incidents/{id}/resolve", post(incidents::resolve))
         .route("/v1/incidents/{id}/close", post(incidents::close))
         .route("/v1/incidents/{id}/notes", post(incidents::note))
+        .route("/v1/problems", get(problems::list))
+        .route(
+            "/v1/problems/{id}",
+            get(problems::show).post(problems::update),
+        )
         .route("/v1/notifications", get(notifications::list))
         .route("/v1/capacity", get(capacity::list))
         .route("/v1/notifications/{id}/retry", post(notifications::retry))

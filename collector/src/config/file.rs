@@ -28,6 +28,7 @@ pub struct RawFile {
     pub(super) leader_lease: Option<String>,
     pub(super) token: Option<Vec<RawToken>>,
     pub(super) incidents: Option<RawIncidents>,
+    pub(super) problems: Option<RawProblems>,
     pub(super) default_rules: Option<bool>,
     pub(super) rule: Option<Vec<RawRule>>,
     pub(super) tls_cert: Option<PathBuf>,
@@ -98,6 +99,15 @@ pub struct RawEscalation {
     pub(super) sinks: Option<Vec<String>>,
 }
 
+/// The `[problems]` table.
+#[derive(Debug, Default, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawProblems {
+    pub(super) recur_count: Option<usize>,
+    pub(super) recur_window: Option<String>,
+    pub(super) service_hosts: Option<usize>,
+}
+
 /// The `[incidents]` table.
 #[derive(Debug, Default, serde::Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -114,6 +124,7 @@ pub struct RawIncidents {
     pub(super) flapping_settle: Option<String>,
     pub(super) sla: Option<BTreeMap<String, RawSla>>,
     pub(super) auto_resolve: Option<BTreeMap<String, String>>,
+    pub(super) change_window: Option<String>,
 }
 
 /// One `[incidents.sla.pN]` table.
@@ -137,6 +148,7 @@ pub struct RawRule {
     #[serde(rename = "for")]
     pub(super) for_: Option<String>,
     pub(super) severity: Option<String>,
+    pub(super) runbook: Option<String>,
 }
 
 /// One `[[token]]` table.

@@ -188,6 +188,7 @@ impl Config {
             policy::parse_incidents(file.incidents.unwrap_or_default(), &mut errors);
         let topology =
             topology::parse_topology(file.topology.unwrap_or_default(), &mut policy, &mut errors);
+        policy::parse_problems(file.problems.unwrap_or_default(), &mut policy, &mut errors);
         let rules = rules::parse_rules(
             file.default_rules.unwrap_or(true),
             file.rule.unwrap_or_default(),

@@ -6,7 +6,7 @@ use std::time::Duration;
 use crate::incidents::Policy;
 use crate::incidents::priority::LabelMatch;
 
-use super::file::RawIncidents;
+use super::file::{RawIncidents, RawProblems};
 use super::{ConfigErrors, parse_duration_key, parse_severity};
 
 /// A duration in whole milliseconds, saturating.
@@ -37,6 +37,11 @@ pub(super) fn parse_incidents(raw: RawIncidents, errors: &mut ConfigErrors) -> (
             "incidents.flapping_settle",
             &raw.flapping_settle,
             &mut policy.flap.settle_after_ms,
+        ),
+        (
+            "incidents.change_window",
+            &raw.change_window,
+            &mut policy.change_window_ms,
         ),
     ] {
         if let Some(text) = text
@@ -140,6 +145,37 @@ pub(super) fn parse_incidents(raw: RawIncidents, errors: &mut ConfigErrors) -> (
     (policy, retention)
 }
 
+/// Validates `[problems]` into `policy.problems`; defaults for what is absent.
+pub(super) fn parse_problems(raw: RawProblems, policy: &mut Policy, errors: &mut ConfigErrors) {
+    let problems = &mut policy.problems;
+    if let Some(count) = raw.recur_count {
+        if count < 2 {
+            errors.invalid(
+                "problems.recur_count",
+                format!("{count} is too few: a recurrence needs at least 2 incidents"),
+            );
+        }
+        problems.recur_count = count;
+    }
+    if let Some(text) = &raw.recur_window
+        && let Some(duration) = parse_duration_key("problems.recur_window", text, errors)
+    {
+        if duration.is_zero() {
+            errors.invalid("problems.recur_window", "use a duration greater than 0");
+        }
+        problems.recur_window_ms = millis(duration);
+    }
+    if let Some(hosts) = raw.service_hosts {
+        if hosts == 1 {
+            errors.invalid(
+                "problems.service_hosts",
+                "1 would make every service incident a problem: use 2 or more, or 0 for off",
+            );
+        }
+        problems.service_hosts = hosts;
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::super::test_support::{file, no_env};
@@ -155,6 +191,7 @@ mod tests {
                 [incidents]
                 min_severity = "minor"
                 reopen_window = "10m"
+                change_window = "30m"
                 high_impact = ["tier=0"]
                 [incidents.sla.p1]
                 ack = "5m"
@@ -165,6 +202,7 @@ mod tests {
         .unwrap();
         assert_eq!(config.policy.min_severity, Severity::Minor);
         assert_eq!(config.policy.reopen_window_ms, 600_000);
+        assert_eq!(config.policy.change_window_ms, 1_800_000);
         assert_eq!(config.policy.priority.high_impact.len(), 1);
         assert_eq!(config.policy.priority.sla[0].ack_ms, 300_000);
 
@@ -185,6 +223,37 @@ mod tests {
         for needle in [
             "config key incidents.high_impact: \"prod\" is not label=value",
             "config key incidents.sla.p9: unknown priority",
+        ] {
+            assert!(errors.contains(needle), "{needle} not in {errors}");
+        }
+    }
+
+    #[test]
+    fn problem_rules_are_parsed_and_checked() {
+        let config = Config::from_parts(
+            &Args::default(),
+            file("[problems]\nrecur_count = 4\nrecur_window = \"7d\"\nservice_hosts = 0\n"),
+            &no_env,
+        )
+        .unwrap();
+        let problems = &config.policy.problems;
+        assert_eq!(problems.recur_count, 4);
+        assert_eq!(problems.recur_window_ms, 7 * 24 * 3_600_000);
+        assert_eq!(problems.service_hosts, 0);
+        let defaults = Config::from_parts(&Args::default(), file(""), &no_env).unwrap();
+        assert_eq!(defaults.policy.problems.recur_count, 3);
+        assert_eq!(defaults.policy.problems.recur_window_ms, 24 * 3_600_000);
+        let errors = Config::from_parts(
+            &Args::default(),
+            file("[problems]\nrecur_count = 1\nrecur_window = \"soon\"\nservice_hosts = 1\n"),
+            &no_env,
+        )
+        .unwrap_err()
+        .to_string();
+        for needle in [
+            "config key problems.recur_count: 1 is too few",
+            "config key problems.recur_window: invalid duration",
+            "config key problems.service_hosts: 1 would make",
         ] {
             assert!(errors.contains(needle), "{needle} not in {errors}");
         }

@@ -62,6 +62,11 @@ pub(super) fn parse_rules(
             }
             None => Severity::Warning,
         };
+        if let Some(runbook) = &raw.runbook
+            && let Err(reason) = crate::incidents::event::check_runbook(runbook)
+        {
+            errors.invalid(key("runbook"), reason);
+        }
         if errors.len() > before {
             continue;
         }
@@ -77,6 +82,7 @@ pub(super) fn parse_rules(
             clear,
             for_ms,
             severity,
+            runbook: raw.runbook,
         };
         rules.retain(|existing| existing.name != rule.name);
         rules.push(rule);
@@ -103,6 +109,7 @@ mod tests {
                 above = 0.8
                 clear = 0.7
                 for = "1m"
+                runbook = "https://runbooks.example/cpu"
                 "#,
             ),
             &no_env,
@@ -119,6 +126,7 @@ mod tests {
             .find(|rule| rule.name == "cpu_saturated")
             .unwrap();
         assert_eq!((cpu.threshold, cpu.clear, cpu.for_ms), (0.8, 0.7, 60_000));
+        assert_eq!(cpu.runbook.as_deref(), Some("https://runbooks.example/cpu"));
 
         let errors = Config::from_parts(
             &Args::default(),
@@ -129,6 +137,11 @@ mod tests {
                 metric = "load1"
                 above = 1.0
                 below = 2.0
+                [[rule]]
+                name = "y"
+                metric = "load1"
+                above = 1.0
+                runbook = "wiki page 4"
                 "#,
             ),
             &no_env,
@@ -137,6 +150,10 @@ mod tests {
         .to_string();
         assert!(
             errors.contains("config key rule[0].above: give exactly one of above or below"),
+            "{errors}"
+        );
+        assert!(
+            errors.contains("config key rule[1].runbook: runbook \"wiki page 4\" is not an http"),
             "{errors}"
         );
     }

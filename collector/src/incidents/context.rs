@@ -27,6 +27,10 @@ pub trait Muter: Send + Sync {
 pub struct ChangeRef {
     /// The change's id.
     pub id: String,
+    /// Its kind.
+    pub kind: String,
+    /// Its summary.
+    pub summary: String,
     /// Hosts it touched.
     pub hosts: Vec<String>,
     /// Services it touched.
@@ -47,13 +51,24 @@ pub struct Surroundings {
     pub configured_depends_on: HashMap<String, Vec<String>>,
     /// When `depends_on` was last read from the stored inventories, Unix ms.
     pub topology_loaded_ms: Option<i64>,
-    /// Recent change records, newest first.
+    /// Recent change records (not `maintenance`: those silence instead), any order; the
+    /// suspect stage looks at those within `Policy::change_window_ms` before `now`.
     pub changes: Vec<ChangeRef>,
+    /// When a shared store's changes were last read (`None`: never, or to be read again).
+    pub changes_loaded_ms: Option<i64>,
     /// Suppressors consulted after `min_severity`, in order.
     pub muters: Vec<Box<dyn Muter>>,
     /// Silences and maintenance windows (they mark incidents `silenced`, they do not drop
     /// events).
     pub silences: super::silence::Silences,
+    /// Fingerprint → its incidents opened within `[problems] recur_window` (the problem stage
+    /// counts them).
+    pub openings: HashMap<String, Vec<super::problems::Opening>>,
+    /// Fingerprint → its problem that is not resolved.
+    pub problems: HashMap<String, super::problems::ProblemRef>,
+    /// When an embedded store's openings and problems were loaded (`None`: load them before
+    /// the next group that may open an incident).
+    pub problems_loaded_ms: Option<i64>,
 }
 
 impl std::fmt::Debug for Surroundings {
@@ -61,8 +76,11 @@ impl std::fmt::Debug for Surroundings {
         f.debug_struct("Surroundings")
             .field("depends_on", &self.depends_on.len())
             .field("changes", &self.changes.len())
+            .field("changes_loaded_ms", &self.changes_loaded_ms)
             .field("muters", &self.muters.len())
             .field("silences", &self.silences.len())
+            .field("openings", &self.openings.len())
+            .field("problems", &self.problems.len())
             .finish()
     }
 }

@@ -9,6 +9,7 @@ use super::event::{EventIn, EventOutcome};
 use super::lifecycle;
 use super::model::{Incident, State};
 use super::policy::Policy;
+use super::problems::{Opening, ProblemRef, ProblemState, ProblemWrite};
 use super::stages::{Decision, Flow, STAGES, Step};
 use super::topology;
 use super::working::Working;
@@ -25,6 +26,8 @@ pub struct Engine {
     /// The silences' version the working set was last checked against, and when coverage may
     /// change next without a new silence.
     silences_checked: Option<(u64, Option<i64>)>,
+    /// Problem records the group's stages decided on, for the pipeline to store.
+    problem_writes: Vec<ProblemWrite>,
 }
 
 impl Engine {
@@ -78,6 +81,7 @@ impl Engine {
             incident: None,
             changes: Vec::new(),
             working: &mut self.working,
+            problem_writes: Vec::new(),
         };
         for (_, stage) in STAGES {
             if stage(&context, &mut step) == Flow::Stop {
@@ -89,9 +93,14 @@ impl Engine {
             decision,
             incident,
             changes,
+            fingerprint,
+            problem_writes,
             ..
         } = step;
         let mut changes = changes;
+        if let Some(incident) = &incident {
+            self.note_problems(&fingerprint, incident, decision, problem_writes, now_ms);
+        }
         if let Some(mut incident) = incident {
             if decision != Decision::Noted {
                 let incident = Arc::make_mut(&mut incident);
@@ -418,6 +427,7 @@ impl Engine {
     pub fn commit(&mut self) -> Vec<Effect> {
         let effects = self.pending_effects();
         self.pending.clear();
+        self.problem_writes.clear();
         self.working.commit();
         effects
     }
@@ -444,10 +454,98 @@ impl Engine {
         !self.pending.is_empty()
     }
 
-    /// The store did not commit: every changed incident back as it was, no effects.
+    /// The store did not commit: every changed incident back as it was, no effects. What the
+    /// group added to the openings and problems is forgotten with the rest: they are loaded
+    /// again before the next group that may open an incident.
     pub fn rollback(&mut self) {
         self.working.rollback();
         self.pending.clear();
+        self.problem_writes.clear();
+        let surroundings = &mut self.surroundings;
+        surroundings.openings.clear();
+        surroundings.problems.clear();
+        surroundings.problems_loaded_ms = None;
+    }
+
+    /// The problem records the group decided on since the last call (the pipeline stores them
+    /// in the group's transaction).
+    pub fn take_problem_writes(&mut self) -> Vec<ProblemWrite> {
+        std::mem::take(&mut self.problem_writes)
+    }
+
+    /// Keeps what the stages saw in the surroundings for the next events of the group (and, on
+    /// an embedded store, the next groups): a new opening, a new problem, the writes to store.
+    fn note_problems(
+        &mut self,
+        fingerprint: &str,
+        incident: &Incident,
+        decision: Decision,
+        writes: Vec<ProblemWrite>,
+        now_ms: i64,
+    ) {
+        let surroundings = &mut self.surroundings;
+        if decision == Decision::Opened {
+            let since_ms = now_ms.saturating_sub(self.policy.problems.recur_window_ms);
+            let openings = surroundings
+                .openings
+                .entry(fingerprint.to_owned())
+                .or_default();
+            openings.retain(|opening| opening.opened_ms >= since_ms);
+            openings.push(Opening {
+                incident_id: incident.id.clone(),
+                opened_ms: now_ms,
+            });
+        }
+        // A recurrence counts incidents linked to no problem yet.
+        for write in &writes {
+            match write {
+                ProblemWrite::Open {
+                    id, incident_ids, ..
+                } => {
+                    surroundings.problems.insert(
+                        fingerprint.to_owned(),
+                        ProblemRef {
+                            id: id.clone(),
+                            state: ProblemState::Open,
+                            workaround: None,
+                        },
+                    );
+                    if let Some(openings) = surroundings.openings.get_mut(fingerprint) {
+                        openings.retain(|opening| !incident_ids.contains(&opening.incident_id));
+                    }
+                }
+                ProblemWrite::Link { incident_id, .. } => {
+                    if let Some(openings) = surroundings.openings.get_mut(fingerprint) {
+                        openings.retain(|opening| &opening.incident_id != incident_id);
+                    }
+                }
+            }
+        }
+        self.problem_writes.extend(writes);
+    }
+
+    /// A problem's state or workaround changed (`POST /v1/problems/{id}`): new incidents of its
+    /// fingerprint see it (a resolved one is forgotten, so a new recurrence opens another).
+    pub fn problem_changed(&mut self, fingerprint: &str, problem: ProblemRef) {
+        let problems = &mut self.surroundings.problems;
+        if problem.state.is_active() {
+            problems.insert(fingerprint.to_owned(), problem);
+        } else if problems
+            .get(fingerprint)
+            .is_some_and(|known| known.id == problem.id)
+        {
+            problems.remove(fingerprint);
+        }
+    }
+
+    /// Forgets openings older than the recurrence window (an embedded store's map, now and
+    /// then).
+    pub fn prune_openings(&mut self, now_ms: i64) {
+        let since_ms = now_ms.saturating_sub(self.policy.problems.recur_window_ms);
+        self.surroundings.openings.retain(|_, openings| {
+            openings.retain(|opening| opening.opened_ms >= since_ms);
+            !openings.is_empty()
+        });
     }
 
     /// Checks the invariant: at most one active incident per fingerprint (see [`Working`]).

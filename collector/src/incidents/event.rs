@@ -29,6 +29,8 @@ pub struct EventIn {
     pub dedup_key: Option<String>,
     /// Sender's id of this event: a resend with the same id changes nothing.
     pub event_id: Option<String>,
+    /// A runbook URL (a rule's or the event's own `runbook`), carried by the incident.
+    pub runbook: Option<String>,
 }
 
 impl EventIn {
@@ -46,6 +48,7 @@ impl EventIn {
             host_labels: Labels::new(),
             dedup_key: None,
             event_id: None,
+            runbook: None,
         }
     }
 
@@ -66,6 +69,27 @@ impl EventIn {
         self.summary = summary.into();
         self
     }
+}
+
+/// Longest runbook URL, bytes.
+pub const MAX_RUNBOOK_LEN: usize = 2_048;
+
+/// Checks a runbook URL (a rule's or an event's `runbook`): `http://` or `https://`, at most
+/// [`MAX_RUNBOOK_LEN`] bytes, no spaces or control characters.
+pub fn check_runbook(url: &str) -> Result<(), String> {
+    if !(url.starts_with("https://") || url.starts_with("http://")) {
+        return Err(format!("runbook {url:?} is not an http:// or https:// URL"));
+    }
+    if url.len() > MAX_RUNBOOK_LEN {
+        return Err(format!(
+            "runbook is {} bytes; the limit is {MAX_RUNBOOK_LEN}",
+            url.len()
+        ));
+    }
+    if url.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        return Err("runbook contains spaces or control characters: encode them".to_owned());
+    }
+    Ok(())
 }
 
 /// What an event did.

@@ -59,6 +59,8 @@ pub fn new_incident(id: String, fingerprint: String, event: &EventIn, now_ms: i6
         problem_id: None,
         held_until_ms: None,
         settle_until_ms: None,
+        workaround: None,
+        runbook: event.runbook.clone(),
         // Most incidents keep a handful of entries; start small (memory per incident).
         timeline: Vec::with_capacity(2),
         changes: 0,

@@ -5,7 +5,8 @@
 //! - `action.rs` — [`Action`]s people take and which apply in which state.
 //! - `context.rs` — what a stage sees: policy, `now`, topology, changes, suppressors.
 //! - `stages/` — the ordered stages every event goes through (fingerprint → suppress → fold →
-//!   flapping → priority → topology), one file each; the order is written once, in
+//!   flapping → priority → topology → suspect → problem), one file each; the order is
+//!   written once, in
 //!   [`stages::STAGES`].
 //! - `lifecycle.rs` — the ITIL building blocks the stages, actions and tick share, and the
 //!   time-driven changes.
@@ -15,6 +16,8 @@
 //! - `flapping.rs`, `priority.rs` — the flapping history and the impact × urgency policy.
 //! - `silence.rs` — silences and maintenance windows: which incidents they cover, and when.
 //! - `topology.rs` — what depends on what, outages, attaching, holding and settling.
+//! - `problems.rs` — problem records: recurrence and service-wide rules, states, what the
+//!   problem stage asks the pipeline to store.
 //!
 //! The engine is synchronous and takes `now` as an argument; it does no I/O. Persisting and
 //! notifying are the pipeline's (`crate::pipeline`).
@@ -32,6 +35,7 @@ pub mod lifecycle;
 pub mod model;
 pub mod policy;
 pub mod priority;
+pub mod problems;
 pub mod silence;
 pub mod stages;
 pub mod topology;

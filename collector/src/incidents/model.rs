@@ -82,6 +82,10 @@ pub enum TimelineKind {
     Attached,
     /// Detached: its parent resolved and it was still failing after the settle time.
     Detached,
+    /// A recent change is suspected behind it.
+    ChangeSuspected,
+    /// It joined a problem record.
+    ProblemLinked,
 }
 
 /// One timeline entry.
@@ -129,6 +133,45 @@ impl TimelineEntry {
             last_ms: None,
         }
     }
+}
+
+/// Why a change is suspected: how it touches the incident (best first).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Touch {
+    /// The change names one of the incident's hosts.
+    Host,
+    /// The change names the incident's service.
+    Service,
+    /// The change names a host one of the incident's hosts depends on.
+    Dependency,
+}
+
+impl Touch {
+    /// The API name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Touch::Host => "host",
+            Touch::Service => "service",
+            Touch::Dependency => "dependency",
+        }
+    }
+}
+
+/// The change record most likely behind an incident (a copy of what people need to see; the
+/// full record is `GET /v1/changes`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SuspectedChange {
+    /// The change's id.
+    pub id: String,
+    /// Its kind (`deploy`, `config`, `inventory`, `other`).
+    pub kind: String,
+    /// Its summary.
+    pub summary: String,
+    /// When it started, Unix ms.
+    pub starts_ms: i64,
+    /// How it touches the incident.
+    pub touch: Touch,
 }
 
 /// SLA due times and whether they were missed.
@@ -219,9 +262,9 @@ pub struct Incident {
     /// Parent incident (correlation), when attached.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub parent_id: Option<String>,
-    /// Suspected change record.
+    /// The change record most likely behind it (set on open and reopen by the suspect stage).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub suspected_change: Option<String>,
+    pub suspected_change: Option<SuspectedChange>,
     /// Covered by a silence.
     pub silenced: bool,
     /// Since when it is silenced, Unix ms (its SLA clocks stand still meanwhile).
@@ -242,6 +285,12 @@ pub struct Incident {
     /// then.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub settle_until_ms: Option<i64>,
+    /// The workaround of its problem when that is a known error (copied when it joined).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub workaround: Option<String>,
+    /// A runbook URL from its rule or event.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub runbook: Option<String>,
     /// Ordered history.
     pub timeline: Vec<TimelineEntry>,
     /// Transitions so far: each [`super::Effect`] is numbered by it (the notification outbox's

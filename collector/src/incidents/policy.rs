@@ -29,6 +29,11 @@ pub struct Policy {
     /// After a parent resolves, how long an attached incident has to resolve quietly before it
     /// stands on its own and is paged.
     pub topology_settle_ms: i64,
+    /// A change that started at most this many ms before an incident opens (or reopens) may be
+    /// suspected behind it.
+    pub change_window_ms: i64,
+    /// When problems open (`[problems]`).
+    pub problems: super::problems::ProblemPolicy,
 }
 
 /// A one-shot check (a reboot, an OOM kill, a log line) that resolves by itself `after_ms`
@@ -87,6 +92,8 @@ impl Default for Policy {
             auto_resolve: default_auto_resolve(),
             topology_hold_ms: 30_000,
             topology_settle_ms: 120_000,
+            change_window_ms: 2 * 60 * 60 * 1000,
+            problems: super::problems::ProblemPolicy::default(),
         }
     }
 }

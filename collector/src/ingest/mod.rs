@@ -126,6 +126,7 @@ pub fn agent_event(
         host_labels: host_labels.clone(),
         dedup_key: event.dedup_key.clone(),
         event_id: None,
+        runbook: None,
     }
 }
 

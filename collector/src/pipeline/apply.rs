@@ -2,9 +2,14 @@
 //! event-id claim, host records, change records, the lease) and the engine's part (events,
 //! actions, the tick). The only place that dispatches on the kind of write.
 
-use super::{NotifyWrite, Write, WriteOutcome};
+use super::{NotifyWrite, ProblemUpdate, Write, WriteOutcome};
+use crate::incidents::context::ChangeRef;
+use crate::incidents::problems::{Opening, ProblemRef, ProblemState, ProblemWrite};
 use crate::incidents::{ActionError, Engine, EventOutcome, action};
-use crate::store::{Backend, BatchRecord, ChangeRecord, Claim, Recorded, StoreError};
+use crate::store::{
+    Backend, BatchRecord, ChangeRecord, Claim, MAX_RECENT_CHANGES, ProblemRecord, Recorded,
+    StoreError,
+};
 
 /// True for the writes [`apply_run`] takes several at a time (agent batches and events): their
 /// store part is a sequence check or an id claim, which a networked store answers for the
@@ -91,6 +96,9 @@ pub fn apply_run(
     }
     if !changes.is_empty() {
         backend.save_changes(&changes)?;
+        for change in changes {
+            remember_change(engine, change, now_ms);
+        }
     }
     Ok(outcomes)
 }
@@ -176,8 +184,10 @@ pub fn apply(
             engine.apply_silences(now_ms);
             Ok(WriteOutcome::Accepted)
         }
+        Write::Problem(update) => problem(backend, engine, update, now_ms),
         Write::Change { change, silences } => {
             backend.save_change(change)?;
+            remember_change(engine, change, now_ms);
             for record in silences {
                 keep_silence(backend, engine, record, now_ms)?;
             }
@@ -245,6 +255,164 @@ pub fn load_silences(
     let set = &mut engine.surroundings_mut().silences;
     set.replace(silences);
     set.loaded_ms = Some(now_ms);
+    Ok(())
+}
+
+/// `POST /v1/problems/{id}`: the fields given, then the engine learns the problem's new state
+/// (new incidents of a known error carry its workaround; a resolved one is forgotten).
+fn problem(
+    backend: &mut dyn Backend,
+    engine: &mut Engine,
+    update: &ProblemUpdate,
+    now_ms: i64,
+) -> Result<WriteOutcome, StoreError> {
+    let Some(mut record) = backend.find_problem(&update.id)? else {
+        return Ok(WriteOutcome::NotFound);
+    };
+    if let Some(root_cause) = &update.root_cause {
+        record.root_cause = Some(root_cause.clone());
+    }
+    if let Some(workaround) = &update.workaround {
+        record.workaround = Some(workaround.clone());
+    }
+    if let Some(state) = update.state {
+        record.state = state.as_str().to_owned();
+    }
+    record.updated_ms = now_ms;
+    record.updated_by.clone_from(&update.by);
+    backend.save_problem(&record)?;
+    if let Some(problem) = problem_ref(&record) {
+        engine.problem_changed(&record.fingerprint, problem);
+    }
+    Ok(WriteOutcome::Problem(Box::new(record)))
+}
+
+/// A stored problem as the stages see it (`None` when its state is unreadable).
+fn problem_ref(record: &ProblemRecord) -> Option<ProblemRef> {
+    Some(ProblemRef {
+        id: record.id.clone(),
+        state: ProblemState::parse(&record.state)?,
+        workaround: record.workaround.clone(),
+    })
+}
+
+/// Stores what the group's stages decided about problems: new problems with their links, new
+/// members of existing ones.
+pub fn store_problem_writes(
+    backend: &mut dyn Backend,
+    writes: Vec<ProblemWrite>,
+) -> Result<(), StoreError> {
+    for write in writes {
+        match write {
+            ProblemWrite::Open {
+                id,
+                fingerprint,
+                title,
+                reason,
+                incident_ids,
+                at_ms,
+            } => {
+                backend.save_problem(&ProblemRecord {
+                    id: id.clone(),
+                    fingerprint,
+                    state: ProblemState::Open.as_str().to_owned(),
+                    reason: reason.as_str().to_owned(),
+                    title,
+                    root_cause: None,
+                    workaround: None,
+                    created_ms: at_ms,
+                    updated_ms: at_ms,
+                    updated_by: crate::incidents::lifecycle::VIGIL.to_owned(),
+                })?;
+                backend.link_problem(&id, &incident_ids)?;
+            }
+            ProblemWrite::Link {
+                problem_id,
+                incident_id,
+            } => backend.link_problem(&problem_id, &[incident_id])?,
+        }
+    }
+    Ok(())
+}
+
+/// Loads the openings of the recurrence window and the problems that are not resolved into the
+/// engine: of `fingerprints` (a shared store, under their locks), or all (an embedded store,
+/// before its first group that may open an incident and after a failed commit).
+pub fn load_problems(
+    backend: &mut dyn Backend,
+    engine: &mut Engine,
+    fingerprints: Option<&[String]>,
+    now_ms: i64,
+) -> Result<(), StoreError> {
+    let since_ms = now_ms.saturating_sub(engine.policy().problems.recur_window_ms);
+    let openings = backend.incident_openings(fingerprints, since_ms)?;
+    let problems = backend.active_problems(fingerprints)?;
+    let surroundings = engine.surroundings_mut();
+    surroundings.openings.clear();
+    for opening in openings {
+        surroundings
+            .openings
+            .entry(opening.fingerprint)
+            .or_default()
+            .push(Opening {
+                incident_id: opening.incident_id,
+                opened_ms: opening.opened_ms,
+            });
+    }
+    surroundings.problems = problems
+        .iter()
+        .filter_map(|record| Some((record.fingerprint.clone(), problem_ref(record)?)))
+        .collect();
+    surroundings.problems_loaded_ms = Some(now_ms);
+    Ok(())
+}
+
+/// A change record as the suspect stage sees it.
+fn change_ref(change: &ChangeRecord) -> ChangeRef {
+    ChangeRef {
+        id: change.id.clone(),
+        kind: change.kind.clone(),
+        summary: change.summary.clone(),
+        hosts: change.hosts.clone(),
+        services: change.services.clone(),
+        starts_ms: change.starts_ms,
+    }
+}
+
+/// Gives a change just saved in the group to the engine (`maintenance` changes silence
+/// instead), and forgets those that fell out of the change window.
+fn remember_change(engine: &mut Engine, change: &ChangeRecord, now_ms: i64) {
+    if change.kind == "maintenance" {
+        return;
+    }
+    let since_ms = now_ms.saturating_sub(engine.policy().change_window_ms);
+    let surroundings = engine.surroundings_mut();
+    surroundings
+        .changes
+        .retain(|known| known.starts_ms >= since_ms && known.id != change.id);
+    surroundings.changes.push(change_ref(change));
+    if surroundings.changes.len() > MAX_RECENT_CHANGES {
+        // Keep the newest.
+        surroundings
+            .changes
+            .sort_by(|a, b| b.starts_ms.cmp(&a.starts_ms).then(b.id.cmp(&a.id)));
+        surroundings.changes.truncate(MAX_RECENT_CHANGES);
+    }
+}
+
+/// Loads the changes of the change window before `now_ms` into the engine (an embedded store:
+/// at start and after a failed commit; a shared one: at most once a second, as other
+/// collectors record changes too).
+pub fn load_changes(
+    backend: &mut dyn Backend,
+    engine: &mut Engine,
+    now_ms: i64,
+) -> Result<(), StoreError> {
+    let since_ms = now_ms.saturating_sub(engine.policy().change_window_ms);
+    let changes = backend.load_changes(since_ms)?;
+    let surroundings = engine.surroundings_mut();
+    surroundings.changes = changes.iter().map(change_ref).collect();
+    surroundings.changes_loaded_ms = Some(now_ms);
     Ok(())
 }
 

@@ -100,6 +100,8 @@ pub enum Write {
         /// Histories to persist.
         histories: Vec<crate::store::HistoryRow>,
     },
+    /// Change a problem record (`POST /v1/problems/{id}`): `NotFound` when there is none.
+    Problem(Box<ProblemUpdate>),
     /// Keep a change record (`POST /v1/changes`) and the silences of a maintenance window.
     Change {
         /// The record.
@@ -107,6 +109,21 @@ pub enum Write {
         /// A maintenance window's silences.
         silences: Vec<crate::store::SilenceRecord>,
     },
+}
+
+/// What `POST /v1/problems/{id}` sets (absent fields stay as they are).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProblemUpdate {
+    /// The problem.
+    pub id: String,
+    /// Who.
+    pub by: String,
+    /// The root cause.
+    pub root_cause: Option<String>,
+    /// The workaround.
+    pub workaround: Option<String>,
+    /// The new state.
+    pub state: Option<crate::incidents::problems::ProblemState>,
 }
 
 /// What the delivery workers ask of the outbox.
@@ -171,6 +188,8 @@ pub enum WriteOutcome {
     Pong,
     /// Outbox rows claimed for delivery.
     Notifications(Vec<crate::store::QueuedNotification>),
+    /// The problem as changed.
+    Problem(Box<crate::store::ProblemRecord>),
 }
 
 /// Why a write was not made.

@@ -305,3 +305,131 @@ async fn a_full_queue_answers_overloaded() {
     assert!(refused, "no write was refused with Overloaded");
     assert!(first.await.unwrap().is_ok());
 }
+
+/// SQLite whose commits fail while `fail` is set.
+struct Toggle {
+    inner: SqliteBackend,
+    fail: Arc<AtomicBool>,
+}
+
+impl Backend for Toggle {
+    fn load_hosts(&mut self) -> Result<Vec<HostRecord>, StoreError> {
+        self.inner.load_hosts()
+    }
+    fn load_incidents(&mut self) -> Result<(Vec<Incident>, u64), StoreError> {
+        self.inner.load_incidents()
+    }
+    fn begin(&mut self) -> Result<(), StoreError> {
+        self.inner.begin()
+    }
+    fn record_batch(&mut self, batch: &BatchRecord) -> Result<Recorded, StoreError> {
+        self.inner.record_batch(batch)
+    }
+    fn save_change(&mut self, change: &ChangeRecord) -> Result<(), StoreError> {
+        self.inner.save_change(change)
+    }
+    fn forget_host(&mut self, host_id: &str) -> Result<bool, StoreError> {
+        self.inner.forget_host(host_id)
+    }
+    fn claim_event_id(&mut self, id: &str, now_ms: i64) -> Result<bool, StoreError> {
+        self.inner.claim_event_id(id, now_ms)
+    }
+    fn prune_event_ids(&mut self, before_ms: i64) -> Result<usize, StoreError> {
+        self.inner.prune_event_ids(before_ms)
+    }
+    fn save_incident(&mut self, incident: &Incident, due: Option<i64>) -> Result<(), StoreError> {
+        self.inner.save_incident(incident, due)
+    }
+    fn find_incident(&mut self, id: &str) -> Result<Option<Incident>, StoreError> {
+        self.inner.find_incident(id)
+    }
+    fn commit(&mut self) -> Result<(), StoreError> {
+        if self.fail.load(Ordering::Relaxed) {
+            return Err(StoreError::Unavailable {
+                reason: "injected".into(),
+            });
+        }
+        self.inner.commit()
+    }
+    fn rollback(&mut self) {
+        self.inner.rollback();
+    }
+    fn save_problem(&mut self, problem: &crate::store::ProblemRecord) -> Result<(), StoreError> {
+        self.inner.save_problem(problem)
+    }
+    fn link_problem(&mut self, problem_id: &str, ids: &[String]) -> Result<(), StoreError> {
+        self.inner.link_problem(problem_id, ids)
+    }
+    fn active_problems(
+        &mut self,
+        fingerprints: Option<&[String]>,
+    ) -> Result<Vec<crate::store::ProblemRecord>, StoreError> {
+        self.inner.active_problems(fingerprints)
+    }
+    fn incident_openings(
+        &mut self,
+        fingerprints: Option<&[String]>,
+        since_ms: i64,
+    ) -> Result<Vec<crate::store::OpeningRecord>, StoreError> {
+        self.inner.incident_openings(fingerprints, since_ms)
+    }
+    fn load_changes(&mut self, since_ms: i64) -> Result<Vec<ChangeRecord>, StoreError> {
+        self.inner.load_changes(since_ms)
+    }
+}
+
+#[test]
+fn an_opening_whose_commit_failed_does_not_count_towards_a_recurrence() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("v.db");
+    let fail = Arc::new(AtomicBool::new(false));
+    let backend = Toggle {
+        inner: SqliteBackend::open(&path).unwrap(),
+        fail: fail.clone(),
+    };
+    let mut policy = Policy {
+        reopen_window_ms: 0,
+        ..Policy::default()
+    };
+    policy.problems.recur_count = 2;
+    let clock = Arc::new(ManualClock::new(1_000_000));
+    let mut direct = Direct::new(Writer {
+        backend: Box::new(backend),
+        engine: Engine::new(policy, Vec::new(), 0),
+        clock: clock.clone(),
+        observer: Box::new(|_| {}),
+        event_id_retention_ms: 60_000,
+        notify: None,
+        notification_retention_ms: 60_000,
+    });
+    let event = |status| EventIn::new("t", "disk_full", status, Severity::Major).with_host("db-1");
+    let cycle = |direct: &mut Direct| {
+        let answers = direct.run(vec![
+            Write::Events(vec![event(Status::Firing)]),
+            Write::Events(vec![event(Status::Resolved)]),
+        ]);
+        clock.advance(1_000);
+        answers
+            .into_iter()
+            .next()
+            .and_then(|answer| answer.ok())
+            .and_then(|outcome| match outcome {
+                WriteOutcome::Events(outcomes) => outcomes[0].incident_id().map(str::to_owned),
+                _ => None,
+            })
+    };
+    let first = cycle(&mut direct).expect("committed");
+    fail.store(true, Ordering::Relaxed);
+    assert_eq!(cycle(&mut direct), None, "the commit failed");
+    fail.store(false, Ordering::Relaxed);
+    let second = cycle(&mut direct).expect("committed");
+    let reader = SqliteReader::open(&path).unwrap();
+    let problems = reader.list_problems(&[], 10).unwrap();
+    assert_eq!(problems.len(), 1, "{problems:?}");
+    let (_, linked) = reader.get_problem(&problems[0].id).unwrap().unwrap();
+    assert_eq!(
+        linked,
+        [first, second],
+        "the rolled-back opening is not linked"
+    );
+}

@@ -28,6 +28,9 @@ const PRUNE_EVERY_MS: i64 = 60_000;
 /// A shared store's silences are read again at most this often.
 const SILENCES_EVERY_MS: i64 = 1_000;
 
+/// A shared store's recent changes are read again at most this often.
+const CHANGES_EVERY_MS: i64 = 1_000;
+
 /// A shared store's active counts are read back at most this often.
 const COUNT_EVERY_MS: i64 = 1_000;
 
@@ -212,6 +215,19 @@ struct State {
     open_by_priority: [u64; 5],
 }
 
+/// True for a write whose events may open or reopen an incident (the suspect stage then needs
+/// the recent changes).
+fn may_open(write: &Write) -> bool {
+    match unfenced(write) {
+        Write::Batch(host) => host
+            .events
+            .iter()
+            .any(|event| event.status == Status::Firing),
+        Write::Events(events) => events.iter().any(|event| event.status == Status::Firing),
+        _ => false,
+    }
+}
+
 /// The write inside a fence.
 fn unfenced(write: &Write) -> &Write {
     match write {
@@ -261,6 +277,8 @@ impl Writer {
             Err(error) => {
                 self.engine.rollback();
                 self.backend.rollback();
+                // Changes the group gave the engine were not committed: read them again.
+                self.engine.surroundings_mut().changes_loaded_ms = None;
                 if self.backend.is_shared() {
                     self.engine.clear();
                 }
@@ -315,6 +333,25 @@ impl Writer {
                 super::apply::note_inventory(&mut self.engine, &host.record.host_id, inventory);
             }
         }
+        // The suspect stage's changes: an embedded store's are loaded once and kept by the
+        // writes that record them; a shared store's are read again at most once a second.
+        let changes_stale = match self.engine.surroundings_mut().changes_loaded_ms {
+            None => true,
+            Some(loaded) => {
+                self.backend.is_shared() && now_ms.saturating_sub(loaded) >= CHANGES_EVERY_MS
+            }
+        };
+        if changes_stale && writes.iter().any(may_open) {
+            super::apply::load_changes(self.backend.as_mut(), &mut self.engine, now_ms)?;
+        }
+        // The problem stage's openings and problems: a shared store's were loaded with the
+        // group's fingerprints under their locks; an embedded store's once, kept by the writer.
+        if !self.backend.is_shared()
+            && self.engine.surroundings_mut().problems_loaded_ms.is_none()
+            && writes.iter().any(may_open)
+        {
+            super::apply::load_problems(self.backend.as_mut(), &mut self.engine, None, now_ms)?;
+        }
         let mut outcomes = Vec::with_capacity(writes.len());
         let mut rest = writes;
         while let Some(first) = rest.first() {
@@ -328,6 +365,10 @@ impl Writer {
                 outcomes.push(apply(backend, &mut self.engine, first, now_ms, counts)?);
                 rest = &rest[1..];
             }
+        }
+        let problem_writes = self.engine.take_problem_writes();
+        if !problem_writes.is_empty() {
+            super::apply::store_problem_writes(self.backend.as_mut(), problem_writes)?;
         }
         if let Some((notifier, _)) = &self.notify
             && self.engine.has_pending_effects()
@@ -352,6 +393,7 @@ impl Writer {
             self.backend.store_last_id(self.engine.last_id())?;
         }
         if prune {
+            self.engine.prune_openings(now_ms);
             let pruned = self
                 .backend
                 .prune_event_ids(now_ms.saturating_sub(self.event_id_retention_ms))?;
@@ -407,6 +449,12 @@ impl Writer {
                 | Write::Fenced { .. }
                 | Write::Notify(_)
                 | Write::Capacity { .. } => {}
+                Write::Problem(update) => {
+                    // New incidents of its fingerprint decide on its state: wait for them.
+                    if let Some(problem) = self.backend.find_problem(&update.id)? {
+                        fingerprints.push(problem.fingerprint);
+                    }
+                }
                 Write::Silence(_) | Write::EndSilence(_) | Write::Change { .. } => {
                     // It may cover any active incident: the group decides on all of them.
                     for incident in self.backend.due_incidents(i64::MAX)? {
@@ -449,6 +497,14 @@ impl Writer {
             None
         };
         self.engine.reload(incidents, floor.unwrap_or(0));
+        if may_open {
+            super::apply::load_problems(
+                self.backend.as_mut(),
+                &mut self.engine,
+                Some(&fingerprints),
+                now_ms,
+            )?;
+        }
         Ok(floor)
     }
 

@@ -91,6 +91,8 @@ struct Line<'a> {
     priority: u8,
     count: u64,
     parent_id: Option<&'a str>,
+    problem_id: Option<&'a str>,
+    suspected_change: Option<&'a str>,
 }
 
 /// The ordered queue of due times: incident ticks and outbox rows.
@@ -140,6 +142,8 @@ struct Totals {
     incidents: BTreeSet<String>,
     top_level: BTreeSet<String>,
     steps: BTreeMap<&'static str, u64>,
+    /// Problem records the notifications named.
+    problems: BTreeSet<String>,
 }
 
 /// What the writer's observer saw in one commit: incidents changed and rows queued.
@@ -474,7 +478,12 @@ impl Replay<'_> {
                 priority: incident.priority,
                 count: incident.count,
                 parent_id: incident.parent_id.as_deref(),
+                problem_id: incident.problem_id.as_deref(),
+                suspected_change: incident.suspected_change.as_ref().map(|c| c.id.as_str()),
             };
+            if let Some(problem) = &incident.problem_id {
+                self.totals.problems.insert(problem.clone());
+            }
             let text = serde_json::to_string(&line).unwrap_or_default();
             writeln!(self.output, "{text}").map_err(io_error)?;
             *self.totals.steps.entry(row.step.as_str()).or_default() += 1;
@@ -528,6 +537,7 @@ impl Replay<'_> {
             "events": self.totals.events,
             "incidents": self.totals.incidents.len(),
             "top_level_incidents": self.totals.top_level.len(),
+            "problems": self.totals.problems.len(),
             "notifications": notifications,
             "notifications_total": total,
         }});

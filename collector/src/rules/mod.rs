@@ -48,6 +48,8 @@ pub struct Rule {
     pub for_ms: i64,
     /// Severity of its events.
     pub severity: Severity,
+    /// A runbook URL its incidents carry.
+    pub runbook: Option<String>,
 }
 
 impl Rule {
@@ -102,6 +104,7 @@ pub fn default_rules() -> Vec<Rule> {
         clear,
         for_ms: minutes * 60_000,
         severity,
+        runbook: None,
     };
     vec![
         rule(
@@ -243,6 +246,7 @@ impl Evaluator {
                 }
                 let mut event = EventIn::new(SOURCE, &rule.name, Status::Firing, rule.severity)
                     .with_host(&host.host_id);
+                event.runbook.clone_from(&rule.runbook);
                 event.labels = series.label_map();
                 event.host_labels.clone_from(&host.labels);
                 let key = fingerprint(&event);
@@ -382,6 +386,30 @@ mod tests {
         assert_eq!(events.len(), 1);
         assert_eq!(events[0].status, Status::Resolved);
         assert_eq!(fingerprint(&events[0]), fingerprint(event));
+    }
+
+    #[test]
+    fn a_rule_with_a_runbook_hands_it_to_its_events() {
+        let hosts = Hosts::new(i64::MAX / 2);
+        let mut rules = default_rules();
+        for rule in &mut rules {
+            if rule.name == "filesystem_almost_full" {
+                rule.runbook = Some("https://runbooks.example/disk".into());
+            }
+        }
+        let mut evaluator = Evaluator::new(rules);
+        run(&hosts, &mut evaluator, 0, 5.0);
+        let fired = run(&hosts, &mut evaluator, 5 * 60_000, 5.0);
+        assert_eq!(
+            fired[0].runbook.as_deref(),
+            Some("https://runbooks.example/disk")
+        );
+        let cleared = run(&hosts, &mut evaluator, 6 * 60_000, 50.0);
+        assert_eq!(cleared[0].status, Status::Resolved);
+        assert_eq!(
+            cleared[0].runbook.as_deref(),
+            Some("https://runbooks.example/disk")
+        );
     }
 
     #[test]

@@ -8,7 +8,8 @@
 use super::{
     Backend, BatchRecord, CapacityFilter, CapacityRecord, ChangeFilter, ChangeRecord, Claim,
     Finish, HistoryRow, HorizonRecord, IncidentFilter, IncidentSave, MatcherRecord,
-    NewNotification, NotificationFilter, Opened, Recorded, SilenceRecord, StoreError,
+    NewNotification, NotificationFilter, Opened, ProblemRecord, Recorded, SilenceRecord,
+    StoreError,
 };
 use crate::incidents::{EventIn, Incident, State, lifecycle};
 use vigil_shared::event::{Severity, Status};
@@ -28,6 +29,8 @@ pub fn run_all(open: &mut dyn FnMut(&str) -> Opened) {
     the_outbox_delivers_in_order_once_per_lease(open);
     silences_are_kept_replaced_and_listed(open);
     capacity_rows_are_replaced_filtered_and_forgotten(open);
+    recent_changes_are_loaded_without_maintenance(open);
+    problems_are_kept_linked_and_one_per_fingerprint(open);
     if open("shared-probe").backend.is_shared() {
         shared_stores_lock_reload_count_and_fence(open);
     }
@@ -945,4 +948,160 @@ fn capacity_rows_are_replaced_filtered_and_forgotten(open: &mut dyn FnMut(&str) 
     assert!(reader.load_history("a").unwrap().is_empty());
     assert_eq!(all(CapacityFilter::default()), ["b/filesystem:/data"]);
     assert_eq!(reader.load_history("b").unwrap().len(), 1);
+}
+
+fn recent_changes_are_loaded_without_maintenance(open: &mut dyn FnMut(&str) -> Opened) {
+    let mut backend = open("recent-changes").backend;
+    let change = |id: &str, kind: &str, starts_ms: i64| ChangeRecord {
+        id: id.into(),
+        kind: kind.into(),
+        summary: format!("{kind} {id}"),
+        by: "ci".into(),
+        hosts: vec!["web-1".into()],
+        services: vec!["checkout".into()],
+        starts_ms,
+        ends_ms: (kind == "maintenance").then_some(starts_ms + 10),
+        details: serde_json::Value::Null,
+    };
+    in_transaction(backend.as_mut(), |b| {
+        b.save_changes(&[
+            &change("c-old", "deploy", 100),
+            &change("c-edge", "config", 1_000),
+            &change("c-maint", "maintenance", 1_500),
+            &change("c-new", "inventory", 2_000),
+        ])
+    });
+    let recent = in_transaction(backend.as_mut(), |b| b.load_changes(1_000));
+    assert_eq!(
+        recent.iter().map(|c| c.id.as_str()).collect::<Vec<_>>(),
+        ["c-new", "c-edge"],
+        "newest first, from since_ms on, no maintenance"
+    );
+    assert_eq!(
+        recent[1],
+        change("c-edge", "config", 1_000),
+        "kept as given"
+    );
+}
+
+fn problems_are_kept_linked_and_one_per_fingerprint(open: &mut dyn FnMut(&str) -> Opened) {
+    let opened = open("problems");
+    let mut backend = opened.backend;
+    let problem = |id: &str, fingerprint: &str, state: &str| ProblemRecord {
+        id: id.into(),
+        fingerprint: fingerprint.into(),
+        state: state.into(),
+        reason: "recurrence".into(),
+        title: "disk_full on db-1".into(),
+        root_cause: None,
+        workaround: None,
+        created_ms: 10,
+        updated_ms: 10,
+        updated_by: "vigil".into(),
+    };
+    // Openings: incidents of a fingerprint by opening time, closed ones included.
+    let (old, a, b) = (
+        incident(1 << 12, "disk", State::Closed),
+        incident(5_000 << 12, "disk", State::Closed),
+        incident(6_000 << 12, "disk", State::Open),
+    );
+    let mut a = a;
+    a.opened_ms = 5_000;
+    let mut b = b;
+    b.opened_ms = 6_000;
+    let mut old = old;
+    old.opened_ms = 1;
+    let other = {
+        let mut other = incident(7_000 << 12, "cpu", State::Open);
+        other.opened_ms = 7_000;
+        other
+    };
+    in_transaction(backend.as_mut(), |backend| {
+        for incident in [&old, &a, &b, &other] {
+            backend.save_incident(incident, None)?;
+        }
+        Ok(())
+    });
+    let openings = in_transaction(backend.as_mut(), |backend| {
+        backend.incident_openings(Some(&["disk".to_owned()]), 5_000)
+    });
+    assert_eq!(
+        openings
+            .iter()
+            .map(|o| (o.fingerprint.as_str(), o.incident_id.as_str(), o.opened_ms))
+            .collect::<Vec<_>>(),
+        [
+            ("disk", a.id.as_str(), 5_000),
+            ("disk", b.id.as_str(), 6_000)
+        ]
+    );
+    let all = in_transaction(backend.as_mut(), |backend| {
+        backend.incident_openings(None, 5_000)
+    });
+    assert_eq!(all.len(), 3, "{all:?}");
+
+    in_transaction(backend.as_mut(), |backend| {
+        backend.save_problem(&problem("p1", "disk", "open"))?;
+        backend.link_problem("p1", &[a.id.clone(), b.id.clone()])?;
+        // Linking again changes nothing.
+        backend.link_problem("p1", std::slice::from_ref(&b.id))
+    });
+    let unlinked = in_transaction(backend.as_mut(), |backend| {
+        backend.incident_openings(Some(&["disk".to_owned()]), 5_000)
+    });
+    assert!(
+        unlinked.is_empty(),
+        "linked incidents do not count again: {unlinked:?}"
+    );
+    // A second unresolved problem for the fingerprint is refused.
+    backend.begin().unwrap();
+    let second = backend.save_problem(&problem("p2", "disk", "open"));
+    backend.rollback();
+    assert!(
+        matches!(second, Err(StoreError::Conflict { .. })),
+        "{second:?}"
+    );
+    let active = in_transaction(backend.as_mut(), |backend| {
+        backend.active_problems(Some(&["disk".to_owned(), "cpu".to_owned()]))
+    });
+    assert_eq!(active, [problem("p1", "disk", "open")]);
+    // A known error with its workaround, replaced by id.
+    let mut known = problem("p1", "disk", "known_error");
+    known.workaround = Some("rotate /var/log".into());
+    known.root_cause = Some("logrotate disabled".into());
+    in_transaction(backend.as_mut(), |backend| backend.save_problem(&known));
+    let found = in_transaction(backend.as_mut(), |backend| backend.find_problem("p1"));
+    assert_eq!(found.as_ref(), Some(&known));
+    let (listed, incidents) = opened.reader.get_problem("p1").unwrap().unwrap();
+    assert_eq!(listed, known);
+    assert_eq!(incidents, [a.id.clone(), b.id.clone()], "oldest first");
+    assert_eq!(
+        opened
+            .reader
+            .list_problems(&["known_error".to_owned()], 10)
+            .unwrap()
+            .len(),
+        1
+    );
+    assert!(
+        opened
+            .reader
+            .list_problems(&["open".to_owned()], 10)
+            .unwrap()
+            .is_empty()
+    );
+    let mut links = opened
+        .reader
+        .problem_links(&[a.id.clone(), other.id.clone()])
+        .unwrap();
+    links.sort();
+    assert_eq!(links, [(a.id.clone(), "p1".to_owned())]);
+    // Resolved: another problem may open for the fingerprint.
+    in_transaction(backend.as_mut(), |backend| {
+        backend.save_problem(&problem("p1", "disk", "resolved"))?;
+        backend.save_problem(&problem("p2", "disk", "open"))
+    });
+    let active = in_transaction(backend.as_mut(), |backend| backend.active_problems(None));
+    assert_eq!(active, [problem("p2", "disk", "open")]);
+    assert!(in_transaction(backend.as_mut(), |backend| backend.find_problem("nope")).is_none());
 }

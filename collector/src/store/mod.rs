@@ -314,6 +314,49 @@ pub struct ChangeRecord {
     pub details: serde_json::Value,
 }
 
+/// A problem record (SPEC `GET /v1/problems`), as kept: the record as JSON, plus its fingerprint
+/// and state as columns (one problem that is not resolved per fingerprint, a unique partial
+/// index in both schemas). Which incidents it links are rows of their own.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct ProblemRecord {
+    /// Stable id (`p` + the id of the incident that opened it).
+    pub id: String,
+    /// The fingerprint it groups.
+    pub fingerprint: String,
+    /// `open`, `known_error` or `resolved`.
+    pub state: String,
+    /// `recurrence` or `service_wide`.
+    pub reason: String,
+    /// Its title (the first incident's).
+    pub title: String,
+    /// What people found.
+    #[serde(default)]
+    pub root_cause: Option<String>,
+    /// What to do meanwhile (new incidents of a known error carry it).
+    #[serde(default)]
+    pub workaround: Option<String>,
+    /// Opened, Unix ms.
+    pub created_ms: i64,
+    /// Last change, Unix ms.
+    pub updated_ms: i64,
+    /// Who changed it last (`vigil` when it opened).
+    pub updated_by: String,
+}
+
+/// One incident of a fingerprint and when it opened (what recurrence counts).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OpeningRecord {
+    /// The fingerprint.
+    pub fingerprint: String,
+    /// The incident.
+    pub incident_id: String,
+    /// Opened, Unix ms.
+    pub opened_ms: i64,
+}
+
+/// Most recent changes the writer keeps for the suspect stage.
+pub const MAX_RECENT_CHANGES: usize = 10_000;
+
 /// A silence or maintenance window (SPEC "Change and silence"), as kept.
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct SilenceRecord {
@@ -515,6 +558,44 @@ pub trait Backend: Send + 'static {
     fn load_silences(&mut self, _now_ms: i64) -> Result<Vec<SilenceRecord>, StoreError> {
         Ok(Vec::new())
     }
+    /// Keeps a problem (insert, or replace by id). A second problem that is not resolved for one
+    /// fingerprint is a [`StoreError::Conflict`].
+    fn save_problem(&mut self, _problem: &ProblemRecord) -> Result<(), StoreError> {
+        Err(no_outbox())
+    }
+    /// Links incidents to a problem (a link kept before changes nothing).
+    fn link_problem(
+        &mut self,
+        _problem_id: &str,
+        _incident_ids: &[String],
+    ) -> Result<(), StoreError> {
+        Err(no_outbox())
+    }
+    /// One problem.
+    fn find_problem(&mut self, _id: &str) -> Result<Option<ProblemRecord>, StoreError> {
+        Ok(None)
+    }
+    /// The problems that are not resolved: of these fingerprints, or all with `None`.
+    fn active_problems(
+        &mut self,
+        _fingerprints: Option<&[String]>,
+    ) -> Result<Vec<ProblemRecord>, StoreError> {
+        Ok(Vec::new())
+    }
+    /// Incidents opened at or after `since_ms` and linked to no problem (what a new recurrence
+    /// counts): of these fingerprints, or all with `None`.
+    fn incident_openings(
+        &mut self,
+        _fingerprints: Option<&[String]>,
+        _since_ms: i64,
+    ) -> Result<Vec<OpeningRecord>, StoreError> {
+        Ok(Vec::new())
+    }
+    /// Change records that started at or after `since_ms`, except `maintenance` (those silence),
+    /// newest first, at most [`MAX_RECENT_CHANGES`] (what the suspect stage looks at).
+    fn load_changes(&mut self, _since_ms: i64) -> Result<Vec<ChangeRecord>, StoreError> {
+        Ok(Vec::new())
+    }
 
     // The notification outbox (`outbox.rs` has the rules). Both backends implement every call
     // (the conformance suite checks them); the defaults refuse, for test doubles.
@@ -672,6 +753,22 @@ pub trait Reader: Send + Sync + 'static {
     fn load_history(&self, host_id: &str) -> Result<Vec<HistoryRow>, StoreError>;
     /// Capacity forecasts matching `filter`, by host and resource.
     fn list_capacity(&self, filter: &CapacityFilter) -> Result<Vec<CapacityRecord>, StoreError>;
+    /// Problems, newest first: in any of `states` (all when empty), at most `limit`.
+    fn list_problems(
+        &self,
+        _states: &[String],
+        _limit: usize,
+    ) -> Result<Vec<ProblemRecord>, StoreError> {
+        Ok(Vec::new())
+    }
+    /// One problem with the ids of the incidents it links, oldest first.
+    fn get_problem(&self, _id: &str) -> Result<Option<(ProblemRecord, Vec<String>)>, StoreError> {
+        Ok(None)
+    }
+    /// For these incidents, the problem each is linked to: `(incident id, problem id)`.
+    fn problem_links(&self, _incident_ids: &[String]) -> Result<Vec<(String, String)>, StoreError> {
+        Ok(Vec::new())
+    }
     /// Every host's liveness as stored (a shared store's leader sweeps these; an embedded
     /// store's hosts live in memory and it returns nothing).
     fn heartbeats(&self) -> Result<Vec<Heartbeat>, StoreError> {

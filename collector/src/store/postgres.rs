@@ -24,8 +24,9 @@
 use super::{
     Backend, BatchRecord, CapacityFilter, CapacityRecord, ChangeFilter, ChangeRecord, Claim,
     Finish, Heartbeat, HistoryRow, HostRecord, IncidentFilter, IncidentSave, Lease,
-    NewNotification, NotificationFilter, NotificationRecord, PostgresUrl, QueuedNotification,
-    Reader, Recorded, SilenceRecord, StoreError, StoreOptions, is_newer,
+    NewNotification, NotificationFilter, NotificationRecord, OpeningRecord, PostgresUrl,
+    ProblemRecord, QueuedNotification, Reader, Recorded, SilenceRecord, StoreError, StoreOptions,
+    is_newer,
 };
 use crate::incidents::{Incident, parse_id};
 use deadpool_postgres::{Manager, ManagerConfig, Object, Pool, RecyclingMethod, Runtime};
@@ -140,6 +141,23 @@ const MIGRATIONS: &[&str] = &[
         data BYTEA NOT NULL,
         PRIMARY KEY (host_id, resource)
     );",
+    // 5: problem records and the incidents each links, as in the SQLite store, and the index
+    // recurrence counts with (a fingerprint's incidents by opening time, closed ones included).
+    "CREATE TABLE problems (
+        id TEXT PRIMARY KEY,
+        fingerprint TEXT NOT NULL,
+        state TEXT NOT NULL,
+        data TEXT NOT NULL
+    );
+    CREATE UNIQUE INDEX problems_one_active ON problems (fingerprint)
+        WHERE state IN ('open', 'known_error');
+    CREATE TABLE problem_incidents (
+        problem_id TEXT NOT NULL,
+        incident_id TEXT NOT NULL,
+        PRIMARY KEY (problem_id, incident_id)
+    );
+    CREATE INDEX problem_incidents_by_incident ON problem_incidents (incident_id);
+    CREATE INDEX incidents_openings ON incidents (fingerprint, opened_ms);",
 ];
 
 /// A notification queued, claimed by its writer when it is due and every earlier unfinished
@@ -506,6 +524,18 @@ fn incident_from_json(id: &str, data: &str) -> Result<Incident, StoreError> {
 }
 
 fn silences_from_rows(rows: &[tokio_postgres::Row]) -> Result<Vec<SilenceRecord>, StoreError> {
+    rows.iter()
+        .map(|row| {
+            let id: &str = row.get(0);
+            serde_json::from_str(row.get(1)).map_err(|error| StoreError::Corrupt {
+                id: id.to_owned(),
+                reason: error.to_string(),
+            })
+        })
+        .collect()
+}
+
+fn problems_from_rows(rows: &[tokio_postgres::Row]) -> Result<Vec<ProblemRecord>, StoreError> {
     rows.iter()
         .map(|row| {
             let id: &str = row.get(0);
@@ -910,6 +940,88 @@ impl Backend for PostgresBackend {
         silences_from_rows(&rows)
     }
 
+    fn save_problem(&mut self, problem: &ProblemRecord) -> Result<(), StoreError> {
+        let data = super::to_document(&problem.id, problem)?;
+        self.query(
+            "INSERT INTO problems (id, fingerprint, state, data) VALUES ($1, $2, $3, $4)
+             ON CONFLICT (id) DO UPDATE SET state = excluded.state, data = excluded.data",
+            &[&problem.id, &problem.fingerprint, &problem.state, &data],
+        )?;
+        Ok(())
+    }
+
+    fn link_problem(
+        &mut self,
+        problem_id: &str,
+        incident_ids: &[String],
+    ) -> Result<(), StoreError> {
+        self.query(
+            "INSERT INTO problem_incidents (problem_id, incident_id)
+             SELECT $1, unnest($2::TEXT[]) ON CONFLICT DO NOTHING",
+            &[&problem_id, &incident_ids],
+        )?;
+        Ok(())
+    }
+
+    fn find_problem(&mut self, id: &str) -> Result<Option<ProblemRecord>, StoreError> {
+        let rows = self.query("SELECT id, data FROM problems WHERE id = $1", &[&id])?;
+        Ok(problems_from_rows(&rows)?.pop())
+    }
+
+    fn active_problems(
+        &mut self,
+        fingerprints: Option<&[String]>,
+    ) -> Result<Vec<ProblemRecord>, StoreError> {
+        let wanted: Option<Vec<String>> = fingerprints.map(<[String]>::to_vec);
+        let rows = self.query(
+            "SELECT id, data FROM problems WHERE state IN ('open', 'known_error')
+             AND ($1::TEXT[] IS NULL OR fingerprint = ANY($1)) ORDER BY id",
+            &[&wanted],
+        )?;
+        problems_from_rows(&rows)
+    }
+
+    fn incident_openings(
+        &mut self,
+        fingerprints: Option<&[String]>,
+        since_ms: i64,
+    ) -> Result<Vec<OpeningRecord>, StoreError> {
+        let wanted: Option<Vec<String>> = fingerprints.map(<[String]>::to_vec);
+        let rows = self.query(
+            "SELECT fingerprint, id, opened_ms FROM incidents
+             WHERE ($1::TEXT[] IS NULL OR fingerprint = ANY($1)) AND opened_ms >= $2
+             AND NOT EXISTS (SELECT 1 FROM problem_incidents l WHERE l.incident_id = incidents.id)
+             ORDER BY id",
+            &[&wanted, &since_ms],
+        )?;
+        Ok(rows
+            .iter()
+            .map(|row| OpeningRecord {
+                fingerprint: row.get(0),
+                incident_id: row.get(1),
+                opened_ms: row.get(2),
+            })
+            .collect())
+    }
+
+    fn load_changes(&mut self, since_ms: i64) -> Result<Vec<ChangeRecord>, StoreError> {
+        let limit = super::MAX_RECENT_CHANGES as i64;
+        let rows = self.query(
+            "SELECT id, data FROM changes WHERE starts_ms >= $1 AND kind <> 'maintenance'
+             ORDER BY starts_ms DESC, id DESC LIMIT $2",
+            &[&since_ms, &limit],
+        )?;
+        rows.iter()
+            .map(|row| {
+                let id: &str = row.get(0);
+                serde_json::from_str(row.get(1)).map_err(|error| StoreError::Corrupt {
+                    id: id.to_owned(),
+                    reason: error.to_string(),
+                })
+            })
+            .collect()
+    }
+
     fn enqueue_notifications(
         &mut self,
         rows: &[NewNotification],
@@ -1261,6 +1373,43 @@ impl PostgresReader {
 }
 
 impl Reader for PostgresReader {
+    fn list_problems(
+        &self,
+        states: &[String],
+        limit: usize,
+    ) -> Result<Vec<ProblemRecord>, StoreError> {
+        let limit = limit.min(i64::MAX as usize) as i64;
+        let states: Vec<String> = states.to_vec();
+        let rows = self.query(
+            "SELECT id, data FROM problems WHERE (cardinality($1::TEXT[]) = 0 OR state = ANY($1))
+             ORDER BY id DESC LIMIT $2",
+            &[&states, &limit],
+        )?;
+        problems_from_rows(&rows)
+    }
+
+    fn get_problem(&self, id: &str) -> Result<Option<(ProblemRecord, Vec<String>)>, StoreError> {
+        let rows = self.query("SELECT id, data FROM problems WHERE id = $1", &[&id])?;
+        let Some(problem) = problems_from_rows(&rows)?.pop() else {
+            return Ok(None);
+        };
+        let rows = self.query(
+            "SELECT incident_id FROM problem_incidents WHERE problem_id = $1 ORDER BY incident_id",
+            &[&id],
+        )?;
+        Ok(Some((problem, rows.iter().map(|row| row.get(0)).collect())))
+    }
+
+    fn problem_links(&self, incident_ids: &[String]) -> Result<Vec<(String, String)>, StoreError> {
+        let ids: Vec<String> = incident_ids.to_vec();
+        let rows = self.query(
+            "SELECT DISTINCT ON (incident_id) incident_id, problem_id FROM problem_incidents
+             WHERE incident_id = ANY($1) ORDER BY incident_id, problem_id DESC",
+            &[&ids],
+        )?;
+        Ok(rows.iter().map(|row| (row.get(0), row.get(1))).collect())
+    }
+
     fn list_incidents(&self, filter: &IncidentFilter) -> Result<Vec<Incident>, StoreError> {
         let states: Vec<&str> = filter.states.iter().map(|state| state.as_str()).collect();
         let priorities: Vec<i16> = filter.priorities.iter().map(|p| i16::from(*p)).collect();

@@ -7,8 +7,8 @@
 use super::{
     Backend, BatchRecord, CapacityFilter, CapacityRecord, ChangeFilter, ChangeRecord, Claim,
     Durability, Finish, HistoryRow, HostRecord, IncidentFilter, IncidentSave, NewNotification,
-    NotificationFilter, NotificationRecord, QueuedNotification, Reader, Recorded, SilenceRecord,
-    StoreError, is_newer,
+    NotificationFilter, NotificationRecord, OpeningRecord, ProblemRecord, QueuedNotification,
+    Reader, Recorded, SilenceRecord, StoreError, is_newer,
 };
 use crate::incidents::{Incident, parse_id};
 use rusqlite::{Connection, OpenFlags, OptionalExtension, params, params_from_iter};
@@ -113,6 +113,22 @@ const MIGRATIONS: &[&str] = &[
         data BLOB NOT NULL,
         PRIMARY KEY (host_id, resource)
     ) STRICT;",
+    // 8: problem records (the record as JSON, plus its fingerprint and state: at most one that
+    // is not resolved per fingerprint) and the incidents each links.
+    "CREATE TABLE problems (
+        id TEXT PRIMARY KEY NOT NULL,
+        fingerprint TEXT NOT NULL,
+        state TEXT NOT NULL,
+        data TEXT NOT NULL
+    ) STRICT;
+    CREATE UNIQUE INDEX problems_one_active ON problems (fingerprint)
+        WHERE state IN ('open', 'known_error');
+    CREATE TABLE problem_incidents (
+        problem_id TEXT NOT NULL,
+        incident_id TEXT NOT NULL,
+        PRIMARY KEY (problem_id, incident_id)
+    ) STRICT, WITHOUT ROWID;
+    CREATE INDEX problem_incidents_by_incident ON problem_incidents (incident_id);",
 ];
 
 /// SQLite implementation of [`Backend`].
@@ -521,6 +537,127 @@ impl Backend for SqliteBackend {
         Ok(silences)
     }
 
+    fn save_problem(&mut self, problem: &ProblemRecord) -> Result<(), StoreError> {
+        let data = super::to_document(&problem.id, problem)?;
+        self.connection
+            .prepare_cached(
+                "INSERT INTO problems (id, fingerprint, state, data) VALUES (?1, ?2, ?3, ?4)
+                 ON CONFLICT (id) DO UPDATE SET state = excluded.state, data = excluded.data",
+            )?
+            .execute(params![
+                problem.id,
+                problem.fingerprint,
+                problem.state,
+                data
+            ])?;
+        Ok(())
+    }
+
+    fn link_problem(
+        &mut self,
+        problem_id: &str,
+        incident_ids: &[String],
+    ) -> Result<(), StoreError> {
+        let mut insert = self.connection.prepare_cached(
+            "INSERT INTO problem_incidents (problem_id, incident_id) VALUES (?1, ?2)
+             ON CONFLICT DO NOTHING",
+        )?;
+        for incident_id in incident_ids {
+            insert.execute(params![problem_id, incident_id])?;
+        }
+        Ok(())
+    }
+
+    fn find_problem(&mut self, id: &str) -> Result<Option<ProblemRecord>, StoreError> {
+        let mut statement = self
+            .connection
+            .prepare_cached("SELECT id, data FROM problems WHERE id = ?1")?;
+        let mut rows = statement.query_map(params![id], |row| {
+            Ok((row.get::<_, String>(0)?, row.get::<_, String>(1)?))
+        })?;
+        rows.next()
+            .transpose()?
+            .map(|(id, data)| problem_from_json(id, &data))
+            .transpose()
+    }
+
+    fn active_problems(
+        &mut self,
+        fingerprints: Option<&[String]>,
+    ) -> Result<Vec<ProblemRecord>, StoreError> {
+        let mut statement = self.connection.prepare_cached(
+            "SELECT id, fingerprint, data FROM problems WHERE state IN ('open', 'known_error')
+             ORDER BY id",
+        )?;
+        let rows = statement.query_map([], |row| {
+            Ok((
+                row.get::<_, String>(0)?,
+                row.get::<_, String>(1)?,
+                row.get::<_, String>(2)?,
+            ))
+        })?;
+        let mut problems = Vec::new();
+        for row in rows {
+            let (id, fingerprint, data) = row?;
+            if fingerprints.is_none_or(|wanted| wanted.contains(&fingerprint)) {
+                problems.push(problem_from_json(id, &data)?);
+            }
+        }
+        Ok(problems)
+    }
+
+    fn incident_openings(
+        &mut self,
+        fingerprints: Option<&[String]>,
+        since_ms: i64,
+    ) -> Result<Vec<OpeningRecord>, StoreError> {
+        // Ids are time-ordered (`model::next_id`): an incident opened at or after `since_ms` has
+        // an id at or above that time's floor, so the primary key bounds the scan.
+        let floor = crate::incidents::model::format_id((since_ms.max(0) as u64) << 12);
+        let mut statement = self.connection.prepare_cached(
+            "SELECT fingerprint, id, opened_ms FROM incidents WHERE id >= ?1 AND opened_ms >= ?2
+             AND NOT EXISTS (SELECT 1 FROM problem_incidents l WHERE l.incident_id = incidents.id)
+             ORDER BY id",
+        )?;
+        let rows = statement.query_map(params![floor, since_ms], |row| {
+            Ok(OpeningRecord {
+                fingerprint: row.get(0)?,
+                incident_id: row.get(1)?,
+                opened_ms: row.get(2)?,
+            })
+        })?;
+        let mut openings = Vec::new();
+        for row in rows {
+            let opening = row?;
+            if fingerprints.is_none_or(|wanted| wanted.contains(&opening.fingerprint)) {
+                openings.push(opening);
+            }
+        }
+        Ok(openings)
+    }
+
+    fn load_changes(&mut self, since_ms: i64) -> Result<Vec<ChangeRecord>, StoreError> {
+        let mut statement = self.connection.prepare_cached(
+            "SELECT id, data FROM changes WHERE starts_ms >= ?1 AND kind != 'maintenance'
+             ORDER BY starts_ms DESC, id DESC LIMIT ?2",
+        )?;
+        let rows = statement
+            .query_map(params![since_ms, super::MAX_RECENT_CHANGES as i64], |row| {
+                Ok((row.get::<_, String>(0)?, row.get::<_, String>(1)?))
+            })?;
+        let mut changes = Vec::new();
+        for row in rows {
+            let (id, data) = row?;
+            changes.push(
+                serde_json::from_str(&data).map_err(|error| StoreError::Corrupt {
+                    id,
+                    reason: error.to_string(),
+                })?,
+            );
+        }
+        Ok(changes)
+    }
+
     fn enqueue_notifications(
         &mut self,
         rows: &[NewNotification],
@@ -766,6 +903,13 @@ fn host_list(hosts: &[String]) -> String {
     list
 }
 
+fn problem_from_json(id: String, data: &str) -> Result<ProblemRecord, StoreError> {
+    serde_json::from_str(data).map_err(|error| StoreError::Corrupt {
+        id,
+        reason: error.to_string(),
+    })
+}
+
 fn save_change(connection: &Connection, change: &ChangeRecord) -> Result<(), StoreError> {
     let data = super::to_document(&change.id, change)?;
     let mut insert = connection.prepare_cached(
@@ -845,6 +989,63 @@ impl SqliteReader {
 }
 
 impl Reader for SqliteReader {
+    fn list_problems(
+        &self,
+        states: &[String],
+        limit: usize,
+    ) -> Result<Vec<ProblemRecord>, StoreError> {
+        let mut sql = String::from("SELECT id, data FROM problems WHERE 1 = 1");
+        let mut values: Vec<rusqlite::types::Value> = Vec::new();
+        if !states.is_empty() {
+            sql.push_str(" AND state IN (");
+            for (i, state) in states.iter().enumerate() {
+                sql.push_str(if i == 0 { "?" } else { ", ?" });
+                values.push(state.clone().into());
+            }
+            sql.push(')');
+        }
+        sql.push_str(" ORDER BY id DESC LIMIT ?");
+        values.push((limit.min(i64::MAX as usize) as i64).into());
+        self.documents(&sql, values)
+    }
+
+    fn get_problem(&self, id: &str) -> Result<Option<(ProblemRecord, Vec<String>)>, StoreError> {
+        let Some(problem) = self
+            .documents::<ProblemRecord>(
+                "SELECT id, data FROM problems WHERE id = ?",
+                vec![id.to_owned().into()],
+            )?
+            .pop()
+        else {
+            return Ok(None);
+        };
+        let connection = self.connection();
+        let mut statement = connection.prepare_cached(
+            "SELECT incident_id FROM problem_incidents WHERE problem_id = ?1 ORDER BY incident_id",
+        )?;
+        let incidents = statement
+            .query_map(params![id], |row| row.get::<_, String>(0))?
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(Some((problem, incidents)))
+    }
+
+    fn problem_links(&self, incident_ids: &[String]) -> Result<Vec<(String, String)>, StoreError> {
+        let connection = self.connection();
+        let mut statement = connection.prepare_cached(
+            "SELECT problem_id FROM problem_incidents WHERE incident_id = ?1
+             ORDER BY problem_id DESC LIMIT 1",
+        )?;
+        let mut links = Vec::new();
+        for incident_id in incident_ids {
+            let mut rows =
+                statement.query_map(params![incident_id], |row| row.get::<_, String>(0))?;
+            if let Some(problem_id) = rows.next().transpose()? {
+                links.push((incident_id.clone(), problem_id));
+            }
+        }
+        Ok(links)
+    }
+
     fn list_incidents(&self, filter: &IncidentFilter) -> Result<Vec<Incident>, StoreError> {
         let mut sql = String::from("SELECT id, data FROM incidents WHERE 1 = 1");
         let mut values: Vec<rusqlite::types::Value> = Vec::new();

@@ -10,8 +10,12 @@
 //! 5. **priority** (`priority.rs`) — impact × urgency and the SLA due times.
 //! 6. **topology** (`topology.rs`) — attach to the outage of a host it depends on, or hold its
 //!    notifications while its dependencies are not known to be down.
+//! 7. **suspect** (`suspect.rs`) — on open and reopen, the recent change most likely behind
+//!    the incident (same host, then service, then a host it depends on; nearest in time).
+//! 8. **problem** (`problem.rs`) — joins the fingerprint's problem (a known error's workaround
+//!    with it), or opens one when the fingerprint recurs or a service incident spans many hosts.
 //!
-//! Further correlation stages (grouping, suspected change) slot in after these. Persist and
+//! Further correlation stages (grouping) slot in after these. Persist and
 //! notify are the pipeline's (`crate::pipeline`): every incident a group changed is saved in the
 //! group's transaction, and the effects are handed out after the commit.
 //!
@@ -21,13 +25,16 @@ pub mod fingerprint;
 pub mod flapping;
 pub mod fold;
 pub mod priority;
+pub mod problem;
 pub mod suppress;
+pub mod suspect;
 pub mod topology;
 
 use super::context::Context;
 use super::effect::Change;
 use super::event::{EventIn, EventOutcome};
 use super::model::Incident;
+use super::problems::ProblemWrite;
 use super::working::Working;
 use std::sync::Arc;
 
@@ -71,6 +78,8 @@ pub struct Step<'s> {
     pub changes: Vec<Change>,
     /// The incidents that are not closed (to find the fingerprint's incident, issue ids).
     pub working: &'s mut Working,
+    /// Problem records to store (the problem stage's).
+    pub problem_writes: Vec<ProblemWrite>,
 }
 
 impl Step<'_> {
@@ -108,13 +117,15 @@ pub enum Flow {
 pub type Stage = fn(&Context<'_>, &mut Step<'_>) -> Flow;
 
 /// The stages in order, with their names (logs, docs, tests).
-pub const STAGES: [(&str, Stage); 6] = [
+pub const STAGES: [(&str, Stage); 8] = [
     ("fingerprint", fingerprint::stage),
     ("suppress", suppress::stage),
     ("fold", fold::stage),
     ("flapping", flapping::stage),
     ("priority", priority::stage),
     ("topology", topology::stage),
+    ("suspect", suspect::stage),
+    ("problem", problem::stage),
 ];
 
 #[cfg(test)]
@@ -133,11 +144,29 @@ pub(crate) mod test_util {
         policy: &Policy,
         now_ms: i64,
     ) -> (Decision, Option<Arc<Incident>>, Vec<Change>) {
-        let surroundings = Surroundings::default();
+        run_in(
+            stages,
+            event,
+            working,
+            policy,
+            now_ms,
+            &Surroundings::default(),
+        )
+    }
+
+    /// Like [`run`], with these surroundings.
+    pub fn run_in(
+        stages: &[Stage],
+        event: &EventIn,
+        working: &mut Working,
+        policy: &Policy,
+        now_ms: i64,
+        surroundings: &Surroundings,
+    ) -> (Decision, Option<Arc<Incident>>, Vec<Change>) {
         let context = Context {
             policy,
             now_ms,
-            surroundings: &surroundings,
+            surroundings,
         };
         let mut step = Step {
             event,
@@ -146,6 +175,7 @@ pub(crate) mod test_util {
             incident: None,
             changes: Vec::new(),
             working,
+            problem_writes: Vec::new(),
         };
         for stage in stages {
             if stage(&context, &mut step) == Flow::Stop {

@@ -70,6 +70,7 @@ fn description(message: &Message<'_>) -> String {
         incident.check,
         super::hosts_text(message.incident)
     ));
+    text.push_str(&super::context_text(incident));
     if let Some(link) = message.link {
         text.push_str(&format!("\n{link}"));
     }

@@ -199,6 +199,51 @@ pub fn hosts_text(incident: &crate::incidents::Incident) -> String {
     }
 }
 
+/// What an incident carries beyond its event for the people paged: the suspected change, its
+/// problem record and known workaround, its runbook; `(key, text)` pairs, only those it has.
+/// Every vendor adds them where its payload has room (details fields, the description).
+pub fn context_fields(incident: &crate::incidents::Incident) -> Vec<(&'static str, String)> {
+    let mut fields = Vec::new();
+    if let Some(change) = &incident.suspected_change {
+        fields.push((
+            "suspected_change",
+            format!(
+                "{} {} (same {}): {}",
+                change.kind,
+                change.id,
+                change.touch.as_str(),
+                change.summary
+            ),
+        ));
+    }
+    if let Some(problem) = &incident.problem_id {
+        fields.push(("problem_id", problem.clone()));
+    }
+    if let Some(workaround) = &incident.workaround {
+        fields.push(("workaround", workaround.clone()));
+    }
+    if let Some(runbook) = &incident.runbook {
+        fields.push(("runbook", runbook.clone()));
+    }
+    fields
+}
+
+/// [`context_fields`] as lines for a description (`Suspected change: ...`), each starting
+/// with a newline; empty when there are none.
+pub fn context_text(incident: &crate::incidents::Incident) -> String {
+    let mut text = String::new();
+    for (key, value) in context_fields(incident) {
+        let label = match key {
+            "suspected_change" => "Suspected change",
+            "problem_id" => "Problem",
+            "workaround" => "Workaround",
+            _ => "Runbook",
+        };
+        text.push_str(&format!("\n{label}: {value}"));
+    }
+    text
+}
+
 /// The sink's secret (`what` it is to the vendor), or the permanent error that says how to give
 /// one.
 pub fn require_secret<'a>(sink: &'a Sink, what: &str) -> Result<&'a Secret, SendError> {
@@ -374,5 +419,69 @@ mod tests {
         assert_eq!(SinkKind::parse("email"), None);
         assert_eq!(truncate("héllo\nworld", 2), "h");
         assert_eq!(truncate("a\nb", 10), "a b");
+    }
+
+    #[test]
+    fn every_vendor_carries_the_suspected_change_problem_workaround_and_runbook() {
+        use crate::incidents::model::{SuspectedChange, Touch};
+        let mut incident = receiver::incident();
+        incident.suspected_change = Some(SuspectedChange {
+            id: "c-42".into(),
+            kind: "deploy".into(),
+            summary: "checkout v2.3.1".into(),
+            starts_ms: 1_700_000_000_000,
+            touch: Touch::Host,
+        });
+        incident.problem_id = Some("p-7".into());
+        incident.workaround = Some("restart the pool".into());
+        incident.runbook = Some("https://runbooks.example/5xx".into());
+        let message = crate::notify::Message {
+            step: crate::notify::Step::Open,
+            incident: &incident,
+            idempotency_key: "k",
+            at_ms: 1_700_000_000_000,
+            level: 0,
+            link: None,
+        };
+        let change = "deploy c-42 (same host): checkout v2.3.1";
+        let details = &pagerduty::event(&message)["payload"]["custom_details"];
+        assert_eq!(details["suspected_change"], change);
+        assert_eq!(details["problem_id"], "p-7");
+        assert_eq!(details["workaround"], "restart the pool");
+        assert_eq!(details["runbook"], "https://runbooks.example/5xx");
+        let (_, _, alert) = opsgenie::request(&message);
+        assert_eq!(alert["details"]["suspected_change"], change);
+        assert_eq!(alert["details"]["workaround"], "restart the pool");
+        let slack = slack::body(&message);
+        assert!(
+            slack["text"]
+                .as_str()
+                .unwrap()
+                .contains("suspected change: deploy c-42"),
+            "{slack}"
+        );
+        let sink = receiver::sink(SinkKind::Jira, "http://127.0.0.1:1", None);
+        for description in [
+            opsgenie::request(&message).2["description"].clone(),
+            servicenow::create_body(&message)["description"].clone(),
+            jira::create_body(&sink, &message)["fields"]["description"].clone(),
+            serde_json::json!(slack.to_string()),
+        ] {
+            let text = description.as_str().unwrap();
+            for needle in [
+                "Suspected change: deploy c-42 (same host): checkout v2.3.1",
+                "Problem: p-7",
+                "Workaround: restart the pool",
+                "Runbook: https://runbooks.example/5xx",
+            ] {
+                assert!(text.contains(needle), "{needle} not in {text}");
+            }
+        }
+        // The webhook body is the incident's snapshot.
+        let dto = crate::api::dto::IncidentDto::from_incident(incident.clone(), false);
+        let dto = serde_json::to_value(dto).unwrap();
+        assert_eq!(dto["suspected_change"]["id"], "c-42");
+        assert_eq!(dto["suspected_change"]["touch"], "host");
+        assert_eq!(dto["workaround"], "restart the pool");
     }
 }

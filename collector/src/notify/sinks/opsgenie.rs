@@ -69,6 +69,7 @@ pub fn request(message: &Message<'_>) -> (Vec<String>, Option<&'static str>, Val
                 incident.count,
                 super::hosts_text(incident),
             ));
+            description.push_str(&super::context_text(incident));
             if let Some(link) = message.link {
                 description.push_str(&format!("\n{link}"));
             }
@@ -94,6 +95,9 @@ pub fn request(message: &Message<'_>) -> (Vec<String>, Option<&'static str>, Val
                 ("check", incident.check.clone()),
             ] {
                 details.insert(name.to_owned(), json!(value));
+            }
+            for (key, value) in super::context_fields(incident) {
+                details.insert(key.to_owned(), json!(value));
             }
             if let Some(link) = message.link {
                 details.insert("link".into(), json!(link));

@@ -75,6 +75,9 @@ pub fn event(message: &Message<'_>) -> Value {
             "labels": incident.labels,
         },
     });
+    for (key, value) in super::context_fields(incident) {
+        payload["custom_details"][key] = json!(value);
+    }
     if let Some(service) = &incident.service {
         payload["component"] = json!(service);
     }

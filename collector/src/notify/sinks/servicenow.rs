@@ -104,6 +104,7 @@ fn description(message: &Message<'_>) -> String {
     if let Some(service) = &incident.service {
         text.push_str(&format!(", service {service}"));
     }
+    text.push_str(&super::context_text(incident));
     if let Some(link) = message.link {
         text.push_str(&format!("\n{link}"));
     }

@@ -56,13 +56,20 @@ pub fn body(message: &Message<'_>) -> Value {
     {
         step.push_str(&format!(" by {by}"));
     }
-    let text = format!(
+    let mut text = format!(
         "[{}] P{} {}: {}",
         verb(message.step),
         incident.priority,
         incident.title,
         hosts
     );
+    let context_fields = super::context_fields(incident);
+    if let Some((_, change)) = context_fields
+        .iter()
+        .find(|(key, _)| *key == "suspected_change")
+    {
+        text.push_str(&format!(" (suspected change: {change})"));
+    }
     let field = |name: &str, value: &str| json!({"type": "mrkdwn", "text": cut(&format!("*{name}*\n{}", escape(value)), FIELD_MAX)});
     let mut blocks = vec![
         json!({"type": "header", "text": {"type": "plain_text", "text": cut(&incident.title, HEADER_MAX), "emoji": false}}),
@@ -75,6 +82,10 @@ pub fn body(message: &Message<'_>) -> Value {
     ];
     if !incident.summary.is_empty() {
         blocks.push(json!({"type": "section", "text": {"type": "mrkdwn", "text": cut(&escape(&incident.summary), 3_000)}}));
+    }
+    let extra = super::context_text(incident);
+    if !extra.is_empty() {
+        blocks.push(json!({"type": "section", "text": {"type": "mrkdwn", "text": cut(&escape(extra.trim_start()), 3_000)}}));
     }
     let mut context = format!(
         "Vigil incident `{}` · {} event(s)",
