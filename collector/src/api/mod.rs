@@ -2,6 +2,7 @@
 //! headers and the JSON error shape (see `error.rs`).
 
 pub mod alertmanager;
+pub mod availability;
 pub mod callbacks;
 pub mod changes;
 pub mod dto;
@@ -52,6 +53,8 @@ pub struct AppState {
     pub leadership: crate::pipeline::leader::Leadership,
     /// The configured sinks (callbacks check their signatures with them).
     pub sinks: Arc<Vec<crate::notify::sinks::Sink>>,
+    /// The service-level objectives (`[[slo]]`).
+    pub slos: Arc<Vec<crate::availability::slo::Slo>>,
 }
 
 /// Builds the router.
@@ -77,6 +80,7 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/incidents/{id}/notes", post(incidents::note))
         .route("/v1/notifications", get(notifications::list))
         .route("/v1/notifications/{id}/retry", post(notifications::retry))
+        .route("/v1/availability", get(availability::list))
         .route("/metrics", get(health::metrics))
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))

@@ -58,6 +58,17 @@ pub const NOTIFICATIONS_DEAD: &str = "vigil_notifications_dead_total";
 /// Time from a notification's due time to the sink accepting it, by sink.
 pub const NOTIFICATION_DELIVERY: &str = "vigil_notification_delivery_seconds";
 
+/// Up time ÷ known time per `kind` (host, probe, service), `subject` and `window` (1d, 7d, 30d).
+pub const AVAILABILITY_RATIO: &str = "vigil_availability_ratio";
+/// Down time per `kind`, `subject` and `window`.
+pub const AVAILABILITY_DOWN: &str = "vigil_availability_down_seconds";
+/// Share of an SLO's error budget left, per `slo`.
+pub const SLO_BUDGET_REMAINING: &str = "vigil_slo_error_budget_remaining_ratio";
+/// An SLO's target as a ratio, per `slo`.
+pub const SLO_TARGET: &str = "vigil_slo_target_ratio";
+/// An SLO's burn rate per `slo` and alerting `window`.
+pub const SLO_BURN_RATE: &str = "vigil_slo_burn_rate";
+
 /// Prefix of the agent's probe samples, exported as `vigil_<name>` (`vigil_probe_up`, ...).
 pub const PROBE_SAMPLE_PREFIX: &str = "probe_";
 

@@ -8,6 +8,7 @@ pub mod decode;
 pub mod limits;
 
 use crate::auth::Token;
+use crate::availability::tracker::Tracker;
 use crate::clock::Clock;
 use crate::export::{Metrics, RejectReason, metrics::RESERVED_SAMPLE_NAMES};
 use crate::hosts::Hosts;
@@ -104,6 +105,7 @@ pub struct Ingest {
     clock: Arc<dyn Clock>,
     rules: Mutex<Evaluator>,
     feed: mpsc::UnboundedSender<EventIn>,
+    tracker: Arc<Tracker>,
 }
 
 /// The agent's event as the engine sees it: from `agent`, on the batch's host.
@@ -125,6 +127,23 @@ pub fn agent_event(
         dedup_key: event.dedup_key.clone(),
         event_id: None,
     }
+}
+
+/// The `(probe, up)` of a batch's `probe_up` samples.
+fn probe_states<'a>(
+    samples: &'a [vigil_shared::wire::view::SampleView<'_>],
+) -> impl Iterator<Item = (&'a str, bool)> {
+    samples
+        .iter()
+        .filter(|sample| sample.name == "probe_up")
+        .filter_map(|sample| {
+            let probe = sample
+                .labels
+                .iter()
+                .find(|(name, _)| *name == "probe")
+                .map(|(_, value)| value)?;
+            Some((probe, sample.value >= 0.5))
+        })
 }
 
 /// The change record of an inventory drift: which top-level fields (and labels) changed, with
@@ -195,7 +214,15 @@ impl Ingest {
             clock,
             rules: Mutex::new(rules),
             feed,
+            tracker: Arc::new(Tracker::default()),
         }
+    }
+
+    /// Starts the availability history from what the store recorded (`tracker` seeded at
+    /// start); without it every host's first batch here records its states afresh.
+    pub fn with_tracker(mut self, tracker: Arc<Tracker>) -> Ingest {
+        self.tracker = tracker;
+        self
     }
 
     /// The limits in force.
@@ -283,6 +310,23 @@ impl Ingest {
                 .map(Box::new)
             })
         });
+        // The availability history: only what changed rides on the batch's write. A host that
+        // is new here or was silent (restart, or it reported to another collector of a shared
+        // store meanwhile) records its states afresh.
+        let down_after_ms = self.hosts.down_after_ms();
+        let stale = self.hosts.read(|all| {
+            all.get(&batch.agent.host_id)
+                .is_none_or(|host| now_ms.saturating_sub(host.last_seen_ms) > down_after_ms)
+        });
+        if stale {
+            self.tracker.forget(&batch.agent.host_id);
+        }
+        let states = self.tracker.changes(
+            &batch.agent.host_id,
+            batch.agent.labels.get("service").map_or("", String::as_str),
+            probe_states(&batch.samples),
+            now_ms,
+        );
         let write = HostWrite {
             record: BatchRecord {
                 host_id: batch.agent.host_id.clone(),
@@ -300,6 +344,7 @@ impl Ingest {
                 .map(|event| agent_event(&batch.agent.host_id, &batch.agent.labels, event))
                 .collect(),
             change,
+            states: states.clone(),
         };
         let seq = batch.seq;
         let n_samples = batch.samples.len();
@@ -312,6 +357,7 @@ impl Ingest {
             // A batch write answers only Accepted or Duplicate; any other outcome belongs to
             // another kind of write and is treated like a duplicate (nothing counted).
             WriteOutcome::Accepted => {
+                self.tracker.apply(states.iter());
                 self.metrics.samples.inc_by(n_samples as u64);
                 self.metrics.events.inc_by(batch.events.len() as u64);
                 self.metrics.batches.inc();

@@ -4,7 +4,7 @@
 
 use super::{NotifyWrite, Write, WriteOutcome};
 use crate::incidents::{ActionError, Engine, EventOutcome, action};
-use crate::store::{Backend, BatchRecord, ChangeRecord, Claim, Recorded, StoreError};
+use crate::store::{Backend, BatchRecord, ChangeRecord, Claim, Recorded, StateChange, StoreError};
 
 /// True for the writes [`apply_run`] takes several at a time (agent batches and events): their
 /// store part is a sequence check or an id claim, which a networked store answers for the
@@ -59,12 +59,14 @@ pub fn apply_run(
     }
     let (mut recorded, mut claimed) = (recorded.into_iter(), claimed.into_iter());
     let mut changes: Vec<&ChangeRecord> = Vec::new();
+    let mut states: Vec<StateChange> = Vec::new();
     let mut outcomes = Vec::with_capacity(writes.len());
     for write in writes {
         outcomes.push(match write {
             Write::Batch(host) => match recorded.next() {
                 Some(Recorded::Accepted) => {
                     changes.extend(host.change.as_deref());
+                    states.extend(host.states.iter().cloned());
                     for event in &host.events {
                         counts[engine.on_event(event, now_ms).kind_index()] += 1;
                     }
@@ -91,6 +93,9 @@ pub fn apply_run(
     }
     if !changes.is_empty() {
         backend.save_changes(&changes)?;
+    }
+    if !states.is_empty() {
+        backend.record_state_changes(&states)?;
     }
     Ok(outcomes)
 }
@@ -148,6 +153,10 @@ pub fn apply(
         Write::Ping => {
             backend.ping()?;
             Ok(WriteOutcome::Pong)
+        }
+        Write::States(states) => {
+            backend.record_state_changes(states)?;
+            Ok(WriteOutcome::Accepted)
         }
         Write::Notify(write) => notify(backend, write, now_ms),
         Write::Silence(record) => {

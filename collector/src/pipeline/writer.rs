@@ -339,6 +339,12 @@ impl Writer {
             if pruned > 0 {
                 tracing::debug!(pruned, "old event ids forgotten");
             }
+            let pruned = self
+                .backend
+                .prune_state_changes(now_ms.saturating_sub(crate::availability::RETENTION_MS))?;
+            if pruned > 0 {
+                tracing::debug!(pruned, "old availability history forgotten");
+            }
             if self.notify.is_some() {
                 let pruned = self
                     .backend
@@ -385,6 +391,7 @@ impl Writer {
                 Write::ForgetHost(_)
                 | Write::Lease { .. }
                 | Write::Ping
+                | Write::States(_)
                 | Write::Fenced { .. }
                 | Write::Notify(_) => {}
                 Write::Silence(_) | Write::EndSilence(_) | Write::Change { .. } => {

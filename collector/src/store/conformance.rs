@@ -8,7 +8,7 @@
 use super::{
     Backend, BatchRecord, ChangeFilter, ChangeRecord, Claim, Finish, IncidentFilter, IncidentSave,
     MatcherRecord, NewNotification, NotificationFilter, Opened, Recorded, SilenceRecord,
-    StoreError,
+    StateChange, StoreError,
 };
 use crate::incidents::{EventIn, Incident, State, lifecycle};
 use vigil_shared::event::{Severity, Status};
@@ -27,6 +27,7 @@ pub fn run_all(open: &mut dyn FnMut(&str) -> Opened) {
     several_at_once_answer_as_one_by_one(open);
     the_outbox_delivers_in_order_once_per_lease(open);
     silences_are_kept_replaced_and_listed(open);
+    state_changes_are_kept_and_read_from_a_window(open);
     if open("shared-probe").backend.is_shared() {
         shared_stores_lock_reload_count_and_fence(open);
     }
@@ -824,4 +825,97 @@ fn silences_are_kept_replaced_and_listed(open: &mut dyn FnMut(&str) -> Opened) {
         "newest id first"
     );
     assert_eq!(opened.reader.list_silences(400, true, 2).unwrap().len(), 2);
+}
+
+fn state_changes_are_kept_and_read_from_a_window(open: &mut dyn FnMut(&str) -> Opened) {
+    let change = |kind: &str, host: &str, probe: &str, at_ms: i64, up: bool| StateChange {
+        kind: kind.into(),
+        host: host.into(),
+        probe: probe.into(),
+        service: if host == "web-1" {
+            "checkout".into()
+        } else {
+            String::new()
+        },
+        at_ms,
+        up,
+    };
+    let opened = open("state-changes");
+    let mut backend = opened.backend;
+    in_transaction(backend.as_mut(), |b| {
+        b.record_state_changes(&[
+            change("host", "web-1", "", 100, true),
+            change("probe", "web-1", "http", 100, true),
+            change("probe", "web-1", "http", 200, false),
+            change("probe", "web-1", "http", 300, true),
+            change("host", "web-1", "", 400, false),
+            change("host", "db-1", "", 50, true),
+        ])
+    });
+    // A rolled-back change is not kept.
+    backend.begin().unwrap();
+    backend
+        .record_state_changes(&[change("host", "db-1", "", 60, false)])
+        .unwrap();
+    backend.rollback();
+    // The same subject and millisecond again: the later write wins.
+    in_transaction(backend.as_mut(), |b| {
+        b.record_state_changes(&[change("probe", "web-1", "http", 300, false)])
+    });
+    let all = opened.reader.state_changes(0).unwrap();
+    let key = |c: &StateChange| {
+        (
+            c.kind.clone(),
+            c.host.clone(),
+            c.probe.clone(),
+            c.at_ms,
+            c.up,
+        )
+    };
+    assert_eq!(
+        all.iter().map(key).collect::<Vec<_>>(),
+        vec![
+            ("host".into(), "db-1".into(), "".into(), 50, true),
+            ("host".into(), "web-1".into(), "".into(), 100, true),
+            ("host".into(), "web-1".into(), "".into(), 400, false),
+            ("probe".into(), "web-1".into(), "http".into(), 100, true),
+            ("probe".into(), "web-1".into(), "http".into(), 200, false),
+            ("probe".into(), "web-1".into(), "http".into(), 300, false),
+        ],
+        "ordered by subject, then time"
+    );
+    assert_eq!(all[1].service, "checkout");
+    // From 250 on: each subject's last change before 250, then the ones after.
+    let window = opened.reader.state_changes(250).unwrap();
+    assert_eq!(
+        window.iter().map(key).collect::<Vec<_>>(),
+        vec![
+            ("host".into(), "db-1".into(), "".into(), 50, true),
+            ("host".into(), "web-1".into(), "".into(), 100, true),
+            ("host".into(), "web-1".into(), "".into(), 400, false),
+            ("probe".into(), "web-1".into(), "http".into(), 200, false),
+            ("probe".into(), "web-1".into(), "http".into(), 300, false),
+        ]
+    );
+    drop(backend);
+    // Kept across a reopen.
+    let reopened = open("state-changes");
+    assert_eq!(reopened.reader.state_changes(0).unwrap().len(), 6);
+    // Pruned before 250: what the window from 250 needs stays (web-1's probe row at 100 goes,
+    // the one at 200 is the state at 250).
+    let mut backend = reopened.backend;
+    assert_eq!(
+        in_transaction(backend.as_mut(), |b| b.prune_state_changes(250)),
+        1
+    );
+    assert_eq!(
+        reopened
+            .reader
+            .state_changes(0)
+            .unwrap()
+            .iter()
+            .map(key)
+            .collect::<Vec<_>>(),
+        window.iter().map(key).collect::<Vec<_>>()
+    );
 }

@@ -411,6 +411,25 @@ pub enum Recorded {
     Duplicate,
 }
 
+/// One recorded up/down change of a host or a probe (the availability history). A host's rows
+/// have an empty `probe`; `service` is the host's `service` label when the change was seen
+/// (empty without one).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StateChange {
+    /// `host` or `probe`.
+    pub kind: String,
+    /// Host id.
+    pub host: String,
+    /// Probe name (empty for a host).
+    pub probe: String,
+    /// The host's `service` label then, or empty.
+    pub service: String,
+    /// When, Unix ms.
+    pub at_ms: i64,
+    /// Up (true) or down.
+    pub up: bool,
+}
+
 /// A lease on the leadership of the time-driven sweeps.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Lease {
@@ -491,6 +510,20 @@ pub trait Backend: Send + 'static {
         incidents
             .iter()
             .try_for_each(|save| self.save_incident(save.incident, save.next_due_ms))
+    }
+
+    /// Keeps up/down changes of hosts and probes; a second change of one subject at the same
+    /// millisecond replaces the first.
+    fn record_state_changes(&mut self, _changes: &[StateChange]) -> Result<(), StoreError> {
+        Err(StoreError::Database {
+            reason: "this store keeps no availability history".to_owned(),
+        })
+    }
+
+    /// Forgets the changes before `before_ms` except each subject's last one before it (the
+    /// state the kept history starts in); returns how many.
+    fn prune_state_changes(&mut self, _before_ms: i64) -> Result<usize, StoreError> {
+        Ok(0)
     }
 
     /// Keeps a silence (insert, or replace by id).
@@ -649,6 +682,12 @@ pub trait Reader: Send + Sync + 'static {
         &self,
         filter: &NotificationFilter,
     ) -> Result<Vec<NotificationRecord>, StoreError>;
+    /// The availability history from `since_ms` on: per subject (kind, host, probe) its last
+    /// change before `since_ms` (the state the window starts in) and every change at or after
+    /// it, ordered by subject and time.
+    fn state_changes(&self, _since_ms: i64) -> Result<Vec<StateChange>, StoreError> {
+        Ok(Vec::new())
+    }
     /// Every host's liveness as stored (a shared store's leader sweeps these; an embedded
     /// store's hosts live in memory and it returns nothing).
     fn heartbeats(&self) -> Result<Vec<Heartbeat>, StoreError> {

@@ -24,8 +24,8 @@
 use super::{
     Backend, BatchRecord, ChangeFilter, ChangeRecord, Claim, Finish, Heartbeat, HostRecord,
     IncidentFilter, IncidentSave, Lease, NewNotification, NotificationFilter, NotificationRecord,
-    PostgresUrl, QueuedNotification, Reader, Recorded, SilenceRecord, StoreError, StoreOptions,
-    is_newer,
+    PostgresUrl, QueuedNotification, Reader, Recorded, SilenceRecord, StateChange, StoreError,
+    StoreOptions, is_newer,
 };
 use crate::incidents::{Incident, parse_id};
 use deadpool_postgres::{Manager, ManagerConfig, Object, Pool, RecyclingMethod, Runtime};
@@ -125,7 +125,23 @@ const MIGRATIONS: &[&str] = &[
         data TEXT NOT NULL
     );
     CREATE INDEX silences_by_end ON silences (ends_ms);",
+    // 4: the availability history, as in the SQLite store.
+    "CREATE TABLE state_changes (
+        kind TEXT NOT NULL,
+        host TEXT NOT NULL,
+        probe TEXT NOT NULL,
+        at_ms BIGINT NOT NULL,
+        up BOOLEAN NOT NULL,
+        service TEXT NOT NULL,
+        PRIMARY KEY (kind, host, probe, at_ms)
+    );",
 ];
+
+const RECORD_STATE_CHANGE: &str =
+    "INSERT INTO state_changes (kind, host, probe, at_ms, up, service)
+     VALUES ($1, $2, $3, $4, $5, $6)
+     ON CONFLICT (kind, host, probe, at_ms)
+     DO UPDATE SET up = excluded.up, service = excluded.service";
 
 /// A notification queued, claimed by its writer when it is due and every earlier unfinished
 /// row of its incident and sink is the writer's own (`outbox.rs`). Returns the id when claimed.
@@ -842,6 +858,28 @@ impl Backend for PostgresBackend {
         Ok(())
     }
 
+    fn record_state_changes(&mut self, changes: &[StateChange]) -> Result<(), StoreError> {
+        let params: Vec<[&(dyn ToSql + Sync); 6]> = changes
+            .iter()
+            .map(|change| -> [&(dyn ToSql + Sync); 6] {
+                [
+                    &change.kind,
+                    &change.host,
+                    &change.probe,
+                    &change.at_ms,
+                    &change.up,
+                    &change.service,
+                ]
+            })
+            .collect();
+        self.execute_many(RECORD_STATE_CHANGE, &params)?;
+        Ok(())
+    }
+
+    fn prune_state_changes(&mut self, before_ms: i64) -> Result<usize, StoreError> {
+        Ok(self.execute(super::sqlite::PRUNE_STATE_CHANGES, &[&before_ms])? as usize)
+    }
+
     fn save_silence(&mut self, silence: &SilenceRecord) -> Result<(), StoreError> {
         let data = super::to_document(&silence.id, silence)?;
         self.execute(
@@ -1291,6 +1329,21 @@ impl Reader for PostgresReader {
                 next_attempt_ms: row.get(10),
                 sent_ms: row.get(11),
                 last_error: row.get(12),
+            })
+            .collect())
+    }
+
+    fn state_changes(&self, since_ms: i64) -> Result<Vec<StateChange>, StoreError> {
+        let rows = self.query(super::sqlite::STATE_CHANGES_SINCE, &[&since_ms])?;
+        Ok(rows
+            .iter()
+            .map(|row| StateChange {
+                kind: row.get(0),
+                host: row.get(1),
+                probe: row.get(2),
+                service: row.get(3),
+                at_ms: row.get(4),
+                up: row.get(5),
             })
             .collect())
     }
