@@ -154,9 +154,17 @@ pub fn apply(
             backend.ping()?;
             Ok(WriteOutcome::Pong)
         }
-        Write::States(states) => {
-            backend.record_state_changes(states)?;
-            Ok(WriteOutcome::Accepted)
+        Write::States { changes, events } => {
+            if !changes.is_empty() {
+                backend.record_state_changes(changes)?;
+            }
+            let mut each = Vec::with_capacity(events.len());
+            for event in events {
+                let outcome = engine.on_event(event, now_ms);
+                counts[outcome.kind_index()] += 1;
+                each.push(outcome);
+            }
+            Ok(WriteOutcome::Events(each))
         }
         Write::Notify(write) => notify(backend, write, now_ms),
         Write::Silence(record) => {

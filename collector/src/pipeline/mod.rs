@@ -89,8 +89,14 @@ pub enum Write {
     },
     /// Checks that the store answers (readiness after a failure).
     Ping,
-    /// Up/down changes for the availability history (the heartbeat's host changes, fenced).
-    States(Vec<StateChange>),
+    /// Up/down changes for the availability history with the events they come with (the
+    /// heartbeat's host down and up: one transaction, fenced).
+    States {
+        /// The changes.
+        changes: Vec<StateChange>,
+        /// Their events, for the incident engine.
+        events: Vec<EventIn>,
+    },
     /// The notification outbox's delivery bookkeeping.
     Notify(NotifyWrite),
     /// Keep a silence and apply it to the incidents it covers.

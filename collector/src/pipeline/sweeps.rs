@@ -10,7 +10,7 @@
 //!   leading, the SLOs' burn-rate events (every 30 s, more often for burn windows under 1 min).
 //!
 //! The heartbeat also records each host's down and up changes in the availability history
-//! (`Write::States`, fenced like its events).
+//! (`Write::States`, with its events in one fenced transaction).
 //!
 //! Also the forwarder of the collector's own rule events (from its agents' batches), which runs on
 //! every collector: rule events are about the agents that report here.
@@ -177,13 +177,12 @@ pub async fn heartbeat(
         if events.is_empty() {
             continue;
         }
-        // The history first: when the events then fail, the next sweep finds the same
-        // transitions and records them again (a repeated state is no change to the history).
-        let written = match write_as_leader(&pipeline, epoch, Write::States(states)).await {
-            Ok(()) => write_as_leader(&pipeline, epoch, Write::Events(events)).await,
-            Err(error) => Err(error),
+        // The history and the incidents in one transaction.
+        let write = Write::States {
+            changes: states,
+            events,
         };
-        match written {
+        match write_as_leader(&pipeline, epoch, write).await {
             Ok(()) => {
                 down.extend(newly_down);
                 for host in back {

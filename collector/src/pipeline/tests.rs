@@ -125,12 +125,20 @@ async fn a_batch_keeps_its_availability_changes_only_when_it_is_new() {
     assert_eq!(again.unwrap(), WriteOutcome::Duplicate);
     let heartbeat = Write::Fenced {
         epoch: 1,
-        write: Box::new(Write::States(vec![change(30, true)])),
+        write: Box::new(Write::States {
+            changes: vec![change(30, true)],
+            events: vec![crate::rules::host_down_event(
+                "h",
+                &Labels::new(),
+                false,
+                "the agent reports again".to_owned(),
+            )],
+        }),
     };
-    assert_eq!(
-        pipeline.write(heartbeat).await.unwrap(),
-        WriteOutcome::Accepted
-    );
+    let WriteOutcome::Events(outcomes) = pipeline.write(heartbeat).await.unwrap() else {
+        panic!("the heartbeat's write answers with event outcomes")
+    };
+    assert_eq!(outcomes.len(), 1, "its event went through the engine");
     let kept: Vec<(i64, bool)> = SqliteReader::open(&path)
         .unwrap()
         .state_changes(0)

@@ -374,7 +374,9 @@ impl Writer {
         for write in writes {
             match unfenced(write) {
                 Write::Batch(host) => note_events(&host.events, &mut fingerprints),
-                Write::Events(events) => note_events(events, &mut fingerprints),
+                Write::Events(events) | Write::States { events, .. } => {
+                    note_events(events, &mut fingerprints)
+                }
                 Write::Act { id, .. } => {
                     if let Some(fingerprint) = self.backend.fingerprint_of(id)? {
                         fingerprints.push(fingerprint);
@@ -391,7 +393,6 @@ impl Writer {
                 Write::ForgetHost(_)
                 | Write::Lease { .. }
                 | Write::Ping
-                | Write::States(_)
                 | Write::Fenced { .. }
                 | Write::Notify(_) => {}
                 Write::Silence(_) | Write::EndSilence(_) | Write::Change { .. } => {
