@@ -85,6 +85,7 @@ pub async fn run(
     let (opened, records, incidents, last_id, latest_states) = opened?;
     let tracker = Arc::new(crate::availability::tracker::Tracker::seeded(
         &latest_states,
+        started_ms,
     ));
     let shared = opened.backend.is_shared();
     let reader = opened.reader;

@@ -12,7 +12,9 @@
 //! - a *host* is up from its first accepted batch, down from the moment the heartbeat declares
 //!   it down (`--host-down-after` without a batch) until the batch that brings it back;
 //! - a *probe* is up or down as its latest `probe_up` sample says, and *unknown* while its host
-//!   is down (its agent is not heard from, so neither up nor down time is counted);
+//!   is down (its agent is not heard from, so neither up nor down time is counted); unknown too
+//!   once its agent stopped reporting it for 5 min (`tracker::PROBE_GONE_AFTER_MS`) and while
+//!   its host is unknown (forgotten with `DELETE /v1/hosts/{id}`);
 //! - a *service* is the hosts whose `service` label names it, with their probes: down while any
 //!   of those hosts or probes is down (a user of a load-balanced service hits the failing member),
 //!   up while none is down and one is up;
@@ -88,7 +90,11 @@ pub fn subjects(changes: &[StateChange]) -> Vec<Subject> {
     // A host's service: the label on its newest row.
     let mut service_of: BTreeMap<&str, (i64, &str)> = BTreeMap::new();
     for change in changes {
-        let state = if change.up { State::Up } else { State::Down };
+        let state = match change.up {
+            Some(true) => State::Up,
+            Some(false) => State::Down,
+            None => State::Unknown,
+        };
         match change.kind.as_str() {
             tracker::HOST => hosts
                 .entry(change.host.as_str())
@@ -273,7 +279,7 @@ mod tests {
             probe: probe.into(),
             service: service.into(),
             at_ms,
-            up,
+            up: Some(up),
         }
     }
 

@@ -195,12 +195,15 @@ impl Timeline {
         combined
     }
 
-    /// A probe as it counts: its own state while its host is up or not known, unknown while
-    /// the host is down (the agent that runs the probe is not heard from then).
+    /// A probe as it counts: its own state while its host is up, unknown while the host is
+    /// down or unknown (the agent that runs the probe is not heard from, or the host was
+    /// forgotten). A probe whose host has no history at all keeps its own state.
     pub fn probe_effective(probe: &Timeline, host: &Timeline) -> Timeline {
+        if host.changes.is_empty() {
+            return probe.clone();
+        }
         Timeline::combine(&[probe, host], |states| match states {
-            [_, State::Down] => State::Unknown,
-            [probe, _] => *probe,
+            [probe, State::Up] => *probe,
             _ => State::Unknown,
         })
     }
@@ -361,11 +364,18 @@ mod tests {
     #[test]
     fn a_probe_is_unknown_while_its_host_is_down() {
         let probe = timeline(&[(0, Up), (500, Down)]);
-        let host = timeline(&[(0, Up), (200, Down), (300, Up)]);
+        let host = timeline(&[(0, Up), (200, Down), (300, Up), (700, Unknown)]);
         let effective = Timeline::probe_effective(&probe, &host);
         assert_eq!(
             effective.changes(),
-            &[(0, Up), (200, Unknown), (300, Up), (500, Down)]
+            &[
+                (0, Up),
+                (200, Unknown),
+                (300, Up),
+                (500, Down),
+                (700, Unknown)
+            ],
+            "a forgotten host's probe is unknown too"
         );
         // A probe whose host was never recorded keeps its own state.
         assert_eq!(

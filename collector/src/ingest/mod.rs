@@ -132,7 +132,7 @@ pub fn agent_event(
 /// The `(probe, up)` of a batch's `probe_up` samples.
 fn probe_states<'a>(
     samples: &'a [vigil_shared::wire::view::SampleView<'_>],
-) -> impl Iterator<Item = (&'a str, bool)> {
+) -> impl Iterator<Item = (&'a str, bool)> + Clone {
     samples
         .iter()
         .filter(|sample| sample.name == "probe_up")
@@ -357,7 +357,9 @@ impl Ingest {
             // A batch write answers only Accepted or Duplicate; any other outcome belongs to
             // another kind of write and is treated like a duplicate (nothing counted).
             WriteOutcome::Accepted => {
-                self.tracker.apply(states.iter());
+                self.tracker.apply(states.iter(), now_ms);
+                self.tracker
+                    .reported(&batch.agent.host_id, probe_states(&batch.samples), now_ms);
                 self.metrics.samples.inc_by(n_samples as u64);
                 self.metrics.events.inc_by(batch.events.len() as u64);
                 self.metrics.batches.inc();
@@ -414,6 +416,24 @@ impl Ingest {
             .await?;
         let in_memory = self.hosts.remove(host_id);
         tracing::info!(host = %host_id, "host forgotten");
+        // Its history ends: unknown from now on (its probes with it), so a decommissioned host
+        // counts neither as up nor as down for itself or its service.
+        let ended = crate::store::StateChange {
+            kind: crate::availability::tracker::HOST.to_owned(),
+            host: host_id.to_owned(),
+            probe: String::new(),
+            service: String::new(),
+            at_ms: self.clock.now_ms(),
+            up: None,
+        };
+        let write = Write::States {
+            changes: vec![ended],
+            events: Vec::new(),
+        };
+        if let Err(error) = self.pipeline.write(write).await {
+            tracing::warn!(host = %host_id, error = %error, "the end of the host's availability history was not recorded");
+        }
+        self.tracker.forget(host_id);
         // A decommissioned host is not down any more: resolve its host-down incident, if any
         // (a resolved event with nothing to resolve changes nothing).
         let _ = self.feed.send(crate::rules::host_down_event(

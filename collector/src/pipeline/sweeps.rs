@@ -205,7 +205,7 @@ fn host_state(host: &Seen, at_ms: i64, up: bool) -> crate::store::StateChange {
         probe: String::new(),
         service: host.labels.get("service").cloned().unwrap_or_default(),
         at_ms,
-        up,
+        up: Some(up),
     }
 }
 

@@ -107,7 +107,7 @@ async fn a_batch_keeps_its_availability_changes_only_when_it_is_new() {
         probe: "http".into(),
         service: String::new(),
         at_ms,
-        up,
+        up: Some(up),
     };
     let with_states = |seq, states| match batch("h", seq) {
         Write::Batch(mut host) => {
@@ -144,7 +144,7 @@ async fn a_batch_keeps_its_availability_changes_only_when_it_is_new() {
         .state_changes(0)
         .unwrap()
         .iter()
-        .map(|change| (change.at_ms, change.up))
+        .map(|change| (change.at_ms, change.up.unwrap_or_default()))
         .collect();
     assert_eq!(kept, vec![(10, false), (30, true)]);
 }

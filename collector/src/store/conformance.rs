@@ -838,7 +838,7 @@ fn state_changes_are_kept_and_read_from_a_window(open: &mut dyn FnMut(&str) -> O
             String::new()
         },
         at_ms,
-        up,
+        up: Some(up),
     };
     let opened = open("state-changes");
     let mut backend = opened.backend;
@@ -875,12 +875,30 @@ fn state_changes_are_kept_and_read_from_a_window(open: &mut dyn FnMut(&str) -> O
     assert_eq!(
         all.iter().map(key).collect::<Vec<_>>(),
         vec![
-            ("host".into(), "db-1".into(), "".into(), 50, true),
-            ("host".into(), "web-1".into(), "".into(), 100, true),
-            ("host".into(), "web-1".into(), "".into(), 400, false),
-            ("probe".into(), "web-1".into(), "http".into(), 100, true),
-            ("probe".into(), "web-1".into(), "http".into(), 200, false),
-            ("probe".into(), "web-1".into(), "http".into(), 300, false),
+            ("host".into(), "db-1".into(), "".into(), 50, Some(true)),
+            ("host".into(), "web-1".into(), "".into(), 100, Some(true)),
+            ("host".into(), "web-1".into(), "".into(), 400, Some(false)),
+            (
+                "probe".into(),
+                "web-1".into(),
+                "http".into(),
+                100,
+                Some(true)
+            ),
+            (
+                "probe".into(),
+                "web-1".into(),
+                "http".into(),
+                200,
+                Some(false)
+            ),
+            (
+                "probe".into(),
+                "web-1".into(),
+                "http".into(),
+                300,
+                Some(false)
+            ),
         ],
         "ordered by subject, then time"
     );
@@ -890,11 +908,23 @@ fn state_changes_are_kept_and_read_from_a_window(open: &mut dyn FnMut(&str) -> O
     assert_eq!(
         window.iter().map(key).collect::<Vec<_>>(),
         vec![
-            ("host".into(), "db-1".into(), "".into(), 50, true),
-            ("host".into(), "web-1".into(), "".into(), 100, true),
-            ("host".into(), "web-1".into(), "".into(), 400, false),
-            ("probe".into(), "web-1".into(), "http".into(), 200, false),
-            ("probe".into(), "web-1".into(), "http".into(), 300, false),
+            ("host".into(), "db-1".into(), "".into(), 50, Some(true)),
+            ("host".into(), "web-1".into(), "".into(), 100, Some(true)),
+            ("host".into(), "web-1".into(), "".into(), 400, Some(false)),
+            (
+                "probe".into(),
+                "web-1".into(),
+                "http".into(),
+                200,
+                Some(false)
+            ),
+            (
+                "probe".into(),
+                "web-1".into(),
+                "http".into(),
+                300,
+                Some(false)
+            ),
         ]
     );
     drop(backend);
@@ -918,4 +948,14 @@ fn state_changes_are_kept_and_read_from_a_window(open: &mut dyn FnMut(&str) -> O
             .collect::<Vec<_>>(),
         window.iter().map(key).collect::<Vec<_>>()
     );
+    // Unknown from now on (a probe taken out of its agent's config).
+    let gone = StateChange {
+        up: None,
+        ..change("probe", "web-1", "http", 500, true)
+    };
+    in_transaction(backend.as_mut(), |b| {
+        b.record_state_changes(std::slice::from_ref(&gone))
+    });
+    let latest = reopened.reader.state_changes(i64::MAX).unwrap();
+    assert!(latest.contains(&gone), "{latest:?}");
 }

@@ -426,8 +426,9 @@ pub struct StateChange {
     pub service: String,
     /// When, Unix ms.
     pub at_ms: i64,
-    /// Up (true) or down.
-    pub up: bool,
+    /// Up (`Some(true)`), down, or unknown from now on (`None`: no longer reported — a probe
+    /// taken out of its agent's config, a forgotten host).
+    pub up: Option<bool>,
 }
 
 /// A lease on the leadership of the time-driven sweeps.

@@ -131,7 +131,7 @@ const MIGRATIONS: &[&str] = &[
         host TEXT NOT NULL,
         probe TEXT NOT NULL,
         at_ms BIGINT NOT NULL,
-        up BOOLEAN NOT NULL,
+        up BOOLEAN,
         service TEXT NOT NULL,
         PRIMARY KEY (kind, host, probe, at_ms)
     );",

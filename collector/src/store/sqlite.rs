@@ -103,7 +103,7 @@ const MIGRATIONS: &[&str] = &[
         host TEXT NOT NULL,
         probe TEXT NOT NULL,
         at_ms INTEGER NOT NULL,
-        up INTEGER NOT NULL,
+        up INTEGER,
         service TEXT NOT NULL,
         PRIMARY KEY (kind, host, probe, at_ms)
     ) STRICT, WITHOUT ROWID;",

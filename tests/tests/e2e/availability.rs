@@ -2,7 +2,7 @@
 //! starts, breaks and repairs; `GET /v1/availability` shows the probe's down time and an
 //! availability below 1, an SLO with short burn windows opens a burn-rate incident and
 //! resolves it, a silent agent gives its host a down interval, `/metrics` carries the families,
-//! and a restart of the collector keeps the history.
+//! a restart of the collector keeps the history, and a forgotten host is unknown from then on.
 
 use std::sync::atomic::Ordering;
 use std::time::Duration;
@@ -267,6 +267,23 @@ async fn probe_and_host_down_time_show_in_availability_and_an_slo_burn_opens_and
         "{probe}"
     );
     assert_eq!(probe["windows"]["1d"]["failures"], 1, "{probe}");
+
+    // Decommissioned: the host and its probe are unknown from now on, their past kept.
+    let response = vigil_e2e::client()
+        .delete(format!("{}/v1/hosts/web-1", collector.url))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status().as_u16(), 200);
+    let json = availability(&collector, "host=web-1").await;
+    let host = subject(&json, "host", "web-1").expect("the host's past is still listed");
+    assert!(host["up"].is_null(), "{host}");
+    assert!(
+        host["windows"]["1d"]["down_seconds"].as_f64().unwrap() > 0.0,
+        "{host}"
+    );
+    let probe = subject(&json, "probe", "web-1/web").expect("the probe's past is still listed");
+    assert!(probe["up"].is_null(), "{probe}");
 }
 
 #[tokio::test]
