@@ -106,6 +106,10 @@ pub fn subjects(changes: &[StateChange]) -> Vec<Subject> {
                 .push((change.at_ms, state)),
             _ => continue,
         }
+        // An end-of-history row (a forgotten host) does not take the host out of its service.
+        if change.up.is_none() {
+            continue;
+        }
         let entry = service_of
             .entry(change.host.as_str())
             .or_insert((change.at_ms, change.service.as_str()));
@@ -331,5 +335,28 @@ mod tests {
         );
         assert_eq!(service.state, State::Down);
         assert_eq!(report.subjects[2].state, State::Down);
+
+        // web-2 forgotten at 8 min: unknown from then on, still part of checkout's past.
+        let mut forgotten = history.to_vec();
+        forgotten.push(StateChange {
+            up: None,
+            ..row("host", "web-2", "", "", 480_000, true)
+        });
+        let after = super::report(&forgotten, &[], now);
+        let service = &after.subjects[4];
+        assert_eq!(service.subject.name(), "checkout");
+        assert_eq!(
+            service.state,
+            State::Up,
+            "the forgotten member no longer counts"
+        );
+        assert_eq!(
+            service.windows[0].totals,
+            Totals {
+                up_ms: 360_000,
+                down_ms: 240_000
+            }
+        );
+        assert_eq!(after.subjects[2].state, State::Unknown);
     }
 }
