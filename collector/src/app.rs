@@ -76,11 +76,17 @@ pub async fn run(
         let mut opened = store::open(&location, &options)?;
         let records = opened.backend.load_hosts()?;
         let (incidents, last_id) = opened.backend.load_incidents()?;
-        Ok::<_, StoreError>((opened, records, incidents, last_id))
+        // Each subject's latest recorded state, for the ingest path's tracker.
+        let latest_states = opened.reader.state_changes(i64::MAX)?;
+        Ok::<_, StoreError>((opened, records, incidents, last_id, latest_states))
     })
     .await
     .map_err(|_| AppError::Thread(std::io::Error::other("the store opener panicked")))?;
-    let (opened, records, incidents, last_id) = opened?;
+    let (opened, records, incidents, last_id, latest_states) = opened?;
+    let tracker = Arc::new(crate::availability::tracker::Tracker::seeded(
+        &latest_states,
+        started_ms,
+    ));
     let shared = opened.backend.is_shared();
     let reader = opened.reader;
     let down_after_ms = i64::try_from(config.host_down_after.as_millis()).unwrap_or(i64::MAX);
@@ -180,7 +186,8 @@ pub async fn run(
             evaluator,
             feed.clone(),
         )
-        .with_capacity(capacity.clone()),
+        .with_capacity(capacity.clone())
+        .with_tracker(tracker),
     );
     // Leadership is settled once before serving, so /readyz and /metrics tell it from the start.
     let holder = format!("{}:{}:{}", hostname(), std::process::id(), config.listen);
@@ -203,6 +210,7 @@ pub async fn run(
         leadership: leadership.clone(),
         sinks: Arc::new(config.sinks.clone()),
         capacity,
+        slos: Arc::new(config.slos.clone()),
     };
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
@@ -256,6 +264,14 @@ pub async fn run(
     ));
     let internal = tokio::spawn(sweeps::forward_internal_events(pipeline.clone(), feed_rx));
     drop(feed);
+    let service_levels = tokio::spawn(sweeps::service_levels(
+        pipeline.clone(),
+        Arc::clone(&clock),
+        leadership.clone(),
+        Arc::clone(&reader),
+        Arc::new(config.slos.clone()),
+        Arc::clone(&totals),
+    ));
     let ticker = tokio::spawn(sweeps::tick(pipeline.clone(), leadership));
     let recovery = tokio::spawn(recover(pipeline.clone()));
     let (stop_dispatch, dispatch_stopped) = tokio::sync::watch::channel(false);
@@ -317,6 +333,7 @@ pub async fn run(
     // The writer ends once every Pipeline handle is gone: this one first.
     drop(watched);
     heartbeat.abort();
+    service_levels.abort();
     ticker.abort();
     lease.abort();
     watched_leadership.abort();

@@ -11,6 +11,8 @@ mod agent_spool;
 mod alertmanager;
 #[path = "e2e/auth.rs"]
 mod auth;
+#[path = "e2e/availability.rs"]
+mod availability;
 #[path = "e2e/bad_input.rs"]
 mod bad_input;
 #[path = "e2e/callbacks.rs"]

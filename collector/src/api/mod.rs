@@ -2,6 +2,7 @@
 //! headers and the JSON error shape (see `error.rs`).
 
 pub mod alertmanager;
+pub mod availability;
 pub mod callbacks;
 pub mod capacity;
 pub mod changes;
@@ -56,6 +57,8 @@ pub struct AppState {
     pub sinks: Arc<Vec<crate::notify::sinks::Sink>>,
     /// This collector's capacity forecasts (for `/metrics`).
     pub capacity: crate::capacity::Capacity,
+    /// The service-level objectives (`[[slo]]`).
+    pub slos: Arc<Vec<crate::availability::slo::Slo>>,
 }
 
 /// Builds the router.
@@ -87,6 +90,7 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/notifications", get(notifications::list))
         .route("/v1/capacity", get(capacity::list))
         .route("/v1/notifications/{id}/retry", post(notifications::retry))
+        .route("/v1/availability", get(availability::list))
         .route("/metrics", get(health::metrics))
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))

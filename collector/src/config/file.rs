@@ -31,6 +31,7 @@ pub struct RawFile {
     pub(super) problems: Option<RawProblems>,
     pub(super) default_rules: Option<bool>,
     pub(super) rule: Option<Vec<RawRule>>,
+    pub(super) slo: Option<Vec<RawSlo>>,
     pub(super) tls_cert: Option<PathBuf>,
     pub(super) tls_key: Option<PathBuf>,
     pub(super) client_ca: Option<PathBuf>,
@@ -149,6 +150,29 @@ pub struct RawRule {
     pub(super) for_: Option<String>,
     pub(super) severity: Option<String>,
     pub(super) runbook: Option<String>,
+}
+
+/// One `[[slo]]` table.
+#[derive(Debug, Default, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawSlo {
+    pub(super) name: Option<String>,
+    pub(super) service: Option<String>,
+    pub(super) host: Option<String>,
+    pub(super) probe: Option<String>,
+    pub(super) target: Option<f64>,
+    pub(super) window: Option<String>,
+    pub(super) burn: Option<Vec<RawBurn>>,
+}
+
+/// One `[[slo.burn]]` table: a multiwindow burn-rate alert.
+#[derive(Debug, Default, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawBurn {
+    pub(super) long: Option<String>,
+    pub(super) short: Option<String>,
+    pub(super) factor: Option<f64>,
+    pub(super) severity: Option<String>,
 }
 
 /// One `[[token]]` table.

@@ -5,7 +5,7 @@
 //!
 //! The files: `args.rs` (clap flags), `file.rs` (the TOML shape), `store.rs` (`store`,
 //! `store_sync`), `tokens.rs` (`[[token]]`), `sinks.rs` (`[[sink]]`), `routes.rs` (`[[route]]`, `[default_route]`), `tls.rs` (`tls_cert`, `tls_key`, `client_ca`), `policy.rs` (`[incidents]`), `rules.rs`
-//! (`[[rule]]`); this file holds [`Config`], the top-level keys and the merge.
+//! (`[[rule]]`), `slo.rs` (`[[slo]]`); this file holds [`Config`], the top-level keys and the merge.
 
 mod args;
 mod capacity;
@@ -14,6 +14,7 @@ mod policy;
 mod routes;
 mod rules;
 mod sinks;
+mod slo;
 mod store;
 mod tls;
 mod tokens;
@@ -79,6 +80,8 @@ pub struct Config {
     pub event_id_retention: Duration,
     /// Threshold rules (defaults merged with `[[rule]]`).
     pub rules: Vec<Rule>,
+    /// Service-level objectives (`[[slo]]`).
+    pub slos: Vec<crate::availability::slo::Slo>,
     /// HTTPS (and mTLS with a client CA); `None` serves plain HTTP.
     pub tls: Option<crate::tls::TlsSettings>,
     /// The collector's address as people reach it, for links in notifications.
@@ -194,6 +197,7 @@ impl Config {
             file.rule.unwrap_or_default(),
             &mut errors,
         );
+        let slos = slo::parse_slos(file.slo.unwrap_or_default(), &mut errors);
         let store_sync = store::parse_store_sync(file.store_sync.as_deref(), &mut errors);
         let store_pool_size = file.store_pool_size.unwrap_or(8);
         if !(2..=1_000).contains(&store_pool_size) {
@@ -271,6 +275,7 @@ impl Config {
                     policy,
                     event_id_retention,
                     rules,
+                    slos,
                     tls,
                     public_url,
                     sinks,

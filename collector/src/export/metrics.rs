@@ -73,6 +73,16 @@ pub const CAPACITY_USED: &str = "vigil_capacity_used";
 pub const CAPACITY_LIMIT: &str = "vigil_capacity_limit";
 /// Series this collector keeps history of.
 pub const CAPACITY_SERIES: &str = "vigil_capacity_series";
+/// Up time ÷ known time per `kind` (host, probe, service), `subject` and `window` (1d, 7d, 30d).
+pub const AVAILABILITY_RATIO: &str = "vigil_availability_ratio";
+/// Down time per `kind`, `subject` and `window`.
+pub const AVAILABILITY_DOWN: &str = "vigil_availability_down_seconds";
+/// Share of an SLO's error budget left, per `slo`.
+pub const SLO_BUDGET_REMAINING: &str = "vigil_slo_error_budget_remaining_ratio";
+/// An SLO's target as a ratio, per `slo`.
+pub const SLO_TARGET: &str = "vigil_slo_target_ratio";
+/// An SLO's burn rate per `slo` and alerting `window`.
+pub const SLO_BURN_RATE: &str = "vigil_slo_burn_rate";
 
 /// Prefix of the agent's probe samples, exported as `vigil_<name>` (`vigil_probe_up`, ...).
 pub const PROBE_SAMPLE_PREFIX: &str = "probe_";

@@ -90,6 +90,8 @@ pub struct Metrics {
     leader_epoch: IntGauge,
     /// The outbox's deliveries.
     pub notifications: NotificationMetrics,
+    /// The latest availability report (`pipeline::sweeps::service_levels` refreshes it).
+    availability: std::sync::RwLock<Option<std::sync::Arc<crate::availability::Report>>>,
 }
 
 /// Counters of the notification outbox, by sink.
@@ -310,7 +312,16 @@ impl Metrics {
             leader,
             leader_epoch,
             notifications,
+            availability: std::sync::RwLock::new(None),
         }
+    }
+
+    /// Keeps `report` for the `vigil_availability_*` and `vigil_slo_*` families.
+    pub fn set_availability(&self, report: std::sync::Arc<crate::availability::Report>) {
+        *self
+            .availability
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(report);
     }
 
     /// Shows every sink's series from the start (at 0).
@@ -395,6 +406,14 @@ impl Metrics {
         let mut families = self.registry.gather();
         families.extend(host_families(hosts, now_ms));
         families.extend(capacity_families(capacity, now_ms));
+        let report = self
+            .availability
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone();
+        if let Some(report) = report {
+            families.extend(availability_families(&report));
+        }
         families.sort_by(|a, b| a.name().cmp(b.name()));
         let mut out = Vec::with_capacity(64 * 1024);
         if let Err(error) = TextEncoder::new().encode(&families, &mut out) {
@@ -524,6 +543,56 @@ fn capacity_families(snapshot: &crate::capacity::Snapshot, now_ms: i64) -> Vec<M
         }
     }
     families
+}
+
+/// The availability and SLO families of a report (absent while nothing is known).
+fn availability_families(report: &crate::availability::Report) -> Vec<MetricFamily> {
+    let mut ratios = Vec::new();
+    let mut down = Vec::new();
+    for subject in &report.subjects {
+        let name = subject.subject.name();
+        for window in &subject.windows {
+            let labels = || {
+                vec![
+                    label("kind", subject.subject.kind),
+                    label("subject", &name),
+                    label("window", window.window),
+                ]
+            };
+            if let Some(ratio) = window.totals.ratio() {
+                ratios.push(gauge(labels(), ratio));
+            }
+            down.push(gauge(labels(), window.totals.down_ms as f64 / 1_000.0));
+        }
+    }
+    let mut budget = Vec::new();
+    let mut target = Vec::new();
+    let mut burn = Vec::new();
+    for slo in &report.slos {
+        let name = slo.slo.name.as_str();
+        budget.push(gauge(vec![label("slo", name)], slo.status.budget_remaining));
+        target.push(gauge(vec![label("slo", name)], slo.slo.target / 100.0));
+        for (window_ms, rate) in &slo.status.burn_rates {
+            let window = vigil_shared::format_duration(std::time::Duration::from_millis(
+                (*window_ms).max(0) as u64,
+            ));
+            burn.push(gauge(
+                vec![label("slo", name), label("window", &window)],
+                *rate,
+            ));
+        }
+    }
+    [
+        (metrics::AVAILABILITY_RATIO, "Up time / known time of a host, probe or service over the window.", ratios),
+        (metrics::AVAILABILITY_DOWN, "Down time of a host, probe or service over the window.", down),
+        (metrics::SLO_BUDGET_REMAINING, "Share of the SLO's error budget left over its window (1 untouched, below 0 overspent).", budget),
+        (metrics::SLO_TARGET, "The SLO's availability target.", target),
+        (metrics::SLO_BURN_RATE, "Error rate over the window / the error rate the SLO allows.", burn),
+    ]
+    .into_iter()
+    .filter(|(_, _, metrics)| !metrics.is_empty())
+    .map(|(name, help, metrics)| family(name.to_owned(), help, MetricType::GAUGE, metrics))
+    .collect()
 }
 
 /// Builds the `vigil_host_*` families from the hosts' current state.

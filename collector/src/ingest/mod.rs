@@ -8,6 +8,7 @@ pub mod decode;
 pub mod limits;
 
 use crate::auth::Token;
+use crate::availability::tracker::Tracker;
 use crate::capacity::Capacity;
 use crate::clock::Clock;
 use crate::export::{Metrics, RejectReason, metrics::RESERVED_SAMPLE_NAMES};
@@ -106,6 +107,7 @@ pub struct Ingest {
     rules: Mutex<Evaluator>,
     feed: mpsc::UnboundedSender<EventIn>,
     capacity: Capacity,
+    tracker: Arc<Tracker>,
 }
 
 /// The agent's event as the engine sees it: from `agent`, on the batch's host.
@@ -128,6 +130,23 @@ pub fn agent_event(
         event_id: None,
         runbook: None,
     }
+}
+
+/// The `(probe, up)` of a batch's `probe_up` samples.
+fn probe_states<'a>(
+    samples: &'a [vigil_shared::wire::view::SampleView<'_>],
+) -> impl Iterator<Item = (&'a str, bool)> + Clone {
+    samples
+        .iter()
+        .filter(|sample| sample.name == "probe_up")
+        .filter_map(|sample| {
+            let probe = sample
+                .labels
+                .iter()
+                .find(|(name, _)| *name == "probe")
+                .map(|(_, value)| value)?;
+            Some((probe, sample.value >= 0.5))
+        })
 }
 
 /// The change record of an inventory drift: which top-level fields (and labels) changed, with
@@ -199,12 +218,20 @@ impl Ingest {
             rules: Mutex::new(rules),
             feed,
             capacity: Capacity::disabled(),
+            tracker: Arc::new(Tracker::default()),
         }
     }
 
     /// Hands every accepted batch's capacity readings to `capacity` (after the commit).
     pub fn with_capacity(mut self, capacity: Capacity) -> Ingest {
         self.capacity = capacity;
+        self
+    }
+
+    /// Starts the availability history from what the store recorded (`tracker` seeded at
+    /// start); without it every host's first batch here records its states afresh.
+    pub fn with_tracker(mut self, tracker: Arc<Tracker>) -> Ingest {
+        self.tracker = tracker;
         self
     }
 
@@ -293,6 +320,23 @@ impl Ingest {
                 .map(Box::new)
             })
         });
+        // The availability history: only what changed rides on the batch's write. A host that
+        // is new here or was silent (restart, or it reported to another collector of a shared
+        // store meanwhile) records its states afresh.
+        let down_after_ms = self.hosts.down_after_ms();
+        let stale = self.hosts.read(|all| {
+            all.get(&batch.agent.host_id)
+                .is_none_or(|host| now_ms.saturating_sub(host.last_seen_ms) > down_after_ms)
+        });
+        if stale {
+            self.tracker.forget(&batch.agent.host_id);
+        }
+        let states = self.tracker.changes(
+            &batch.agent.host_id,
+            batch.agent.labels.get("service").map_or("", String::as_str),
+            probe_states(&batch.samples),
+            now_ms,
+        );
         let write = HostWrite {
             record: BatchRecord {
                 host_id: batch.agent.host_id.clone(),
@@ -310,6 +354,7 @@ impl Ingest {
                 .map(|event| agent_event(&batch.agent.host_id, &batch.agent.labels, event))
                 .collect(),
             change,
+            states: states.clone(),
         };
         let seq = batch.seq;
         let n_samples = batch.samples.len();
@@ -322,6 +367,9 @@ impl Ingest {
             // A batch write answers only Accepted or Duplicate; any other outcome belongs to
             // another kind of write and is treated like a duplicate (nothing counted).
             WriteOutcome::Accepted => {
+                self.tracker.apply(states.iter(), now_ms);
+                self.tracker
+                    .reported(&batch.agent.host_id, probe_states(&batch.samples), now_ms);
                 self.metrics.samples.inc_by(n_samples as u64);
                 self.metrics.events.inc_by(batch.events.len() as u64);
                 self.metrics.batches.inc();
@@ -389,6 +437,24 @@ impl Ingest {
         let in_memory = self.hosts.remove(host_id);
         self.capacity.forget(host_id);
         tracing::info!(host = %host_id, "host forgotten");
+        // Its history ends: unknown from now on (its probes with it), so a decommissioned host
+        // counts neither as up nor as down for itself or its service.
+        let ended = crate::store::StateChange {
+            kind: crate::availability::tracker::HOST.to_owned(),
+            host: host_id.to_owned(),
+            probe: String::new(),
+            service: String::new(),
+            at_ms: self.clock.now_ms(),
+            up: None,
+        };
+        let write = Write::States {
+            changes: vec![ended],
+            events: Vec::new(),
+        };
+        if let Err(error) = self.pipeline.write(write).await {
+            tracing::warn!(host = %host_id, error = %error, "the end of the host's availability history was not recorded");
+        }
+        self.tracker.forget(host_id);
         // A decommissioned host is not down any more: resolve its host-down incident, if any
         // (a resolved event with nothing to resolve changes nothing).
         let _ = self.feed.send(crate::rules::host_down_event(

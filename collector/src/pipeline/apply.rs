@@ -8,7 +8,7 @@ use crate::incidents::problems::{Opening, ProblemRef, ProblemState, ProblemWrite
 use crate::incidents::{ActionError, Engine, EventOutcome, action};
 use crate::store::{
     Backend, BatchRecord, ChangeRecord, Claim, MAX_RECENT_CHANGES, ProblemRecord, Recorded,
-    StoreError,
+    StateChange, StoreError,
 };
 
 /// True for the writes [`apply_run`] takes several at a time (agent batches and events): their
@@ -64,12 +64,14 @@ pub fn apply_run(
     }
     let (mut recorded, mut claimed) = (recorded.into_iter(), claimed.into_iter());
     let mut changes: Vec<&ChangeRecord> = Vec::new();
+    let mut states: Vec<StateChange> = Vec::new();
     let mut outcomes = Vec::with_capacity(writes.len());
     for write in writes {
         outcomes.push(match write {
             Write::Batch(host) => match recorded.next() {
                 Some(Recorded::Accepted) => {
                     changes.extend(host.change.as_deref());
+                    states.extend(host.states.iter().cloned());
                     for event in &host.events {
                         counts[engine.on_event(event, now_ms).kind_index()] += 1;
                     }
@@ -99,6 +101,9 @@ pub fn apply_run(
         for change in changes {
             remember_change(engine, change, now_ms);
         }
+    }
+    if !states.is_empty() {
+        backend.record_state_changes(&states)?;
     }
     Ok(outcomes)
 }
@@ -156,6 +161,18 @@ pub fn apply(
         Write::Ping => {
             backend.ping()?;
             Ok(WriteOutcome::Pong)
+        }
+        Write::States { changes, events } => {
+            if !changes.is_empty() {
+                backend.record_state_changes(changes)?;
+            }
+            let mut each = Vec::with_capacity(events.len());
+            for event in events {
+                let outcome = engine.on_event(event, now_ms);
+                counts[outcome.kind_index()] += 1;
+                each.push(outcome);
+            }
+            Ok(WriteOutcome::Events(each))
         }
         Write::Notify(write) => notify(backend, write, now_ms),
         Write::Capacity { records, histories } => {

@@ -25,7 +25,7 @@ pub mod sweeps;
 pub mod writer;
 
 use crate::incidents::{Action, ActionError, EventIn, EventOutcome, Incident};
-use crate::store::{BatchRecord, ChangeRecord, Lease, StoreError};
+use crate::store::{BatchRecord, ChangeRecord, Lease, StateChange, StoreError};
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -43,6 +43,9 @@ pub struct HostWrite {
     pub events: Vec<EventIn>,
     /// A change record to keep with the batch (the inventory drifted).
     pub change: Option<Box<ChangeRecord>>,
+    /// Up/down changes the batch shows (a probe changed state, the host's first batch): kept
+    /// with the batch when it is new.
+    pub states: Vec<StateChange>,
 }
 
 /// One change to durable state.
@@ -86,6 +89,14 @@ pub enum Write {
     },
     /// Checks that the store answers (readiness after a failure).
     Ping,
+    /// Up/down changes for the availability history with the events they come with (the
+    /// heartbeat's host down and up: one transaction, fenced).
+    States {
+        /// The changes.
+        changes: Vec<StateChange>,
+        /// Their events, for the incident engine.
+        events: Vec<EventIn>,
+    },
     /// The notification outbox's delivery bookkeeping.
     Notify(NotifyWrite),
     /// Keep a silence and apply it to the incidents it covers.

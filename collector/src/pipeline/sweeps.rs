@@ -5,7 +5,12 @@
 //!   event, and a resolving one when they report again. With an embedded store the hosts are the
 //!   in-memory [`Hosts`]; with a shared store they are the store's host rows, which every
 //!   collector updates with each batch it accepts;
-//! - the incident tick (SLA breaches, settling, closing, event-id retention), once a second.
+//! - the incident tick (SLA breaches, settling, closing, event-id retention), once a second;
+//! - the service levels: the availability report for `/metrics` (on every collector) and, while
+//!   leading, the SLOs' burn-rate events (every 30 s, more often for burn windows under 1 min).
+//!
+//! The heartbeat also records each host's down and up changes in the availability history
+//! (`Write::States`, with its events in one fenced transaction).
 //!
 //! Also the forwarder of the collector's own rule events (from its agents' batches), which runs on
 //! every collector: rule events are about the agents that report here.
@@ -141,6 +146,7 @@ pub async fn heartbeat(
             }
         };
         let mut events = Vec::new();
+        let mut states = Vec::new();
         let mut newly_down = Vec::new();
         let mut back = Vec::new();
         for host in seen {
@@ -153,6 +159,7 @@ pub async fn heartbeat(
                     true,
                     format!("no data from the agent since {last_seen}"),
                 ));
+                states.push(host_state(&host, now_ms, false));
                 newly_down.push(host.host_id);
             } else if host.up && host.fresh && down.contains(&host.host_id) {
                 tracing::info!(host = %host.host_id, "host up again");
@@ -162,13 +169,20 @@ pub async fn heartbeat(
                     false,
                     "the agent reports again".to_owned(),
                 ));
+                // Up again from the batch that brought it back.
+                states.push(host_state(&host, host.last_seen_ms.max(0), true));
                 back.push(host.host_id);
             }
         }
         if events.is_empty() {
             continue;
         }
-        match write_as_leader(&pipeline, epoch, Write::Events(events)).await {
+        // The history and the incidents in one transaction.
+        let write = Write::States {
+            changes: states,
+            events,
+        };
+        match write_as_leader(&pipeline, epoch, write).await {
             Ok(()) => {
                 down.extend(newly_down);
                 for host in back {
@@ -180,6 +194,18 @@ pub async fn heartbeat(
             // next leader).
             Err(error) => tracing::warn!(error = %error, "host-down events not recorded"),
         }
+    }
+}
+
+/// A host's up/down change for the availability history.
+fn host_state(host: &Seen, at_ms: i64, up: bool) -> crate::store::StateChange {
+    crate::store::StateChange {
+        kind: crate::availability::tracker::HOST.to_owned(),
+        host: host.host_id.clone(),
+        probe: String::new(),
+        service: host.labels.get("service").cloned().unwrap_or_default(),
+        at_ms,
+        up: Some(up),
     }
 }
 
@@ -274,6 +300,90 @@ pub async fn forward_internal_events(
                     .await;
                 }
             }
+        }
+    }
+}
+
+/// How often [`service_levels`] runs: every 30 s, or twice per shortest burn-rate window when
+/// one is shorter than a minute (tests, short SLOs), at least once a second.
+pub fn service_level_interval(slos: &[crate::availability::slo::Slo]) -> Duration {
+    let shortest_ms = slos
+        .iter()
+        .flat_map(|slo| slo.burn.iter().map(|alert| alert.short_ms))
+        .min()
+        .unwrap_or(i64::MAX);
+    Duration::from_millis((shortest_ms / 2).clamp(1_000, 30_000) as u64)
+}
+
+/// Computes the availability report from the store's history on every collector (for
+/// `/metrics`), and while leading turns each SLO's burn-rate alerts into events: firing when an
+/// alert starts (or its severity changes), resolved when none fires. After taking the lead it
+/// sends each SLO's current state once (a resolve with nothing open changes nothing).
+pub async fn service_levels(
+    pipeline: Pipeline,
+    clock: Arc<dyn Clock>,
+    mut leadership: Leadership,
+    reader: Arc<dyn Reader>,
+    slos: Arc<Vec<crate::availability::slo::Slo>>,
+    metrics: Arc<crate::export::Metrics>,
+) {
+    let mut ticker = tokio::time::interval(service_level_interval(&slos));
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+    // Per SLO: the severity last written while firing, `None` when resolved; empty after a
+    // change of leadership.
+    let mut sent: std::collections::HashMap<String, Option<vigil_shared::event::Severity>> =
+        std::collections::HashMap::new();
+    let mut sent_epoch = None;
+    loop {
+        ticker.tick().await;
+        let now_ms = clock.now_ms();
+        let since_ms = now_ms.saturating_sub(crate::availability::history_ms(&slos));
+        let history_reader = Arc::clone(&reader);
+        let changes =
+            match tokio::task::spawn_blocking(move || history_reader.state_changes(since_ms)).await
+            {
+                Ok(Ok(changes)) => changes,
+                Ok(Err(error)) => {
+                    tracing::warn!(error = %error, "cannot read the availability history");
+                    continue;
+                }
+                Err(_) => continue,
+            };
+        let report = Arc::new(crate::availability::report(&changes, &slos, now_ms));
+        metrics.set_availability(Arc::clone(&report));
+        let epoch = *leadership.borrow_and_update();
+        let Some(epoch) = epoch else {
+            sent_epoch = None;
+            continue;
+        };
+        if sent_epoch != Some(epoch) {
+            sent.clear();
+            sent_epoch = Some(epoch);
+        }
+        let mut events = Vec::new();
+        let mut now_sent = Vec::new();
+        for slo_report in &report.slos {
+            let event = crate::availability::slo::burn_event(&slo_report.slo, &slo_report.status);
+            let state =
+                (event.status == vigil_shared::event::Status::Firing).then_some(event.severity);
+            if sent.get(&slo_report.slo.name) == Some(&state) {
+                continue;
+            }
+            if state.is_some() {
+                tracing::warn!(slo = %slo_report.slo.name, summary = %event.summary, "slo burning");
+            } else if sent.contains_key(&slo_report.slo.name) {
+                tracing::info!(slo = %slo_report.slo.name, "slo no longer burning");
+            }
+            events.push(event);
+            now_sent.push((slo_report.slo.name.clone(), state));
+        }
+        if events.is_empty() {
+            continue;
+        }
+        match write_as_leader(&pipeline, epoch, Write::Events(events)).await {
+            Ok(()) => sent.extend(now_sent),
+            Err(WriteError::Closed) => return,
+            Err(error) => tracing::warn!(error = %error, "slo burn events not recorded"),
         }
     }
 }

@@ -25,6 +25,7 @@ fn batch(host: &str, seq: u64) -> Write {
         },
         events: Vec::new(),
         change: None,
+        states: Vec::new(),
     })
 }
 
@@ -93,6 +94,59 @@ async fn a_concurrent_storm_of_one_event_is_one_incident_with_the_exact_count() 
         .unwrap()
         .unwrap();
     assert_eq!(incident.count, 2_000);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_batch_keeps_its_availability_changes_only_when_it_is_new() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("v.db");
+    let pipeline = start(Box::new(SqliteBackend::open(&path).unwrap()), 100);
+    let change = |at_ms, up| crate::store::StateChange {
+        kind: "probe".into(),
+        host: "h".into(),
+        probe: "http".into(),
+        service: String::new(),
+        at_ms,
+        up: Some(up),
+    };
+    let with_states = |seq, states| match batch("h", seq) {
+        Write::Batch(mut host) => {
+            host.states = states;
+            Write::Batch(host)
+        }
+        other => other,
+    };
+    let first = pipeline
+        .write(with_states(1, vec![change(10, false)]))
+        .await;
+    assert_eq!(first.unwrap(), WriteOutcome::Accepted);
+    // A resend of seq 1 with other changes: a duplicate, nothing of it is kept.
+    let again = pipeline.write(with_states(1, vec![change(20, true)])).await;
+    assert_eq!(again.unwrap(), WriteOutcome::Duplicate);
+    let heartbeat = Write::Fenced {
+        epoch: 1,
+        write: Box::new(Write::States {
+            changes: vec![change(30, true)],
+            events: vec![crate::rules::host_down_event(
+                "h",
+                &Labels::new(),
+                false,
+                "the agent reports again".to_owned(),
+            )],
+        }),
+    };
+    let WriteOutcome::Events(outcomes) = pipeline.write(heartbeat).await.unwrap() else {
+        panic!("the heartbeat's write answers with event outcomes")
+    };
+    assert_eq!(outcomes.len(), 1, "its event went through the engine");
+    let kept: Vec<(i64, bool)> = SqliteReader::open(&path)
+        .unwrap()
+        .state_changes(0)
+        .unwrap()
+        .iter()
+        .map(|change| (change.at_ms, change.up.unwrap_or_default()))
+        .collect();
+    assert_eq!(kept, vec![(10, false), (30, true)]);
 }
 
 /// SQLite with a commit that fails, or a fence that refuses.

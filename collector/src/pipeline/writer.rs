@@ -400,6 +400,12 @@ impl Writer {
             if pruned > 0 {
                 tracing::debug!(pruned, "old event ids forgotten");
             }
+            let pruned = self
+                .backend
+                .prune_state_changes(now_ms.saturating_sub(crate::availability::RETENTION_MS))?;
+            if pruned > 0 {
+                tracing::debug!(pruned, "old availability history forgotten");
+            }
             if self.notify.is_some() {
                 let pruned = self
                     .backend
@@ -429,7 +435,9 @@ impl Writer {
         for write in writes {
             match unfenced(write) {
                 Write::Batch(host) => note_events(&host.events, &mut fingerprints),
-                Write::Events(events) => note_events(events, &mut fingerprints),
+                Write::Events(events) | Write::States { events, .. } => {
+                    note_events(events, &mut fingerprints)
+                }
                 Write::Act { id, .. } => {
                     if let Some(fingerprint) = self.backend.fingerprint_of(id)? {
                         fingerprints.push(fingerprint);

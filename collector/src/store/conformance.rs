@@ -9,7 +9,7 @@ use super::{
     Backend, BatchRecord, CapacityFilter, CapacityRecord, ChangeFilter, ChangeRecord, Claim,
     Finish, HistoryRow, HorizonRecord, IncidentFilter, IncidentSave, MatcherRecord,
     NewNotification, NotificationFilter, Opened, ProblemRecord, Recorded, SilenceRecord,
-    StoreError,
+    StateChange, StoreError,
 };
 use crate::incidents::{EventIn, Incident, State, lifecycle};
 use vigil_shared::event::{Severity, Status};
@@ -31,6 +31,7 @@ pub fn run_all(open: &mut dyn FnMut(&str) -> Opened) {
     capacity_rows_are_replaced_filtered_and_forgotten(open);
     recent_changes_are_loaded_without_maintenance(open);
     problems_are_kept_linked_and_one_per_fingerprint(open);
+    state_changes_are_kept_and_read_from_a_window(open);
     if open("shared-probe").backend.is_shared() {
         shared_stores_lock_reload_count_and_fence(open);
     }
@@ -1104,4 +1105,137 @@ fn problems_are_kept_linked_and_one_per_fingerprint(open: &mut dyn FnMut(&str) -
     let active = in_transaction(backend.as_mut(), |backend| backend.active_problems(None));
     assert_eq!(active, [problem("p2", "disk", "open")]);
     assert!(in_transaction(backend.as_mut(), |backend| backend.find_problem("nope")).is_none());
+}
+
+fn state_changes_are_kept_and_read_from_a_window(open: &mut dyn FnMut(&str) -> Opened) {
+    let change = |kind: &str, host: &str, probe: &str, at_ms: i64, up: bool| StateChange {
+        kind: kind.into(),
+        host: host.into(),
+        probe: probe.into(),
+        service: if host == "web-1" {
+            "checkout".into()
+        } else {
+            String::new()
+        },
+        at_ms,
+        up: Some(up),
+    };
+    let opened = open("state-changes");
+    let mut backend = opened.backend;
+    in_transaction(backend.as_mut(), |b| {
+        b.record_state_changes(&[
+            change("host", "web-1", "", 100, true),
+            change("probe", "web-1", "http", 100, true),
+            change("probe", "web-1", "http", 200, false),
+            change("probe", "web-1", "http", 300, true),
+            change("host", "web-1", "", 400, false),
+            change("host", "db-1", "", 50, true),
+        ])
+    });
+    // A rolled-back change is not kept.
+    backend.begin().unwrap();
+    backend
+        .record_state_changes(&[change("host", "db-1", "", 60, false)])
+        .unwrap();
+    backend.rollback();
+    // The same subject and millisecond again: the later write wins.
+    in_transaction(backend.as_mut(), |b| {
+        b.record_state_changes(&[change("probe", "web-1", "http", 300, false)])
+    });
+    let all = opened.reader.state_changes(0).unwrap();
+    let key = |c: &StateChange| {
+        (
+            c.kind.clone(),
+            c.host.clone(),
+            c.probe.clone(),
+            c.at_ms,
+            c.up,
+        )
+    };
+    assert_eq!(
+        all.iter().map(key).collect::<Vec<_>>(),
+        vec![
+            ("host".into(), "db-1".into(), "".into(), 50, Some(true)),
+            ("host".into(), "web-1".into(), "".into(), 100, Some(true)),
+            ("host".into(), "web-1".into(), "".into(), 400, Some(false)),
+            (
+                "probe".into(),
+                "web-1".into(),
+                "http".into(),
+                100,
+                Some(true)
+            ),
+            (
+                "probe".into(),
+                "web-1".into(),
+                "http".into(),
+                200,
+                Some(false)
+            ),
+            (
+                "probe".into(),
+                "web-1".into(),
+                "http".into(),
+                300,
+                Some(false)
+            ),
+        ],
+        "ordered by subject, then time"
+    );
+    assert_eq!(all[1].service, "checkout");
+    // From 250 on: each subject's last change before 250, then the ones after.
+    let window = opened.reader.state_changes(250).unwrap();
+    assert_eq!(
+        window.iter().map(key).collect::<Vec<_>>(),
+        vec![
+            ("host".into(), "db-1".into(), "".into(), 50, Some(true)),
+            ("host".into(), "web-1".into(), "".into(), 100, Some(true)),
+            ("host".into(), "web-1".into(), "".into(), 400, Some(false)),
+            (
+                "probe".into(),
+                "web-1".into(),
+                "http".into(),
+                200,
+                Some(false)
+            ),
+            (
+                "probe".into(),
+                "web-1".into(),
+                "http".into(),
+                300,
+                Some(false)
+            ),
+        ]
+    );
+    drop(backend);
+    // Kept across a reopen.
+    let reopened = open("state-changes");
+    assert_eq!(reopened.reader.state_changes(0).unwrap().len(), 6);
+    // Pruned before 250: what the window from 250 needs stays (web-1's probe row at 100 goes,
+    // the one at 200 is the state at 250).
+    let mut backend = reopened.backend;
+    assert_eq!(
+        in_transaction(backend.as_mut(), |b| b.prune_state_changes(250)),
+        1
+    );
+    assert_eq!(
+        reopened
+            .reader
+            .state_changes(0)
+            .unwrap()
+            .iter()
+            .map(key)
+            .collect::<Vec<_>>(),
+        window.iter().map(key).collect::<Vec<_>>()
+    );
+    // Unknown from now on (a probe taken out of its agent's config).
+    let gone = StateChange {
+        up: None,
+        ..change("probe", "web-1", "http", 500, true)
+    };
+    in_transaction(backend.as_mut(), |b| {
+        b.record_state_changes(std::slice::from_ref(&gone))
+    });
+    let latest = reopened.reader.state_changes(i64::MAX).unwrap();
+    assert!(latest.contains(&gone), "{latest:?}");
 }

@@ -456,6 +456,26 @@ pub enum Recorded {
     Duplicate,
 }
 
+/// One recorded up/down change of a host or a probe (the availability history). A host's rows
+/// have an empty `probe`; `service` is the host's `service` label when the change was seen
+/// (empty without one).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StateChange {
+    /// `host` or `probe`.
+    pub kind: String,
+    /// Host id.
+    pub host: String,
+    /// Probe name (empty for a host).
+    pub probe: String,
+    /// The host's `service` label then, or empty.
+    pub service: String,
+    /// When, Unix ms.
+    pub at_ms: i64,
+    /// Up (`Some(true)`), down, or unknown from now on (`None`: no longer reported — a probe
+    /// taken out of its agent's config, a forgotten host).
+    pub up: Option<bool>,
+}
+
 /// A lease on the leadership of the time-driven sweeps.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Lease {
@@ -548,6 +568,20 @@ pub trait Backend: Send + 'static {
         Err(StoreError::Database {
             reason: "this store keeps no capacity history".to_owned(),
         })
+    }
+
+    /// Keeps up/down changes of hosts and probes; a second change of one subject at the same
+    /// millisecond replaces the first.
+    fn record_state_changes(&mut self, _changes: &[StateChange]) -> Result<(), StoreError> {
+        Err(StoreError::Database {
+            reason: "this store keeps no availability history".to_owned(),
+        })
+    }
+
+    /// Forgets the changes before `before_ms` except each subject's last one before it (the
+    /// state the kept history starts in); returns how many.
+    fn prune_state_changes(&mut self, _before_ms: i64) -> Result<usize, StoreError> {
+        Ok(0)
     }
 
     /// Keeps a silence (insert, or replace by id).
@@ -767,6 +801,12 @@ pub trait Reader: Send + Sync + 'static {
     }
     /// For these incidents, the problem each is linked to: `(incident id, problem id)`.
     fn problem_links(&self, _incident_ids: &[String]) -> Result<Vec<(String, String)>, StoreError> {
+        Ok(Vec::new())
+    }
+    /// The availability history from `since_ms` on: per subject (kind, host, probe) its last
+    /// change before `since_ms` (the state the window starts in) and every change at or after
+    /// it, ordered by subject and time.
+    fn state_changes(&self, _since_ms: i64) -> Result<Vec<StateChange>, StoreError> {
         Ok(Vec::new())
     }
     /// Every host's liveness as stored (a shared store's leader sweeps these; an embedded

@@ -25,8 +25,8 @@ use super::{
     Backend, BatchRecord, CapacityFilter, CapacityRecord, ChangeFilter, ChangeRecord, Claim,
     Finish, Heartbeat, HistoryRow, HostRecord, IncidentFilter, IncidentSave, Lease,
     NewNotification, NotificationFilter, NotificationRecord, OpeningRecord, PostgresUrl,
-    ProblemRecord, QueuedNotification, Reader, Recorded, SilenceRecord, StoreError, StoreOptions,
-    is_newer,
+    ProblemRecord, QueuedNotification, Reader, Recorded, SilenceRecord, StateChange, StoreError,
+    StoreOptions, is_newer,
 };
 use crate::incidents::{Incident, parse_id};
 use deadpool_postgres::{Manager, ManagerConfig, Object, Pool, RecyclingMethod, Runtime};
@@ -158,7 +158,23 @@ const MIGRATIONS: &[&str] = &[
     );
     CREATE INDEX problem_incidents_by_incident ON problem_incidents (incident_id);
     CREATE INDEX incidents_openings ON incidents (fingerprint, opened_ms);",
+    // 6: the availability history, as in the SQLite store.
+    "CREATE TABLE state_changes (
+        kind TEXT NOT NULL,
+        host TEXT NOT NULL,
+        probe TEXT NOT NULL,
+        at_ms BIGINT NOT NULL,
+        up BOOLEAN,
+        service TEXT NOT NULL,
+        PRIMARY KEY (kind, host, probe, at_ms)
+    );",
 ];
+
+const RECORD_STATE_CHANGE: &str =
+    "INSERT INTO state_changes (kind, host, probe, at_ms, up, service)
+     VALUES ($1, $2, $3, $4, $5, $6)
+     ON CONFLICT (kind, host, probe, at_ms)
+     DO UPDATE SET up = excluded.up, service = excluded.service";
 
 /// A notification queued, claimed by its writer when it is due and every earlier unfinished
 /// row of its incident and sink is the writer's own (`outbox.rs`). Returns the id when claimed.
@@ -921,6 +937,28 @@ impl Backend for PostgresBackend {
         Ok(())
     }
 
+    fn record_state_changes(&mut self, changes: &[StateChange]) -> Result<(), StoreError> {
+        let params: Vec<[&(dyn ToSql + Sync); 6]> = changes
+            .iter()
+            .map(|change| -> [&(dyn ToSql + Sync); 6] {
+                [
+                    &change.kind,
+                    &change.host,
+                    &change.probe,
+                    &change.at_ms,
+                    &change.up,
+                    &change.service,
+                ]
+            })
+            .collect();
+        self.execute_many(RECORD_STATE_CHANGE, &params)?;
+        Ok(())
+    }
+
+    fn prune_state_changes(&mut self, before_ms: i64) -> Result<usize, StoreError> {
+        Ok(self.execute(super::sqlite::PRUNE_STATE_CHANGES, &[&before_ms])? as usize)
+    }
+
     fn save_silence(&mut self, silence: &SilenceRecord) -> Result<(), StoreError> {
         let data = super::to_document(&silence.id, silence)?;
         self.execute(
@@ -1535,6 +1573,21 @@ impl Reader for PostgresReader {
                 next_attempt_ms: row.get(10),
                 sent_ms: row.get(11),
                 last_error: row.get(12),
+            })
+            .collect())
+    }
+
+    fn state_changes(&self, since_ms: i64) -> Result<Vec<StateChange>, StoreError> {
+        let rows = self.query(super::sqlite::STATE_CHANGES_SINCE, &[&since_ms])?;
+        Ok(rows
+            .iter()
+            .map(|row| StateChange {
+                kind: row.get(0),
+                host: row.get(1),
+                probe: row.get(2),
+                service: row.get(3),
+                at_ms: row.get(4),
+                up: row.get(5),
             })
             .collect())
     }

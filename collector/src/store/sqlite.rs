@@ -8,7 +8,7 @@ use super::{
     Backend, BatchRecord, CapacityFilter, CapacityRecord, ChangeFilter, ChangeRecord, Claim,
     Durability, Finish, HistoryRow, HostRecord, IncidentFilter, IncidentSave, NewNotification,
     NotificationFilter, NotificationRecord, OpeningRecord, ProblemRecord, QueuedNotification,
-    Reader, Recorded, SilenceRecord, StoreError, is_newer,
+    Reader, Recorded, SilenceRecord, StateChange, StoreError, is_newer,
 };
 use crate::incidents::{Incident, parse_id};
 use rusqlite::{Connection, OpenFlags, OptionalExtension, params, params_from_iter};
@@ -129,7 +129,38 @@ const MIGRATIONS: &[&str] = &[
         PRIMARY KEY (problem_id, incident_id)
     ) STRICT, WITHOUT ROWID;
     CREATE INDEX problem_incidents_by_incident ON problem_incidents (incident_id);",
+    // 9: the availability history: up/down changes per host and per probe (`availability`).
+    "CREATE TABLE state_changes (
+        kind TEXT NOT NULL,
+        host TEXT NOT NULL,
+        probe TEXT NOT NULL,
+        at_ms INTEGER NOT NULL,
+        up INTEGER,
+        service TEXT NOT NULL,
+        PRIMARY KEY (kind, host, probe, at_ms)
+    ) STRICT, WITHOUT ROWID;",
 ];
+
+/// Forgets history rows before `$1` that a later row before `$1` makes unneeded.
+pub(crate) const PRUNE_STATE_CHANGES: &str = "DELETE FROM state_changes
+     WHERE at_ms < $1 AND EXISTS (
+        SELECT 1 FROM state_changes later
+        WHERE later.kind = state_changes.kind AND later.host = state_changes.host
+          AND later.probe = state_changes.probe
+          AND later.at_ms > state_changes.at_ms AND later.at_ms <= $1)";
+
+/// The availability history from a time on: each subject's last change before it, then every
+/// change after (both backends run the same statement).
+pub(crate) const STATE_CHANGES_SINCE: &str =
+    "SELECT c.kind, c.host, c.probe, c.service, c.at_ms, c.up
+     FROM state_changes c
+     JOIN (SELECT kind, host, probe, MAX(at_ms) AS at_ms FROM state_changes
+           WHERE at_ms < $1 GROUP BY kind, host, probe) latest
+       ON c.kind = latest.kind AND c.host = latest.host AND c.probe = latest.probe
+      AND c.at_ms = latest.at_ms
+     UNION ALL
+     SELECT kind, host, probe, service, at_ms, up FROM state_changes WHERE at_ms >= $1
+     ORDER BY 1, 2, 3, 5";
 
 /// SQLite implementation of [`Backend`].
 pub struct SqliteBackend {
@@ -498,6 +529,31 @@ impl Backend for SqliteBackend {
             }
         }
         Ok(())
+    }
+
+    fn record_state_changes(&mut self, changes: &[StateChange]) -> Result<(), StoreError> {
+        let mut insert = self.connection.prepare_cached(
+            "INSERT INTO state_changes (kind, host, probe, at_ms, up, service)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+             ON CONFLICT (kind, host, probe, at_ms)
+             DO UPDATE SET up = excluded.up, service = excluded.service",
+        )?;
+        for change in changes {
+            insert.execute(params![
+                change.kind,
+                change.host,
+                change.probe,
+                change.at_ms,
+                change.up,
+                change.service
+            ])?;
+        }
+        Ok(())
+    }
+
+    fn prune_state_changes(&mut self, before_ms: i64) -> Result<usize, StoreError> {
+        let mut prune = self.connection.prepare_cached(PRUNE_STATE_CHANGES)?;
+        Ok(prune.execute(params![before_ms])?)
     }
 
     fn save_silence(&mut self, silence: &SilenceRecord) -> Result<(), StoreError> {
@@ -1044,6 +1100,22 @@ impl Reader for SqliteReader {
             }
         }
         Ok(links)
+    }
+
+    fn state_changes(&self, since_ms: i64) -> Result<Vec<StateChange>, StoreError> {
+        let connection = self.connection();
+        let mut statement = connection.prepare_cached(STATE_CHANGES_SINCE)?;
+        let rows = statement.query_map(params![since_ms], |row| {
+            Ok(StateChange {
+                kind: row.get(0)?,
+                host: row.get(1)?,
+                probe: row.get(2)?,
+                service: row.get(3)?,
+                at_ms: row.get(4)?,
+                up: row.get(5)?,
+            })
+        })?;
+        Ok(rows.collect::<Result<Vec<_>, _>>()?)
     }
 
     fn list_incidents(&self, filter: &IncidentFilter) -> Result<Vec<Incident>, StoreError> {

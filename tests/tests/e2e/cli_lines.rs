@@ -148,6 +148,12 @@ fn cli_bad_config_key_or_env_value_is_one_line_naming_the_key_with_status_2() {
          [[sink]]\nname = \"keyed\"\nkind = \"webhook\"\nurl = \"https://x\"\nsecret_env = \"VIGIL_TEST_NO_SUCH_SECRET\"\n\
          [[route]]\nsinks = [\"nowhere\"]\n",
     );
+    let collector_slos = write(
+        "collector-slos.toml",
+        "[[slo]]\nname = \"checkout\"\nservice = \"checkout\"\ntarget = 100\n\
+         [[slo]]\nname = \"web\"\nprobe = \"http\"\ntarget = 99.9\n\
+         [[slo.burn]]\nlong = \"5m\"\nshort = \"1h\"\nfactor = 14.4\n",
+    );
     let agent_unknown = write("agent-unknown.toml", "[[probe]]\nnam = \"web\"\n");
     let agent_values = write(
         "agent-values.toml",
@@ -188,6 +194,16 @@ fn cli_bad_config_key_or_env_value_is_one_line_naming_the_key_with_status_2() {
                 "config key sink[1].url: missing",
                 "config key sink[2].secret_env: environment variable VIGIL_TEST_NO_SUCH_SECRET",
                 "config key route[0].sinks: no [[sink]] is named \"nowhere\"",
+            ],
+        ),
+        (
+            "vigil-collector",
+            vec!["--data-dir", data_dir, "--config", &collector_slos],
+            vec![],
+            vec![
+                "config key slo[0].target: 100 is not a percentage above 0 and below 100",
+                "config key slo[1].probe: a probe needs its host",
+                "config key slo[1].burn[0].short: must be longer than 0 and no longer than long",
             ],
         ),
         (

@@ -19,7 +19,7 @@ pub const EMPTY_UNTIL: &str = "Empty until";
 
 /// A collector fed by a real agent, with probes and incidents.
 pub struct Live {
-    /// The collector (SLA due times of 1 s, `--host-down-after 5s`).
+    /// The collector (SLA due times of 1 s, `--host-down-after 5s`, an `[[slo]]` on `web`).
     pub collector: Collector,
     /// The agent (`live-1`, interval 1 s, probes `web` up and `db` down).
     _agent: Agent,
@@ -38,6 +38,11 @@ impl Live {
         }
         // Capacity forecasts within seconds, so the capacity dashboard has data.
         sla.push_str("[capacity]\nforecast_every = \"1s\"\nmin_history = \"5s\"\n");
+        // An objective on the probe that stays up: its budget and burn-rate series are there
+        // from the start, and it never burns.
+        sla.push_str(
+            "[[slo]]\nname = \"shop-web\"\nhost = \"live-1\"\nprobe = \"web\"\ntarget = 99.5\n",
+        );
         std::fs::write(&collector_config, sla).unwrap();
         let collector = Collector::start(
             &dir.join("data"),

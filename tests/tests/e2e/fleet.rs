@@ -278,6 +278,27 @@ async fn after_kill_9_of_the_leader_another_takes_over_and_a_silent_host_gets_on
         assert_eq!(found[0]["count"], 1, "{found:?}");
         assert!(incidents(survivor, "host=live-1").await.is_empty());
     }
+    // The shared availability history, as every collector reads it: the silent host went down
+    // once (recorded by the new leader's heartbeat), the live one never did.
+    for survivor in &survivors {
+        let (status, json) = survivor.get_json("/v1/availability?kind=host").await;
+        assert_eq!(status, 200, "{json}");
+        let host = |name: &str| {
+            json["subjects"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|subject| subject["subject"] == name)
+                .cloned()
+                .unwrap_or_else(|| panic!("{name} is not listed: {json}"))
+        };
+        let silent = host("silent-1");
+        assert_eq!(silent["up"], false, "{silent}");
+        assert_eq!(silent["windows"]["1d"]["failures"], 1, "{silent}");
+        let live = host("live-1");
+        assert_eq!(live["up"], true, "{live}");
+        assert_eq!(live["windows"]["1d"]["failures"], 0, "{live}");
+    }
     stop_live.store(true, std::sync::atomic::Ordering::Relaxed);
     live.await.unwrap();
 }

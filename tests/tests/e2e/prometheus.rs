@@ -22,6 +22,8 @@ const VOLATILE: &[&str] = &[
     "vigil_ingest_received_bytes_total",
     "vigil_incident_time_to_acknowledge_seconds_sum",
     "vigil_incident_time_to_resolve_seconds_sum",
+    // Refreshed from the store every 30 s: present or not depending on the moment.
+    "vigil_availability_",
 ];
 
 /// Passes `exposition` through `promtool check metrics`; panics with its findings.
