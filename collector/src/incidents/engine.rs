@@ -12,6 +12,9 @@ use super::policy::Policy;
 use super::problems::{Opening, ProblemRef, ProblemState, ProblemWrite};
 use super::stages::{Decision, Flow, STAGES, Step};
 use super::topology;
+
+/// How often the tick looks at an attached incident (its parent may have resolved).
+const ATTACHED_RECHECK_MS: i64 = 15_000;
 use super::working::Working;
 use std::sync::Arc;
 
@@ -367,10 +370,14 @@ impl Engine {
     /// of a silence (it may be uncovered then).
     pub fn next_due_ms(&self, incident: &Incident, now_ms: i64) -> Option<i64> {
         let due = lifecycle::next_due_ms(incident, &self.policy);
-        let due = match (due, incident.settle_until_ms) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        };
+        // An attached incident is looked at again while attached: its parent may resolve on
+        // another collector (a shared store's tick loads only what is due).
+        let attached = (incident.parent_id.is_some() && incident.state.is_active())
+            .then(|| now_ms.saturating_add(ATTACHED_RECHECK_MS));
+        let due = [due, incident.settle_until_ms, attached]
+            .into_iter()
+            .flatten()
+            .min();
         let boundary = if incident.silenced && incident.state.is_active() {
             self.surroundings.silences.next_boundary(now_ms)
         } else {

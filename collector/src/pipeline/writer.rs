@@ -313,11 +313,6 @@ impl Writer {
                 self.backend.check_epoch(*epoch)?;
             }
         }
-        let id_floor = if self.backend.is_shared() {
-            self.prepare_shared(writes, now_ms)?
-        } else {
-            None
-        };
         let topology_stale = self
             .engine
             .surroundings_mut()
@@ -333,6 +328,11 @@ impl Writer {
                 super::apply::note_inventory(&mut self.engine, &host.record.host_id, inventory);
             }
         }
+        let id_floor = if self.backend.is_shared() {
+            self.prepare_shared(writes, now_ms)?
+        } else {
+            None
+        };
         // The suspect stage's changes: an embedded store's are loaded once and kept by the
         // writes that record them; a shared store's are read again at most once a second.
         let changes_stale = match self.engine.surroundings_mut().changes_loaded_ms {
@@ -448,6 +448,8 @@ impl Writer {
                 Write::Tick => {
                     for incident in self.backend.due_incidents(now_ms)? {
                         fingerprints.push(incident.fingerprint);
+                        // An attached incident settles by its parent's state: load both.
+                        ids.extend(incident.parent_id);
                         ids.push(incident.id);
                     }
                 }
@@ -470,6 +472,28 @@ impl Writer {
                         ids.push(incident.id);
                     }
                 }
+            }
+        }
+        // Topology: the incidents of the hosts the group's events depend on, and of those that
+        // depend on them, are decided on too (an outage attaches its dependants, a dependant
+        // its outage).
+        let depends_on = &self.engine.surroundings_mut().depends_on;
+        if !depends_on.is_empty() {
+            let mut related: std::collections::BTreeSet<String> = std::collections::BTreeSet::new();
+            for write in writes {
+                let events: &[EventIn] = match unfenced(write) {
+                    Write::Batch(host) => &host.events,
+                    Write::Events(events) | Write::States { events, .. } => events,
+                    _ => &[],
+                };
+                for host in events.iter().filter_map(|event| event.host.as_deref()) {
+                    related.extend(crate::incidents::topology::dependencies(depends_on, host));
+                    related.extend(crate::incidents::topology::dependents(depends_on, host));
+                }
+            }
+            if !related.is_empty() {
+                let hosts: Vec<String> = related.into_iter().collect();
+                fingerprints.extend(self.backend.active_fingerprints_on_hosts(&hosts)?);
             }
         }
         fingerprints.sort();

@@ -511,6 +511,14 @@ fn shared_stores_lock_reload_count_and_fence(open: &mut dyn FnMut(&str) -> Opene
         vec![id(3)],
         "only what is due"
     );
+    // Topology: the active incidents of a set of hosts (each incident here is on web-1).
+    let on_hosts = in_transaction(backend.as_mut(), |backend| {
+        let mut found = backend.active_fingerprints_on_hosts(&["web-1".into()])?;
+        found.sort();
+        let none = backend.active_fingerprints_on_hosts(&["db-9".into()])?;
+        Ok((found, none))
+    });
+    assert_eq!(on_hosts, (vec!["due".to_owned(), "fp".to_owned()], Vec::new()));
     let counts = in_transaction(backend.as_mut(), |backend| backend.active_by_priority());
     assert_eq!(counts.iter().sum::<u64>(), 2);
     assert_eq!(counts[1], 1, "one priority-2 incident");

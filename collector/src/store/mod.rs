@@ -709,6 +709,14 @@ pub trait Backend: Send + 'static {
     fn current_incidents(&mut self, _fingerprints: &[String]) -> Result<Vec<Incident>, StoreError> {
         Ok(Vec::new())
     }
+    /// The fingerprints of the active incidents on any of `hosts` (a shared store: topology
+    /// decides on them with the group; an embedded store's engine holds them all).
+    fn active_fingerprints_on_hosts(
+        &mut self,
+        _hosts: &[String],
+    ) -> Result<Vec<String>, StoreError> {
+        Ok(Vec::new())
+    }
     /// The fingerprint of incident `id`.
     fn fingerprint_of(&mut self, id: &str) -> Result<Option<String>, StoreError> {
         Ok(self.find_incident(id)?.map(|incident| incident.fingerprint))

@@ -1313,6 +1313,19 @@ impl Backend for PostgresBackend {
         )
     }
 
+    fn active_fingerprints_on_hosts(
+        &mut self,
+        hosts: &[String],
+    ) -> Result<Vec<String>, StoreError> {
+        let rows = self.query(
+            "SELECT DISTINCT fingerprint FROM incidents
+             WHERE state IN ('open', 'acknowledged') AND (host = ANY($1) OR hosts && $1)
+             LIMIT 10000",
+            &[&hosts],
+        )?;
+        Ok(rows.iter().map(|row| row.get(0)).collect())
+    }
+
     fn fingerprint_of(&mut self, id: &str) -> Result<Option<String>, StoreError> {
         let rows = self.query("SELECT fingerprint FROM incidents WHERE id = $1", &[&id])?;
         Ok(rows.first().map(|row| row.get(0)))
