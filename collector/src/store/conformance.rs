@@ -518,7 +518,10 @@ fn shared_stores_lock_reload_count_and_fence(open: &mut dyn FnMut(&str) -> Opene
         let none = backend.active_fingerprints_on_hosts(&["db-9".into()])?;
         Ok((found, none))
     });
-    assert_eq!(on_hosts, (vec!["due".to_owned(), "fp".to_owned()], Vec::new()));
+    assert_eq!(
+        on_hosts,
+        (vec!["due".to_owned(), "fp".to_owned()], Vec::new())
+    );
     let counts = in_transaction(backend.as_mut(), |backend| backend.active_by_priority());
     assert_eq!(counts.iter().sum::<u64>(), 2);
     assert_eq!(counts[1], 1, "one priority-2 incident");
