@@ -154,15 +154,14 @@ impl Engine {
             return;
         }
         let root = parent.unwrap_or(id).to_owned();
-        let children: Vec<String> = self
-            .working
+        let children: Vec<String> = hosts
             .iter()
+            .flat_map(|host| self.working.on_host(host))
             .filter(|other| {
                 other.id != id
                     && other.id != root
                     && other.state.is_active()
                     && other.parent_id.is_none()
-                    && other.host.as_ref().is_some_and(|h| hosts.contains(h))
             })
             .map(|other| other.id.clone())
             .collect();

@@ -34,6 +34,8 @@ pub struct Working {
     committed_last_id: u64,
     /// Committed open or acknowledged incidents per priority (index 0 = priority 1).
     active_counts: [u64; 5],
+    /// Host → ids of incidents opened on it (may name incidents gone since: lookups check).
+    by_host: HashMap<String, Vec<String>>,
 }
 
 fn priority_index(priority: u8) -> usize {
@@ -67,6 +69,7 @@ impl Working {
         }
         self.by_fingerprint
             .insert(incident.fingerprint.clone(), incident.id.clone());
+        self.index_host(&incident);
         if incident.state.is_active() {
             self.active_counts[priority_index(incident.priority)] += 1;
         }
@@ -119,8 +122,29 @@ impl Working {
         super::model::format_id(self.last_id)
     }
 
+    fn index_host(&mut self, incident: &Incident) {
+        if let Some(host) = &incident.host {
+            let ids = self.by_host.entry(host.clone()).or_default();
+            if !ids.contains(&incident.id) {
+                ids.push(incident.id.clone());
+            }
+        }
+    }
+
+    /// The incidents not closed that were opened on `host` (topology looks its outages up
+    /// here instead of scanning every incident).
+    pub fn on_host<'a>(&'a self, host: &'a str) -> impl Iterator<Item = &'a Incident> + 'a {
+        self.by_host
+            .get(host)
+            .into_iter()
+            .flatten()
+            .filter_map(|id| self.get(id))
+            .filter(move |incident| incident.host.as_deref() == Some(host))
+    }
+
     /// Registers a new incident as the current one of its fingerprint.
     pub fn insert_new(&mut self, incident: Arc<Incident>) {
+        self.index_host(&incident);
         let id = incident.id.clone();
         let before = self
             .by_fingerprint
@@ -183,6 +207,7 @@ impl Working {
         debug_assert!(self.undo.is_empty(), "clear with changes pending");
         self.incidents.clear();
         self.by_fingerprint.clear();
+        self.by_host.clear();
         self.active_counts = [0; 5];
     }
 
@@ -206,9 +231,18 @@ impl Working {
                 .get(&id)
                 .is_some_and(|incident| incident.state == State::Closed)
                 && let Some(incident) = self.incidents.remove(&id)
-                && self.by_fingerprint.get(&incident.fingerprint) == Some(&id)
             {
-                self.by_fingerprint.remove(&incident.fingerprint);
+                if let Some(host) = &incident.host
+                    && let Some(ids) = self.by_host.get_mut(host)
+                {
+                    ids.retain(|other| *other != id);
+                    if ids.is_empty() {
+                        self.by_host.remove(host);
+                    }
+                }
+                if self.by_fingerprint.get(&incident.fingerprint) == Some(&id) {
+                    self.by_fingerprint.remove(&incident.fingerprint);
+                }
             }
         }
         self.undo.clear();
@@ -275,5 +309,52 @@ impl Working {
             }
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::incidents::{EventIn, lifecycle};
+    use vigil_shared::event::{Severity, Status};
+
+    fn incident(working: &mut Working, host: &str, check: &str) -> Arc<Incident> {
+        let event = EventIn::new("t", check, Status::Firing, Severity::Major).with_host(host);
+        let id = working.issue_id(1_000);
+        Arc::new(lifecycle::new_incident(id, format!("{host}/{check}"), &event, 1_000))
+    }
+
+    fn ids_on(working: &Working, host: &str) -> Vec<String> {
+        let mut ids: Vec<String> = working.on_host(host).map(|i| i.id.clone()).collect();
+        ids.sort();
+        ids
+    }
+
+    #[test]
+    fn incidents_are_found_by_host_until_closed_and_a_rollback_forgets_new_ones() {
+        let mut working = Working::new(Vec::new(), 0);
+        let a = incident(&mut working, "web-1", "disk");
+        let b = incident(&mut working, "web-1", "cpu");
+        let c = incident(&mut working, "web-2", "disk");
+        let (a_id, b_id) = (a.id.clone(), b.id.clone());
+        for new in [a, b, c] {
+            working.insert_new(new);
+        }
+        working.commit();
+        assert_eq!(ids_on(&working, "web-1"), [a_id.clone(), b_id.clone()]);
+        assert!(ids_on(&working, "db-9").is_empty());
+        // A new incident rolled back is not found.
+        let d = incident(&mut working, "web-1", "mem");
+        working.insert_new(d);
+        working.rollback();
+        assert_eq!(ids_on(&working, "web-1"), [a_id.clone(), b_id.clone()]);
+        // A closed one leaves the index with the commit.
+        let mut closing = working.take(&a_id).unwrap();
+        Arc::make_mut(&mut closing).state = State::Closed;
+        working.put(closing);
+        working.commit();
+        assert_eq!(ids_on(&working, "web-1"), [b_id]);
+        working.clear();
+        assert!(ids_on(&working, "web-2").is_empty());
     }
 }

@@ -58,6 +58,60 @@ struct Cli {
     /// Collectors sharing the store (more than one needs `--store postgres`).
     #[arg(long, default_value_t = 1)]
     collectors: usize,
+    /// Active silences to make before the phases (none of them covers the bench's events, so
+    /// every event is checked against all of them).
+    #[arg(long, default_value_t = 0)]
+    silences: usize,
+    /// Hosts in a `[topology.depends_on]` of the collector's config (the bench's hosts among
+    /// them, behind switches that stay up), so every opening walks a real topology.
+    #[arg(long, default_value_t = 0)]
+    topology_hosts: usize,
+}
+
+/// A `[topology.depends_on]` of `hosts` hosts behind `hosts / 100` switches behind 2 cores; the
+/// bench's event hosts (`web-N`, `bench-new`, `bench-dup`) are among them.
+fn topology_config(hosts: usize) -> String {
+    if hosts == 0 {
+        return String::new();
+    }
+    let switches = (hosts / 100).max(1);
+    let mut text = String::from("[topology.depends_on]\n");
+    for i in 0..hosts {
+        let name = if i < 50 {
+            format!("web-{i}")
+        } else {
+            format!("host-{i}")
+        };
+        text.push_str(&format!("\"{name}\" = [\"switch-{}\"]\n", i % switches));
+    }
+    text.push_str("\"bench-new\" = [\"switch-0\"]\n\"bench-dup\" = [\"switch-0\"]\n");
+    for s in 0..switches {
+        text.push_str(&format!("\"switch-{s}\" = [\"core-{}\"]\n", s % 2));
+    }
+    text
+}
+
+/// Makes `n` silences that cover none of the bench's events (service `other-N`, for a day).
+async fn make_silences(base: &str, n: usize) -> Result<()> {
+    let http = client();
+    let ends = vigil_shared::time::rfc3339(vigil_shared::time::now_ms() + 86_400_000);
+    for i in 0..n {
+        let response = http
+            .post(format!("{base}/v1/silences"))
+            .json(&serde_json::json!({
+                "matchers": [
+                    {"name": "service", "op": "=~", "value": format!("other-{i}|spare-{i}")},
+                    {"name": "host", "op": "!=", "value": "nobody"}
+                ],
+                "ends_at": ends, "created_by": "bench", "comment": "bench silence"
+            }))
+            .send()
+            .await?;
+        if !response.status().is_success() {
+            bail!("POST /v1/silences answered {}", response.status());
+        }
+    }
+    Ok(())
 }
 
 fn main() -> Result<()> {
@@ -256,7 +310,11 @@ fn agent_batches(
 
 async fn run(cli: &Cli, bin_dir: &Path) -> Result<()> {
     let tmp = tempfile::tempdir()?;
-    let config = format!("store_sync = {:?}\n", cli.store_sync);
+    let config = format!(
+        "store_sync = {:?}\n{}",
+        cli.store_sync,
+        topology_config(cli.topology_hosts)
+    );
     let cpu = (cli.collectors == 1).then_some(cli.server_cpu);
     let fleet = Fleet::start(bin_dir, tmp.path(), cli.store, cli.collectors, &config, cpu).await?;
     let usage = || {
@@ -273,8 +331,15 @@ async fn run(cli: &Cli, bin_dir: &Path) -> Result<()> {
         .iter()
         .map(|u| format!("{u}/v1/ingest"))
         .collect();
+    if cli.silences > 0 {
+        make_silences(&fleet.urls[0], cli.silences).await?;
+    }
     let n = cli.events;
     let conns = cli.connections;
+    println!(
+        "silences: {}, topology hosts: {}",
+        cli.silences, cli.topology_hosts
+    );
     println!(
         "| phase ({} collector(s) on {:?}) | events | wall | events/s | server CPU | CPU per event | PostgreSQL CPU per event | peak RSS |",
         cli.collectors, cli.store

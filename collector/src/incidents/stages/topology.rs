@@ -29,8 +29,8 @@ pub fn stage(context: &Context<'_>, step: &mut Step<'_>) -> Flow {
     let own_id = incident.id.clone();
     let outage = dependencies.iter().find_map(|dependency| {
         step.working
-            .iter()
-            .filter(|other| other.id != own_id && other.host.as_deref() == Some(dependency))
+            .on_host(dependency)
+            .filter(|other| other.id != own_id)
             .find(|other| topology::is_outage(other))
             .map(|other| {
                 (
