@@ -321,7 +321,12 @@ mod tests {
     fn incident(working: &mut Working, host: &str, check: &str) -> Arc<Incident> {
         let event = EventIn::new("t", check, Status::Firing, Severity::Major).with_host(host);
         let id = working.issue_id(1_000);
-        Arc::new(lifecycle::new_incident(id, format!("{host}/{check}"), &event, 1_000))
+        Arc::new(lifecycle::new_incident(
+            id,
+            format!("{host}/{check}"),
+            &event,
+            1_000,
+        ))
     }
 
     fn ids_on(working: &Working, host: &str) -> Vec<String> {
