@@ -140,11 +140,14 @@ fn field<'a>(incident: &'a Incident, name: &str) -> &'a str {
 /// Every matcher of a set of silences, grouped by the name it looks at: one `RegexSet` per name
 /// answers all of that name's matchers in one pass over the value, so checking an incident
 /// against 1,000 silences costs a few passes and a count per silence, not 1,000 regex runs.
+/// Per pattern of a name's set: the silence it belongs to, and whether its matcher is negated.
+type Entries = Vec<(usize, bool)>;
+
 #[derive(Debug)]
 struct Index {
     /// (name, the set of its matchers' anchored patterns, per pattern: the silence and whether
     /// the matcher is negated).
-    by_name: Vec<(String, regex::RegexSet, Vec<(usize, bool)>)>,
+    by_name: Vec<(String, regex::RegexSet, Entries)>,
     /// Matchers per silence.
     counts: Vec<usize>,
 }
@@ -152,7 +155,7 @@ struct Index {
 impl Index {
     /// `None` when a set would not compile (size limits): checks then go one by one.
     fn build(silences: &[Silence]) -> Option<Index> {
-        let mut names: Vec<(String, Vec<String>, Vec<(usize, bool)>)> = Vec::new();
+        let mut names: Vec<(String, Vec<String>, Entries)> = Vec::new();
         for (index, silence) in silences.iter().enumerate() {
             for matcher in &silence.matchers {
                 let pattern = match matcher.op {
