@@ -31,7 +31,14 @@ pub struct Engine {
     silences_checked: Option<(u64, Option<i64>)>,
     /// Problem records the group's stages decided on, for the pipeline to store.
     problem_writes: Vec<ProblemWrite>,
+    /// Per incident, the silences' version, the next boundary and the severity its coverage was
+    /// last decided on: a repeat folded in while all three hold cannot change it, so it is not
+    /// checked again.
+    silence_checks: std::collections::HashMap<String, (u64, i64, vigil_shared::event::Severity)>,
 }
+
+/// Above this many remembered coverage checks the memory is dropped (it only saves work).
+const MAX_SILENCE_CHECKS: usize = 100_000;
 
 impl Engine {
     /// An engine over `incidents` (as loaded from the store; closed ones are ignored).
@@ -107,8 +114,26 @@ impl Engine {
         if let Some(mut incident) = incident {
             if decision != Decision::Noted {
                 let incident = Arc::make_mut(&mut incident);
-                let covered = self.surroundings.silences.covers(incident, now_ms);
-                lifecycle::set_silenced(incident, covered, now_ms, &self.policy, &mut changes);
+                let silences = &self.surroundings.silences;
+                let version = silences.version();
+                let unchanged = decision == Decision::Folded
+                    && self.silence_checks.get(&incident.id).is_some_and(
+                        |&(checked, until, severity)| {
+                            checked == version && now_ms < until && severity == incident.severity
+                        },
+                    );
+                if !unchanged {
+                    let covered = silences.covers(incident, now_ms);
+                    lifecycle::set_silenced(incident, covered, now_ms, &self.policy, &mut changes);
+                    if !silences.is_empty() {
+                        if self.silence_checks.len() >= MAX_SILENCE_CHECKS {
+                            self.silence_checks.clear();
+                        }
+                        let until = silences.next_boundary(now_ms).unwrap_or(i64::MAX);
+                        self.silence_checks
+                            .insert(incident.id.clone(), (version, until, incident.severity));
+                    }
+                }
                 mark_paged(incident, &changes);
             }
             // An outage found after its dependants: they attach to it now.
@@ -417,6 +442,9 @@ impl Engine {
     /// Replaces the working set with `incidents` (a shared store's current state, loaded under
     /// its locks), with ids issued above `last_id` and above every loaded id.
     pub fn reload(&mut self, incidents: Vec<Incident>, last_id: u64) {
+        // Coverage decided in a group that did not commit (or on incidents since reloaded) is not
+        // known any more.
+        self.silence_checks.clear();
         let floor = self.working.last_id().max(last_id);
         self.working = Working::new(incidents, floor);
         // Fresh incidents: the next tick checks them against the silences.
@@ -425,6 +453,9 @@ impl Engine {
 
     /// Forgets every incident (shared stores keep no cache between groups).
     pub fn clear(&mut self) {
+        // Coverage decided in a group that did not commit (or on incidents since reloaded) is not
+        // known any more.
+        self.silence_checks.clear();
         self.working.clear();
     }
 
@@ -464,6 +495,9 @@ impl Engine {
     /// group added to the openings and problems is forgotten with the rest: they are loaded
     /// again before the next group that may open an incident.
     pub fn rollback(&mut self) {
+        // Coverage decided in a group that did not commit (or on incidents since reloaded) is not
+        // known any more.
+        self.silence_checks.clear();
         self.working.rollback();
         self.pending.clear();
         self.problem_writes.clear();
