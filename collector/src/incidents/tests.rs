@@ -397,3 +397,56 @@ proptest! {
         }
     }
 }
+
+/// A repeat folded in is checked against the silences again whenever something its coverage
+/// depends on moved: the set, a boundary, a rolled-back group.
+#[test]
+fn repeats_are_checked_against_the_silences_again_when_the_set_or_the_group_changes() {
+    use super::silence::Silence;
+    let mut engine = Engine::new(Policy::default(), Vec::new(), 0);
+    let event = EventIn::new("nagios", "http_5xx", Status::Firing, Severity::Major)
+        .with_host("web-1")
+        .with_service("billing");
+    let id = match engine.on_event(&event, 1_000) {
+        EventOutcome::Opened(id) => id,
+        other => panic!("{other:?}"),
+    };
+    engine.commit();
+    assert!(!engine.get(&id).unwrap().silenced);
+    // A silence made now covers the next repeat (the set changed).
+    let silence = |id: &str, starts_ms: i64, ends_ms: i64| {
+        Silence::compile(id, [("service", "=", "billing")], starts_ms, ends_ms).unwrap()
+    };
+    engine
+        .surroundings_mut()
+        .silences
+        .upsert(silence("s1", 0, 5_000), 1_500);
+    engine.on_event(&event, 2_000);
+    engine.commit();
+    assert!(engine.get(&id).unwrap().silenced, "a new silence is seen");
+    // Its end is a boundary: the first repeat after it is checked again.
+    engine.on_event(&event, 5_000);
+    engine.commit();
+    assert!(
+        !engine.get(&id).unwrap().silenced,
+        "an ended silence is seen"
+    );
+    // A silence that starts later: not yet, then yes.
+    engine
+        .surroundings_mut()
+        .silences
+        .upsert(silence("s2", 7_000, 9_000), 5_500);
+    engine.on_event(&event, 6_000);
+    engine.commit();
+    assert!(!engine.get(&id).unwrap().silenced);
+    engine.on_event(&event, 7_000);
+    // The group does not commit: the check it made is forgotten with it.
+    engine.rollback();
+    assert!(!engine.get(&id).unwrap().silenced);
+    engine.on_event(&event, 7_500);
+    engine.commit();
+    assert!(
+        engine.get(&id).unwrap().silenced,
+        "after a rollback the repeat is checked again"
+    );
+}
