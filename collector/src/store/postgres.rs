@@ -539,19 +539,10 @@ fn incident_from_json(id: &str, data: &str) -> Result<Incident, StoreError> {
     })
 }
 
-fn silences_from_rows(rows: &[tokio_postgres::Row]) -> Result<Vec<SilenceRecord>, StoreError> {
-    rows.iter()
-        .map(|row| {
-            let id: &str = row.get(0);
-            serde_json::from_str(row.get(1)).map_err(|error| StoreError::Corrupt {
-                id: id.to_owned(),
-                reason: error.to_string(),
-            })
-        })
-        .collect()
-}
-
-fn problems_from_rows(rows: &[tokio_postgres::Row]) -> Result<Vec<ProblemRecord>, StoreError> {
+/// Rows of `(id, data)` with `data` a JSON document (silences, problems, capacity records).
+fn documents_from_rows<T: serde::de::DeserializeOwned>(
+    rows: &[tokio_postgres::Row],
+) -> Result<Vec<T>, StoreError> {
     rows.iter()
         .map(|row| {
             let id: &str = row.get(0);
@@ -975,7 +966,7 @@ impl Backend for PostgresBackend {
             "SELECT id, data FROM silences WHERE ends_ms > $1 ORDER BY id",
             &[&now_ms],
         )?;
-        silences_from_rows(&rows)
+        documents_from_rows(&rows)
     }
 
     fn save_problem(&mut self, problem: &ProblemRecord) -> Result<(), StoreError> {
@@ -1003,7 +994,7 @@ impl Backend for PostgresBackend {
 
     fn find_problem(&mut self, id: &str) -> Result<Option<ProblemRecord>, StoreError> {
         let rows = self.query("SELECT id, data FROM problems WHERE id = $1", &[&id])?;
-        Ok(problems_from_rows(&rows)?.pop())
+        Ok(documents_from_rows::<ProblemRecord>(&rows)?.pop())
     }
 
     fn active_problems(
@@ -1016,7 +1007,7 @@ impl Backend for PostgresBackend {
              AND ($1::TEXT[] IS NULL OR fingerprint = ANY($1)) ORDER BY id",
             &[&wanted],
         )?;
-        problems_from_rows(&rows)
+        documents_from_rows::<ProblemRecord>(&rows)
     }
 
     fn incident_openings(
@@ -1436,12 +1427,12 @@ impl Reader for PostgresReader {
              ORDER BY id DESC LIMIT $2",
             &[&states, &limit],
         )?;
-        problems_from_rows(&rows)
+        documents_from_rows::<ProblemRecord>(&rows)
     }
 
     fn get_problem(&self, id: &str) -> Result<Option<(ProblemRecord, Vec<String>)>, StoreError> {
         let rows = self.query("SELECT id, data FROM problems WHERE id = $1", &[&id])?;
-        let Some(problem) = problems_from_rows(&rows)?.pop() else {
+        let Some(problem) = documents_from_rows::<ProblemRecord>(&rows)?.pop() else {
             return Ok(None);
         };
         let rows = self.query(
@@ -1515,7 +1506,7 @@ impl Reader for PostgresReader {
             "SELECT id, data FROM silences WHERE $1 OR ends_ms > $2 ORDER BY id DESC LIMIT $3",
             &[&include_ended, &now_ms, &limit],
         )?;
-        silences_from_rows(&rows)
+        documents_from_rows(&rows)
     }
 
     fn load_history(&self, host_id: &str) -> Result<Vec<HistoryRow>, StoreError> {
@@ -1545,15 +1536,7 @@ impl Reader for PostgresReader {
              ORDER BY host_id, resource LIMIT $4",
             &[&filter.host, &filter.resource, &filter.exhausting, &limit],
         )?;
-        rows.iter()
-            .map(|row| {
-                let resource: &str = row.get(0);
-                serde_json::from_str(row.get(1)).map_err(|error| StoreError::Corrupt {
-                    id: resource.to_owned(),
-                    reason: error.to_string(),
-                })
-            })
-            .collect()
+        documents_from_rows(&rows)
     }
 
     fn list_notifications(
