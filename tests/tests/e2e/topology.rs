@@ -7,10 +7,48 @@
 //! collectors on one PostgreSQL: the agents report to one, the switch's outage arrives at the
 //! other.
 
+use std::path::Path;
 use std::time::Duration;
 use vigil_e2e::hook::Hook;
 use vigil_e2e::postgres::PgServer;
 use vigil_e2e::{Agent, Collector, client, eventually};
+
+/// Agents reporting as `hosts` to `url`, each depending on `switch-a`; waits (bounded) until
+/// the collector lists them all (with their inventories, and so their dependencies).
+async fn start_agents_behind_switch(
+    dir: &Path,
+    collector: &Collector,
+    hosts: &[&str],
+) -> Vec<Agent> {
+    let agent_config = dir.join("agent.toml");
+    std::fs::write(&agent_config, "[topology]\ndepends_on = [\"switch-a\"]\n").unwrap();
+    let agents = hosts
+        .iter()
+        .map(|host| {
+            Agent::start(
+                &dir.join(format!("state-{host}")),
+                &collector.url,
+                host,
+                "500ms",
+                &["--config", agent_config.to_str().unwrap()],
+            )
+        })
+        .collect();
+    let want = hosts.len();
+    eventually(
+        Duration::from_secs(30),
+        Duration::from_millis(200),
+        || async move {
+            let (_, listed) = collector.get_json("/v1/hosts").await;
+            let n = listed.as_array().map_or(0, Vec::len);
+            (n == want)
+                .then_some(())
+                .ok_or_else(|| format!("{n} hosts"))
+        },
+    )
+    .await;
+    agents
+}
 
 #[tokio::test]
 async fn a_switch_outage_seen_after_its_hosts_gives_one_page_and_attaches_them() {
@@ -35,30 +73,8 @@ async fn a_switch_outage_seen_after_its_hosts_gives_one_page_and_attaches_them()
         ],
     )
     .await;
-    let agent_config = tmp.path().join("agent.toml");
-    std::fs::write(&agent_config, "[topology]\ndepends_on = [\"switch-a\"]\n").unwrap();
-    let mut agents: Vec<Agent> = ["web-1", "web-2", "web-3"]
-        .iter()
-        .map(|host| {
-            Agent::start(
-                &tmp.path().join(format!("state-{host}")),
-                &collector.url,
-                host,
-                "500ms",
-                &["--config", agent_config.to_str().unwrap()],
-            )
-        })
-        .collect();
-    // Every host reported (with its inventory, and so its dependencies).
-    eventually(Duration::from_secs(30), Duration::from_millis(200), || {
-        let collector = &collector;
-        async move {
-            let (_, hosts) = collector.get_json("/v1/hosts").await;
-            let n = hosts.as_array().map_or(0, Vec::len);
-            (n == 3).then_some(()).ok_or_else(|| format!("{n} hosts"))
-        }
-    })
-    .await;
+    let mut agents =
+        start_agents_behind_switch(tmp.path(), &collector, &["web-1", "web-2", "web-3"]).await;
     tokio::time::sleep(Duration::from_secs(1)).await;
     // The switch dies: its hosts fall silent.
     for agent in &mut agents {
@@ -68,20 +84,10 @@ async fn a_switch_outage_seen_after_its_hosts_gives_one_page_and_attaches_them()
     let children = eventually(Duration::from_secs(20), Duration::from_millis(100), || {
         let collector = &collector;
         async move {
-            let (_, incidents) = collector.get_json("/v1/incidents").await;
-            let down: Vec<serde_json::Value> = incidents
-                .as_array()
-                .into_iter()
-                .flatten()
-                .filter(|i| i["check"] == "host_down")
-                .cloned()
-                .collect();
-            (down.len() == 3).then_some(down).ok_or_else(|| {
-                format!(
-                    "{} host_down incidents",
-                    incidents.as_array().map_or(0, Vec::len)
-                )
-            })
+            let down = incidents_with_check(collector, "host_down").await;
+            (down.len() == 3)
+                .then_some(down)
+                .ok_or_else(|| "host_down incidents not open yet".to_owned())
         }
     })
     .await;
@@ -205,29 +211,8 @@ async fn on_postgresql_an_outage_reported_to_another_collector_attaches_the_host
             .await,
         );
     }
-    let agent_config = tmp.path().join("agent.toml");
-    std::fs::write(&agent_config, "[topology]\ndepends_on = [\"switch-a\"]\n").unwrap();
-    let mut agents: Vec<Agent> = ["web-1", "web-2"]
-        .iter()
-        .map(|host| {
-            Agent::start(
-                &tmp.path().join(format!("state-{host}")),
-                &collectors[0].url,
-                host,
-                "500ms",
-                &["--config", agent_config.to_str().unwrap()],
-            )
-        })
-        .collect();
-    eventually(Duration::from_secs(30), Duration::from_millis(200), || {
-        let collector = &collectors[0];
-        async move {
-            let (_, hosts) = collector.get_json("/v1/hosts").await;
-            let n = hosts.as_array().map_or(0, Vec::len);
-            (n == 2).then_some(()).ok_or_else(|| format!("{n} hosts"))
-        }
-    })
-    .await;
+    let mut agents =
+        start_agents_behind_switch(tmp.path(), &collectors[0], &["web-1", "web-2"]).await;
     // Collector b reads the stored inventories' dependencies every 30 s.
     tokio::time::sleep(Duration::from_secs(31)).await;
     for agent in &mut agents {
