@@ -1,3 +1,5 @@
+//! Tests of the chunked history: tiers, gaps, memory, quantization, the persisted forms.
+
 use super::*;
 use proptest::prelude::*;
 
