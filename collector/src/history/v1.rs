@@ -2,7 +2,7 @@
 //! `f32` means and maxima), read only: a history stored by an older collector is decoded here
 //! and re-pushed into today's compact layout, so an upgrade keeps it.
 
-use super::HistoryError;
+use super::{HistoryError, Reader};
 use std::collections::VecDeque;
 
 const MINUTE_MS: i64 = 60_000;
@@ -174,51 +174,5 @@ impl History {
             hour,
             late,
         })
-    }
-}
-
-/// A bounds-checked little-endian reader.
-struct Reader<'a> {
-    bytes: &'a [u8],
-    at: usize,
-}
-
-impl<'a> Reader<'a> {
-    fn take(&mut self, n: usize) -> Result<&'a [u8], HistoryError> {
-        let end = self
-            .at
-            .checked_add(n)
-            .filter(|&end| end <= self.bytes.len())
-            .ok_or(HistoryError::Corrupt(self.at))?;
-        let slice = &self.bytes[self.at..end];
-        self.at = end;
-        Ok(slice)
-    }
-
-    fn array<const N: usize>(&mut self) -> Result<[u8; N], HistoryError> {
-        let at = self.at;
-        self.take(N)?
-            .try_into()
-            .map_err(|_| HistoryError::Corrupt(at))
-    }
-
-    fn i64(&mut self) -> Result<i64, HistoryError> {
-        self.array().map(i64::from_le_bytes)
-    }
-
-    fn u64(&mut self) -> Result<u64, HistoryError> {
-        self.array().map(u64::from_le_bytes)
-    }
-
-    fn u32(&mut self) -> Result<u32, HistoryError> {
-        self.array().map(u32::from_le_bytes)
-    }
-
-    fn f64(&mut self) -> Result<f64, HistoryError> {
-        self.array().map(f64::from_le_bytes)
-    }
-
-    fn f32(&mut self) -> Result<f32, HistoryError> {
-        self.array().map(f32::from_le_bytes)
     }
 }
