@@ -213,7 +213,7 @@ impl Engine {
     fn tick_topology(&mut self, now_ms: i64) {
         let attached: Vec<(String, bool)> = self
             .working
-            .iter()
+            .attached()
             .filter(|incident| incident.state.is_active())
             .filter_map(|incident| {
                 let parent = incident.parent_id.as_deref()?;

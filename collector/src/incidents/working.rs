@@ -11,7 +11,7 @@
 //! commit's effects share the committed value ([`Working::shared`]) instead of copying it.
 
 use super::model::{Incident, State, next_id};
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
 /// Incidents not closed, indexed, with the undo journal.
@@ -36,6 +36,9 @@ pub struct Working {
     active_counts: [u64; 5],
     /// Host → ids of incidents opened on it (may name incidents gone since: lookups check).
     by_host: HashMap<String, Vec<String>>,
+    /// Ids of incidents that had a parent when last put (may name incidents gone or detached
+    /// since: lookups check). The topology tick reads these instead of every incident.
+    attached: HashSet<String>,
 }
 
 fn priority_index(priority: u8) -> usize {
@@ -73,8 +76,23 @@ impl Working {
         if incident.state.is_active() {
             self.active_counts[priority_index(incident.priority)] += 1;
         }
+        self.index_attached(&incident);
         self.incidents
             .insert(incident.id.clone(), Arc::new(incident));
+    }
+
+    fn index_attached(&mut self, incident: &Incident) {
+        if incident.parent_id.is_some() && !self.attached.contains(&incident.id) {
+            self.attached.insert(incident.id.clone());
+        }
+    }
+
+    /// The incidents not closed that are attached to a parent.
+    pub fn attached(&self) -> impl Iterator<Item = &Incident> {
+        self.attached
+            .iter()
+            .filter_map(|id| self.get(id))
+            .filter(|incident| incident.parent_id.is_some())
     }
 
     /// An incident that is not closed.
@@ -113,6 +131,7 @@ impl Working {
 
     /// Puts back an incident taken with [`Working::take`] or made by [`Working::insert_new`].
     pub fn put(&mut self, incident: Arc<Incident>) {
+        self.index_attached(&incident);
         self.incidents.insert(incident.id.clone(), incident);
     }
 
@@ -208,6 +227,7 @@ impl Working {
         self.incidents.clear();
         self.by_fingerprint.clear();
         self.by_host.clear();
+        self.attached.clear();
         self.active_counts = [0; 5];
     }
 
@@ -229,9 +249,17 @@ impl Working {
             if self
                 .incidents
                 .get(&id)
+                .is_none_or(|incident| incident.parent_id.is_none())
+            {
+                self.attached.remove(&id);
+            }
+            if self
+                .incidents
+                .get(&id)
                 .is_some_and(|incident| incident.state == State::Closed)
                 && let Some(incident) = self.incidents.remove(&id)
             {
+                self.attached.remove(&id);
                 if let Some(host) = &incident.host
                     && let Some(ids) = self.by_host.get_mut(host)
                 {
@@ -254,7 +282,10 @@ impl Working {
     pub fn rollback(&mut self) {
         for (id, before) in std::mem::take(&mut self.undo) {
             match before {
-                Some(before) => self.incidents.insert(id, before),
+                Some(before) => {
+                    self.index_attached(&before);
+                    self.incidents.insert(id, before)
+                }
                 None => self.incidents.remove(&id),
             };
         }
@@ -361,5 +392,58 @@ mod tests {
         assert_eq!(ids_on(&working, "web-1"), [b_id]);
         working.clear();
         assert!(ids_on(&working, "web-2").is_empty());
+    }
+
+    fn attached_ids(working: &Working) -> Vec<String> {
+        let mut ids: Vec<String> = working.attached().map(|i| i.id.clone()).collect();
+        ids.sort();
+        ids
+    }
+
+    #[test]
+    fn attached_incidents_are_listed_through_changes_rollbacks_and_detaching() {
+        let mut working = Working::new(Vec::new(), 0);
+        let parent = incident(&mut working, "switch-a", "host_down");
+        let child = incident(&mut working, "web-1", "host_down");
+        let (parent_id, child_id) = (parent.id.clone(), child.id.clone());
+        working.insert_new(parent);
+        working.insert_new(child);
+        working.commit();
+        assert!(attached_ids(&working).is_empty());
+
+        let set_parent = |working: &mut Working, parent: Option<&str>| {
+            let mut taken = working.take(&child_id).unwrap();
+            Arc::make_mut(&mut taken).parent_id = parent.map(str::to_owned);
+            working.put(taken);
+        };
+        // Attached in a group that is rolled back: not listed after.
+        set_parent(&mut working, Some(&parent_id));
+        assert_eq!(attached_ids(&working), [child_id.clone()]);
+        working.rollback();
+        assert!(attached_ids(&working).is_empty());
+        // Attached and committed: listed, also after a rollback of a group that detached it.
+        set_parent(&mut working, Some(&parent_id));
+        working.commit();
+        set_parent(&mut working, None);
+        working.rollback();
+        assert_eq!(attached_ids(&working), [child_id.clone()]);
+        // Detached and committed: gone, and the index forgets it.
+        set_parent(&mut working, None);
+        working.commit();
+        assert!(attached_ids(&working).is_empty());
+        assert!(working.attached.is_empty());
+        // A loaded working set lists what was stored attached.
+        let stored: Vec<Incident> = working
+            .iter()
+            .cloned()
+            .map(|mut incident| {
+                if incident.id == child_id {
+                    incident.parent_id = Some(parent_id.clone());
+                }
+                incident
+            })
+            .collect();
+        let reloaded = Working::new(stored, working.last_id());
+        assert_eq!(attached_ids(&reloaded), [child_id]);
     }
 }

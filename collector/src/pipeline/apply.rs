@@ -433,8 +433,8 @@ pub fn load_changes(
     Ok(())
 }
 
-/// How often the topology is read again from the stored inventories (other collectors' agents;
-/// this collector's own batches update it as they come).
+/// How often a shared store's topology is read again from the stored inventories (other
+/// collectors' agents; this collector's own batches update it as they come).
 pub const TOPOLOGY_EVERY_MS: i64 = 30_000;
 
 /// Reads every stored host's `depends_on` and adds the configured ones.

@@ -279,6 +279,7 @@ impl Writer {
                 self.backend.rollback();
                 // Changes the group gave the engine were not committed: read them again.
                 self.engine.surroundings_mut().changes_loaded_ms = None;
+                self.engine.surroundings_mut().topology_loaded_ms = None;
                 if self.backend.is_shared() {
                     self.engine.clear();
                 }
@@ -313,11 +314,15 @@ impl Writer {
                 self.backend.check_epoch(*epoch)?;
             }
         }
-        let topology_stale = self
-            .engine
-            .surroundings_mut()
-            .topology_loaded_ms
-            .is_none_or(|loaded| now_ms.saturating_sub(loaded) >= super::apply::TOPOLOGY_EVERY_MS);
+        // An embedded store's hosts are all this collector's, whose batches keep the topology
+        // (below): it is read once. A shared store's are read again every 30 s.
+        let topology_stale = match self.engine.surroundings_mut().topology_loaded_ms {
+            None => true,
+            Some(loaded) => {
+                self.backend.is_shared()
+                    && now_ms.saturating_sub(loaded) >= super::apply::TOPOLOGY_EVERY_MS
+            }
+        };
         if topology_stale {
             super::apply::load_topology(self.backend.as_mut(), &mut self.engine, now_ms)?;
         }

@@ -19,6 +19,10 @@
 //!   the bench starts, process against a `sleep` it spawns), and reports each one's CPU seconds
 //!   and peak RSS (VmHWM); with `--node-exporter` it also runs Debian's
 //!   `prometheus-node-exporter`, scraped at the same intervals, for comparison.
+//! - `replay`: a month of generated events (N hosts behind switches named in the config's
+//!   `[topology.depends_on]`, checks firing and resolving, switches going down now and then) piped
+//!   through `vigil-collector replay`; reports wall time, CPU and peak RSS of the replay and its
+//!   summary (incidents, top-level incidents, notifications).
 //!
 //! Results print as Markdown table rows on stdout; BENCHMARKS.md records them with the machine.
 
@@ -99,6 +103,21 @@ enum Bench {
         #[arg(long, default_value_t = 64)]
         connections: usize,
     },
+    /// `vigil-collector replay` on a generated month of events.
+    Replay {
+        /// Hosts sending events.
+        #[arg(long, default_value_t = 3_000)]
+        hosts: usize,
+        /// Switches the hosts depend on (round-robin; 0 for no topology).
+        #[arg(long, default_value_t = 30)]
+        switches: usize,
+        /// Events, spread evenly over the days.
+        #[arg(long, default_value_t = 200_000)]
+        events: usize,
+        /// Days of event time.
+        #[arg(long, default_value_t = 30)]
+        days: u32,
+    },
     /// Agent CPU and peak RSS at 1 s and 10 s intervals.
     Agent {
         /// Seconds each agent runs.
@@ -176,6 +195,20 @@ fn main() -> Result<()> {
                 connections,
             },
         )),
+        Bench::Replay {
+            hosts,
+            switches,
+            events,
+            days,
+        } => replay(
+            &bin_dir,
+            ReplayLoad {
+                hosts,
+                switches,
+                events,
+                days,
+            },
+        ),
         Bench::Agent {
             seconds,
             node_exporter,
@@ -986,5 +1019,146 @@ async fn agent(bin_dir: &Path, seconds: u64, node_exporter: bool) -> Result<()> 
         }
     }
     drop(peers);
+    Ok(())
+}
+
+struct ReplayLoad {
+    hosts: usize,
+    switches: usize,
+    events: usize,
+    days: u32,
+}
+
+/// A small deterministic generator (xorshift64*): the same stream on every run.
+struct Xorshift(u64);
+
+impl Xorshift {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
+    }
+
+    fn below(&mut self, n: usize) -> usize {
+        (self.next() % n.max(1) as u64) as usize
+    }
+}
+
+/// Writes the replay's input (JSON lines) and config; returns the number of switch events.
+fn write_replay_input(load: &ReplayLoad, input: &Path, config: &Path) -> Result<usize> {
+    use std::io::Write as _;
+    let mut toml = String::from("[topology.depends_on]\n");
+    if load.switches > 0 {
+        for host in 0..load.hosts {
+            toml.push_str(&format!(
+                "\"h-{host:05}\" = [\"sw-{:03}\"]\n",
+                host % load.switches
+            ));
+        }
+    }
+    std::fs::write(config, toml).context("write the replay config")?;
+    let mut out = std::io::BufWriter::new(std::fs::File::create(input)?);
+    let mut rng = Xorshift(0x9E37_79B9_7F4A_7C15);
+    // 2026-11-01T00:00:00Z
+    let start_s: i64 = 1_793_491_200;
+    let span_s = i64::from(load.days) * 86_400;
+    let mut switch_down = vec![false; load.switches];
+    let mut switch_events = 0;
+    for i in 0..load.events {
+        let at = start_s + (i as i64 * span_s) / load.events.max(1) as i64;
+        let time = vigil_shared::time::rfc3339(at * 1_000);
+        // One event in 2,000 is a switch going down or coming back.
+        let line = if load.switches > 0 && rng.below(2_000) == 0 {
+            let switch = rng.below(load.switches);
+            switch_down[switch] = !switch_down[switch];
+            switch_events += 1;
+            let status = if switch_down[switch] {
+                "firing"
+            } else {
+                "resolved"
+            };
+            format!(
+                r#"{{"source":"bench","host":"sw-{switch:03}","check":"host_down","status":"{status}","severity":"critical","summary":"switch down","time":"{time}"}}"#
+            )
+        } else {
+            let host = rng.below(load.hosts);
+            let check = rng.below(5);
+            let status = if rng.below(10) < 7 {
+                "firing"
+            } else {
+                "resolved"
+            };
+            format!(
+                r#"{{"source":"bench","host":"h-{host:05}","check":"c{check}","status":"{status}","severity":"major","summary":"check c{check}","time":"{time}"}}"#
+            )
+        };
+        writeln!(out, "{line}")?;
+    }
+    out.flush()?;
+    Ok(switch_events)
+}
+
+fn replay(bin_dir: &Path, load: ReplayLoad) -> Result<()> {
+    let tmp = tempfile::tempdir()?;
+    let (input, config) = (
+        tmp.path().join("events.jsonl"),
+        tmp.path().join("replay.toml"),
+    );
+    let switch_events = write_replay_input(&load, &input, &config)?;
+    eprintln!(
+        "replaying {} events ({switch_events} of switches) from {} hosts over {} days...",
+        load.events, load.hosts, load.days
+    );
+    let started = Instant::now();
+    let output = Command::new(bin_dir.join("vigil-collector"))
+        .arg("replay")
+        .arg("--config")
+        .arg(&config)
+        .stdin(std::fs::File::open(&input)?)
+        .output()
+        .context("run vigil-collector replay")?;
+    let wall = started.elapsed().as_secs_f64();
+    if !output.status.success() {
+        bail!(
+            "vigil-collector replay failed: {}",
+            String::from_utf8_lossy(&output.stderr).trim()
+        );
+    }
+    // SAFETY: getrusage writes the struct it is given; RUSAGE_CHILDREN covers the replay, the
+    // only child this process has waited for.
+    let usage = unsafe {
+        let mut usage: libc::rusage = std::mem::zeroed();
+        libc::getrusage(libc::RUSAGE_CHILDREN, &mut usage);
+        usage
+    };
+    let seconds = |time: libc::timeval| time.tv_sec as f64 + time.tv_usec as f64 / 1e6;
+    let cpu = seconds(usage.ru_utime) + seconds(usage.ru_stime);
+    let stdout = String::from_utf8(output.stdout).context("replay output is not UTF-8")?;
+    let summary: serde_json::Value = stdout
+        .lines()
+        .last()
+        .and_then(|line| serde_json::from_str(line).ok())
+        .context("the replay printed no summary line")?;
+    let summary = &summary["summary"];
+    if summary["events"].as_u64() != Some(load.events as u64) {
+        bail!(
+            "the replay counted {} events, not {}",
+            summary["events"],
+            load.events
+        );
+    }
+    println!(
+        "| replay: {} events, {} hosts, {} switches, {} days | {wall:.2} s | {cpu:.2} s | {:.1} µs | {:.1} MiB | {} | {} | {} |",
+        load.events,
+        load.hosts,
+        load.switches,
+        load.days,
+        cpu / load.events.max(1) as f64 * 1e6,
+        usage.ru_maxrss as f64 / 1024.0,
+        summary["incidents"],
+        summary["top_level_incidents"],
+        summary["notifications_total"],
+    );
     Ok(())
 }
