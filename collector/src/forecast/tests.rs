@@ -218,10 +218,10 @@ fn bursty_fill(daily: &[f64], end: i64) -> Vec<(i64, f64)> {
 
 #[test]
 fn forecast_bursty_fill_finds_exhaustion_at_the_busy_pace() {
-    // Daily volumes that vary 12-fold; the origin is 2 a.m. after a quiet day, so the last
-    // hours show no growth at all. Then a busy day like the busiest of the last week (12)
-    // comes: the capacity, 9 above the last value, is reached at 17:00, 15 h ahead.
-    let daily = [2.0, 1.0, 10.0, 2.0, 1.0, 12.0, 1.0, 0.5, 12.0];
+    // Daily volumes that vary 24-fold; the origin is 2 a.m. after a quiet day, so the last
+    // hours show no growth at all. Then a busy day like the two of the last week (12) comes:
+    // the capacity, 9 above the last value, is reached at 17:00, 15 h ahead.
+    let daily = [2.0, 1.0, 12.0, 2.0, 1.0, 12.0, 1.0, 0.5, 12.0];
     let origin = 8 * DAY + 2 * HOUR;
     let history = bursty_fill(&daily, origin);
     let last = history.last().unwrap().1;
