@@ -42,7 +42,7 @@ pub fn busy_pace(values: &[f64], segment_start: usize, day: usize) -> Option<f64
     let newest = n - 1;
     let from = segment_start
         .min(newest)
-        .max(newest.saturating_sub(LOOKBACK_DAYS * day));
+        .max(newest.saturating_sub(day.saturating_mul(LOOKBACK_DAYS)));
     let days = (newest - from) / day;
     if days < MIN_DAYS {
         return None;
@@ -67,7 +67,7 @@ pub fn busy_pace(values: &[f64], segment_start: usize, day: usize) -> Option<f64
         .collect();
     let mean = daily.iter().sum::<f64>() / days as f64;
     let variance = daily.iter().map(|g| (g - mean).powi(2)).sum::<f64>() / days as f64;
-    if mean <= 0.0 || variance.sqrt() < MIN_DAILY_CV * mean {
+    if !(mean > 0.0 && mean.is_finite() && variance.sqrt() >= MIN_DAILY_CV * mean) {
         return None;
     }
     // 24-hour windows an hour apart, the newest ending at the newest point: (end, growth).
@@ -91,7 +91,7 @@ pub fn busy_pace(values: &[f64], segment_start: usize, day: usize) -> Option<f64
         .filter(|(end, _)| end.abs_diff(busiest_end) >= day)
         .map(|(_, growth)| *growth)
         .fold(0.0, f64::max);
-    (pace > 0.0).then(|| pace / day as f64)
+    (pace > 0.0 && pace.is_finite()).then(|| pace / day as f64)
 }
 
 #[cfg(test)]
