@@ -10,9 +10,12 @@
 //! several days), `backtest` (rolling origin on the series' own past: at each horizon the model
 //! with the lowest error relative to the last value wins), then the band (empirical quantiles of the winner's
 //! backtest residuals per horizon) and `exhaustion` (first crossing of the central path, and of
-//! the band's upper edge; up to each horizon the path follows the model chosen for it).
+//! the band's upper edge; up to each horizon the path follows the model chosen for it). For a
+//! cumulative series written in bursts, `burst` also reads exhaustion at a busy day's pace of
+//! the last week, and the earlier crossing is the answer (the point forecasts are unchanged).
 
 mod backtest;
+mod burst;
 mod clean;
 pub mod cli;
 mod exhaustion;
@@ -85,7 +88,9 @@ pub struct Forecast {
     /// One entry per requested horizon, in the order asked.
     pub horizons: Vec<HorizonForecast>,
     /// When the central path first reaches the capacity, if it does within the longest horizon
-    /// (the newest point's time when it already has).
+    /// (the newest point's time when it already has). For bursty cumulative growth (a series
+    /// that only grows, with daily volumes that vary widely) the earlier of that and the
+    /// crossing at the pace of a busy day of the last week.
     pub exhaustion_at_ms: Option<i64>,
     /// When the band's upper edge first reaches the capacity within the longest horizon: the
     /// earliest time exhaustion is plausible.
@@ -284,10 +289,25 @@ pub fn forecast(points: &[(i64, f64)], options: &Options) -> Result<Forecast, Fo
                         .saturating_add((k * step as f64).round() as i64)
                 })
             };
-            (
-                at(exhaustion::first_crossing(central, capacity, max_steps)),
-                at(exhaustion::first_crossing(upper, capacity, max_steps)),
-            )
+            // Bursty cumulative growth: also at a busy day's pace (`burst`), the earlier
+            // crossing wins; the band's crossing is never later than the central one.
+            let day = usize::try_from(24 * HOUR_MS / step.max(1)).unwrap_or(usize::MAX);
+            let busy = burst::busy_pace(values, segment_start, day)
+                .map(|pace| ((capacity - last_value) / pace).max(0.0))
+                .filter(|&k| k <= max_steps as f64);
+            let earlier = |a: Option<f64>, b: Option<f64>| match (a, b) {
+                (Some(a), Some(b)) => Some(a.min(b)),
+                (a, b) => a.or(b),
+            };
+            let central_k = earlier(
+                exhaustion::first_crossing(central, capacity, max_steps),
+                busy,
+            );
+            let upper_k = earlier(
+                exhaustion::first_crossing(upper, capacity, max_steps),
+                central_k,
+            );
+            (at(central_k), at(upper_k))
         }
     };
     let score = scored

@@ -1,6 +1,6 @@
 //! Known-answer tests of [`forecast`] on synthetic series (linear fill, a daily cycle larger than
 //! a day's growth, a step change, noise, a cleanup reset, a log-rotation sawtooth, gaps, a
-//! constant, too few points), and a property: no input makes it panic.
+//! constant, too few points, a fill written in bursts), and a property: no input makes it panic.
 
 use super::*;
 use proptest::prelude::*;
@@ -203,6 +203,62 @@ fn forecast_constant_series_is_flat_and_exhausted_only_at_capacity() {
     assert_eq!(result.exhaustion_at_ms, None);
     let full = forecast(&points, &options(&[HOUR], Some(42.0))).unwrap();
     assert_eq!(full.exhaustion_at_ms, Some(full.last_ms));
+}
+
+/// Cumulative bytes written in bursts: `daily[d]` spread evenly over hours 8–20 of day `d`,
+/// nothing at night; 5-minute samples.
+fn bursty_fill(daily: &[f64], end: i64) -> Vec<(i64, f64)> {
+    series(end, 5 * MINUTE, |t| {
+        let day = (t / DAY) as usize;
+        let written: f64 = daily[..day.min(daily.len())].iter().sum();
+        let hours = (t % DAY) as f64 / HOUR as f64;
+        written + daily.get(day).copied().unwrap_or(0.0) * ((hours - 8.0) / 12.0).clamp(0.0, 1.0)
+    })
+}
+
+#[test]
+fn forecast_bursty_fill_finds_exhaustion_at_the_busy_pace() {
+    // Daily volumes that vary 24-fold; the origin is 2 a.m. after a quiet day, so the last
+    // hours show no growth at all. Then a busy day like the two of the last week (12) comes:
+    // the capacity, 9 above the last value, is reached at 17:00, 15 h ahead.
+    let daily = [2.0, 1.0, 12.0, 2.0, 1.0, 12.0, 1.0, 0.5, 12.0];
+    let origin = 8 * DAY + 2 * HOUR;
+    let history = bursty_fill(&daily, origin);
+    let last = history.last().unwrap().1;
+    let capacity = last + 9.0;
+    let truth = bursty_fill(&daily, 9 * DAY)
+        .into_iter()
+        .find(|&(_, v)| v >= capacity)
+        .map(|(t, _)| t - (T0 + origin))
+        .unwrap();
+    assert_eq!(truth, 15 * HOUR);
+    let mut options = options(&[HOUR, 6 * HOUR, 24 * HOUR, 48 * HOUR], Some(capacity));
+    options.long_models = false;
+    let result = forecast(&history, &options).unwrap();
+    let hours = (result.exhaustion_at_ms.unwrap() - result.last_ms) as f64 / HOUR as f64;
+    // At 12 a day the 9 left take 18 h: 20 % after the truth, and within the horizon.
+    assert_close("bursty exhaustion (h)", hours, 18.0, 0.2);
+    assert!(result.band_exhaustion_at_ms.unwrap() <= result.exhaustion_at_ms.unwrap());
+    // The point forecasts are the point models' own: the busy pace only moves exhaustion.
+    assert!(result.horizons[0].value < capacity, "{result:?}");
+}
+
+#[test]
+fn forecast_steady_fill_in_daily_bursts_keeps_the_point_models_crossing() {
+    // The same shape with the same volume every day (10 a day, written 8–20 h): not bursty,
+    // so exhaustion stays where the chosen model's path crosses, not at the busiest hours.
+    let daily = [10.0; 9];
+    let origin = 8 * DAY + 2 * HOUR;
+    let history = bursty_fill(&daily, origin);
+    let capacity = history.last().unwrap().1 + 15.0;
+    let mut options = options(&[HOUR, 6 * HOUR, 24 * HOUR, 48 * HOUR], Some(capacity));
+    options.long_models = false;
+    let result = forecast(&history, &options).unwrap();
+    let pace_of_the_path = result.horizons[3].value - result.horizons[2].value;
+    assert!(pace_of_the_path > 5.0, "{result:?}");
+    // At 10 a day, 15 more is 1.5 days ahead (the path may put it a few hours either side).
+    let hours = (result.exhaustion_at_ms.unwrap() - result.last_ms) as f64 / HOUR as f64;
+    assert_close("steady exhaustion (h)", hours, 36.0, 8.0);
 }
 
 #[test]
