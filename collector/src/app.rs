@@ -122,6 +122,7 @@ pub async fn run(
         Engine::new(config.policy.clone(), incidents, last_id)
     };
     engine.surroundings_mut().configured_depends_on = config.topology.clone();
+    engine.set_shared(shared);
     let mut backend = opened.backend;
     if !shared {
         // A shared store's silences are read by the writer (other collectors add them too).

@@ -13,9 +13,11 @@ use super::problems::{Opening, ProblemRef, ProblemState, ProblemWrite};
 use super::stages::{Decision, Flow, STAGES, Step};
 use super::topology;
 
-/// How often the tick looks at an attached incident (its parent may have resolved).
-const ATTACHED_RECHECK_MS: i64 = 15_000;
 use super::working::Working;
+
+/// How often a shared store's tick looks at an attached incident (its parent may have resolved
+/// on another collector).
+const ATTACHED_RECHECK_MS: i64 = 15_000;
 use std::sync::Arc;
 
 /// The engine: policy, surroundings, working set and the transitions of the group in progress.
@@ -35,6 +37,8 @@ pub struct Engine {
     /// last decided on: a repeat folded in while all three hold cannot change it, so it is not
     /// checked again.
     silence_checks: std::collections::HashMap<String, (u64, i64, vigil_shared::event::Severity)>,
+    /// The store is shared with other collectors (see [`Engine::set_shared`]).
+    shared: bool,
 }
 
 /// Above this many remembered coverage checks the memory is dropped (it only saves work).
@@ -49,6 +53,14 @@ impl Engine {
             working: Working::new(incidents, last_id),
             ..Engine::default()
         }
+    }
+
+    /// Tells the engine its store is shared: another collector may resolve the parent of an
+    /// attached incident, so [`Engine::next_due_ms`] brings attached incidents back every 15 s.
+    /// With an embedded store every change of a parent passes through this engine, which looks
+    /// at its children then.
+    pub fn set_shared(&mut self, shared: bool) {
+        self.shared = shared;
     }
 
     /// The policy in force.
@@ -147,6 +159,11 @@ impl Engine {
                     incident.host.clone().unwrap_or_default(),
                 )
             });
+            // A parent that resolved or fired again: its attached children start (or stop)
+            // settling now, not at the next tick.
+            let flipped = (matches!(decision, Decision::Resolved | Decision::Reopened)
+                && !self.surroundings.depends_on.is_empty())
+            .then(|| incident.id.clone());
             match decision {
                 Decision::Opened => {
                     number(&mut self.pending, &mut incident, changes);
@@ -163,9 +180,8 @@ impl Engine {
             if let Some((id, parent, host)) = outage {
                 self.attach_dependents(&id, parent.as_deref(), &host, now_ms);
             }
-            if decision == Decision::Resolved && !self.surroundings.depends_on.is_empty() {
-                // Its attached children start settling now, not at the next tick.
-                self.tick_topology(now_ms);
+            if let Some(parent) = flipped {
+                self.settle_children(&parent, now_ms);
             }
         }
         outcome
@@ -211,9 +227,27 @@ impl Engine {
     /// Attached incidents whose parent is no longer active settle, then detach (see
     /// [`topology::settle`]).
     fn tick_topology(&mut self, now_ms: i64) {
-        let attached: Vec<(String, bool)> = self
+        let ids: Vec<String> = self
             .working
             .attached()
+            .map(|incident| incident.id.clone())
+            .collect();
+        self.settle_attached(&ids, now_ms);
+    }
+
+    /// [`Engine::tick_topology`] for the incidents attached to `parent`.
+    fn settle_children(&mut self, parent: &str, now_ms: i64) {
+        let ids = self.working.children_of(parent);
+        if !ids.is_empty() {
+            self.settle_attached(&ids, now_ms);
+        }
+    }
+
+    /// [`Engine::tick_topology`] for the incidents `ids` only.
+    fn settle_attached(&mut self, ids: &[String], now_ms: i64) {
+        let attached: Vec<(String, bool)> = ids
+            .iter()
+            .filter_map(|id| self.working.get(id))
             .filter(|incident| incident.state.is_active())
             .filter_map(|incident| {
                 let parent = incident.parent_id.as_deref()?;
@@ -284,7 +318,7 @@ impl Engine {
         self.working.put(incident);
         if resolved && !self.surroundings.depends_on.is_empty() {
             // Its attached children start settling now, not at the next tick.
-            self.tick_topology(now_ms);
+            self.settle_children(id, now_ms);
         }
         Ok(result)
     }
@@ -304,10 +338,12 @@ impl Engine {
     }
 
     /// Like [`Engine::tick`] for the given incidents only (the replay knows which are due; the
-    /// live tick looks at all of them).
+    /// live tick looks at all of them). Of the attached incidents only those in `ids` are looked
+    /// at (a settle time is a due time), and the children of a ticked incident that stopped or
+    /// started being active (a parent resolving by itself), as after an event or an action.
     pub fn tick_only(&mut self, ids: &[String], now_ms: i64) {
         self.tick_silences(now_ms);
-        self.tick_topology(now_ms);
+        self.settle_attached(ids, now_ms);
         let due: Vec<String> = ids
             .iter()
             .filter(|id| {
@@ -317,14 +353,22 @@ impl Engine {
             })
             .cloned()
             .collect();
-        self.tick_ids(due, now_ms);
+        let flipped = self.tick_ids(due, now_ms);
+        if !self.surroundings.depends_on.is_empty() {
+            for parent in flipped {
+                self.settle_children(&parent, now_ms);
+            }
+        }
     }
 
-    fn tick_ids(&mut self, due: Vec<String>, now_ms: i64) {
+    /// Ticks the incidents `due`; returns those that stopped or started being active.
+    fn tick_ids(&mut self, due: Vec<String>, now_ms: i64) -> Vec<String> {
+        let mut flipped = Vec::new();
         for id in due {
             let Some(mut incident) = self.working.take(&id) else {
                 continue;
             };
+            let was_active = incident.state.is_active();
             let mut changes = Vec::new();
             lifecycle::tick(
                 Arc::make_mut(&mut incident),
@@ -332,9 +376,13 @@ impl Engine {
                 &self.policy,
                 &mut changes,
             );
+            if incident.state.is_active() != was_active {
+                flipped.push(id);
+            }
             number(&mut self.pending, &mut incident, changes);
             self.working.put(incident);
         }
+        flipped
     }
 
     /// Applies a change of the silences now (a silence was made or ended), without the rest of
@@ -396,12 +444,15 @@ impl Engine {
         let due = lifecycle::next_due_ms(incident, &self.policy);
         // An attached incident is looked at again while attached: its parent may resolve on
         // another collector (a shared store's tick loads only what is due).
-        let attached = (incident.parent_id.is_some() && incident.state.is_active())
+        let attached = (self.shared && incident.parent_id.is_some() && incident.state.is_active())
             .then(|| now_ms.saturating_add(ATTACHED_RECHECK_MS));
-        let due = [due, incident.settle_until_ms, attached]
-            .into_iter()
-            .flatten()
-            .min();
+        // A settle time is due only while the incident is still active and attached: one that
+        // resolved while settling keeps the field, and a past due time would bring it back on
+        // every tick until it closes.
+        let settle = incident
+            .settle_until_ms
+            .filter(|_| incident.state.is_active() && incident.parent_id.is_some());
+        let due = [due, settle, attached].into_iter().flatten().min();
         let boundary = if incident.silenced && incident.state.is_active() {
             self.surroundings.silences.next_boundary(now_ms)
         } else {
@@ -411,6 +462,11 @@ impl Engine {
             (Some(a), Some(b)) => Some(a.min(b)),
             (a, b) => a.or(b),
         }
+    }
+
+    /// The ids of the incidents the last commit changed (see [`Working::last_committed`]).
+    pub fn last_committed(&self) -> &[String] {
+        self.working.last_committed()
     }
 
     /// Incidents changed since the last commit, in the order first changed.

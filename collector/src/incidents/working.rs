@@ -39,6 +39,11 @@ pub struct Working {
     /// Ids of incidents that had a parent when last put (may name incidents gone or detached
     /// since: lookups check). The topology tick reads these instead of every incident.
     attached: HashSet<String>,
+    /// Parent id → ids of the incidents attached to it (may name incidents detached or gone
+    /// since: lookups check): a parent that resolves looks at its own children only.
+    by_parent: HashMap<String, HashSet<String>>,
+    /// Ids of the incidents the last commit changed, in the order first changed.
+    last_committed: Vec<String>,
 }
 
 fn priority_index(priority: u8) -> usize {
@@ -82,9 +87,37 @@ impl Working {
     }
 
     fn index_attached(&mut self, incident: &Incident) {
-        if incident.parent_id.is_some() && !self.attached.contains(&incident.id) {
+        let Some(parent) = &incident.parent_id else {
+            return;
+        };
+        if !self.attached.contains(&incident.id) {
             self.attached.insert(incident.id.clone());
         }
+        match self.by_parent.get_mut(parent) {
+            Some(children) => {
+                if !children.contains(&incident.id) {
+                    children.insert(incident.id.clone());
+                }
+            }
+            None => {
+                self.by_parent
+                    .insert(parent.clone(), HashSet::from([incident.id.clone()]));
+            }
+        }
+    }
+
+    /// The ids of the incidents not closed that are attached to `parent`.
+    pub fn children_of(&self, parent: &str) -> Vec<String> {
+        self.by_parent
+            .get(parent)
+            .into_iter()
+            .flatten()
+            .filter(|id| {
+                self.get(id)
+                    .is_some_and(|child| child.parent_id.as_deref() == Some(parent))
+            })
+            .cloned()
+            .collect()
     }
 
     /// The incidents not closed that are attached to a parent.
@@ -228,6 +261,7 @@ impl Working {
         self.by_fingerprint.clear();
         self.by_host.clear();
         self.attached.clear();
+        self.by_parent.clear();
         self.active_counts = [0; 5];
     }
 
@@ -245,7 +279,9 @@ impl Working {
                 self.active_counts[priority_index(after.priority)] += 1;
             }
         }
-        for id in self.dirty.drain(..) {
+        let dirty = std::mem::take(&mut self.dirty);
+        for id in &dirty {
+            let id = id.clone();
             if self
                 .incidents
                 .get(&id)
@@ -260,6 +296,7 @@ impl Working {
                 && let Some(incident) = self.incidents.remove(&id)
             {
                 self.attached.remove(&id);
+                self.by_parent.remove(&id);
                 if let Some(host) = &incident.host
                     && let Some(ids) = self.by_host.get_mut(host)
                 {
@@ -276,6 +313,14 @@ impl Working {
         self.undo.clear();
         self.index_undo.clear();
         self.committed_last_id = self.last_id;
+        self.last_committed = dirty;
+    }
+
+    /// The ids of the incidents the last commit changed, in the order first changed (the replay
+    /// arms their next due times from these, changes with no effect such as a settle time
+    /// included).
+    pub fn last_committed(&self) -> &[String] {
+        &self.last_committed
     }
 
     /// The store did not commit: every changed incident back as it was.
@@ -424,6 +469,13 @@ mod tests {
         // Attached and committed: listed, also after a rollback of a group that detached it.
         set_parent(&mut working, Some(&parent_id));
         working.commit();
+        assert_eq!(working.children_of(&parent_id), [child_id.clone()]);
+        assert!(working.children_of(&child_id).is_empty());
+        // The parent changing (it has no parent of its own) keeps its children.
+        let parent = working.take(&parent_id).unwrap();
+        working.put(parent);
+        working.commit();
+        assert_eq!(working.children_of(&parent_id), [child_id.clone()]);
         set_parent(&mut working, None);
         working.rollback();
         assert_eq!(attached_ids(&working), [child_id.clone()]);
@@ -432,6 +484,7 @@ mod tests {
         working.commit();
         assert!(attached_ids(&working).is_empty());
         assert!(working.attached.is_empty());
+        assert!(working.children_of(&parent_id).is_empty());
         // A loaded working set lists what was stored attached.
         let stored: Vec<Incident> = working
             .iter()

@@ -307,13 +307,7 @@ impl Writer {
         counts: &mut [u64; 8],
         queued: &mut Queued,
     ) -> Result<Vec<WriteOutcome>, StoreError> {
-        self.backend.begin()?;
-        // A fence first: its row lock keeps a takeover out until this transaction ends.
-        for write in writes {
-            if let Write::Fenced { epoch, .. } = write {
-                self.backend.check_epoch(*epoch)?;
-            }
-        }
+        // Before the transaction: a shared store reads the hosts in a transaction of its own.
         // An embedded store's hosts are all this collector's, whose batches keep the topology
         // (below): it is read once. A shared store's are read again every 30 s.
         let topology_stale = match self.engine.surroundings_mut().topology_loaded_ms {
@@ -325,6 +319,13 @@ impl Writer {
         };
         if topology_stale {
             super::apply::load_topology(self.backend.as_mut(), &mut self.engine, now_ms)?;
+        }
+        self.backend.begin()?;
+        // A fence first: its row lock keeps a takeover out until this transaction ends.
+        for write in writes {
+            if let Write::Fenced { epoch, .. } = write {
+                self.backend.check_epoch(*epoch)?;
+            }
         }
         for write in writes {
             if let Write::Batch(host) = unfenced(write)

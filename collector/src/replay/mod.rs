@@ -146,10 +146,9 @@ struct Totals {
     problems: BTreeSet<String>,
 }
 
-/// What the writer's observer saw in one commit: incidents changed and rows queued.
+/// What the writer's observer saw in one commit: the due times of the rows it queued for later.
 #[derive(Default)]
 struct Seen {
-    changed: Vec<String>,
     queued: Vec<i64>,
 }
 
@@ -201,12 +200,6 @@ pub fn run(
             let mut seen = observed
                 .lock()
                 .unwrap_or_else(std::sync::PoisonError::into_inner);
-            seen.changed.extend(
-                report
-                    .effects
-                    .iter()
-                    .map(|effect| effect.incident.id.clone()),
-            );
             seen.queued.extend(
                 report
                     .notifications
@@ -412,8 +405,11 @@ impl Replay<'_> {
                 .lock()
                 .unwrap_or_else(std::sync::PoisonError::into_inner),
         );
-        for id in seen.changed {
-            self.rearm(direct.writer().engine_ref(), &id);
+        // Every incident the commit changed, not only those with an effect: a settle time that
+        // started is a due time too.
+        let engine = direct.writer().engine_ref();
+        for id in engine.last_committed().to_vec() {
+            self.rearm(engine, &id);
         }
         for due in seen.queued {
             *self.timers.outbox.entry(due).or_default() += 1;

@@ -2,7 +2,8 @@
 //! and when — deduplicated repeats, a flapping check held as one incident, an escalation at its
 //! time on the events' clock and one cancelled by a resolve — with an assignment per input line;
 //! the same events through a live collector reach a real webhook with the same steps in the same
-//! order; bad input is exit status 2 naming the input line.
+//! order; the children of an outage settle and detach on the events' clock; bad input is exit
+//! status 2 naming the input line.
 
 use std::io::Write as _;
 use std::path::Path;
@@ -303,4 +304,60 @@ fn replay_bad_input_is_exit_2_naming_the_input_line() {
         assert_eq!(stderr.lines().count(), 1, "{stderr}");
         assert!(stderr.contains(expected), "{stderr}");
     }
+}
+
+#[test]
+fn replay_settles_the_children_of_an_outage_on_the_events_clock() {
+    let tmp = tempfile::tempdir().unwrap();
+    let config = write(
+        tmp.path(),
+        "replay.toml",
+        r#"
+        [topology]
+        settle = "2m"
+        [topology.depends_on]
+        "web-1" = ["switch-a"]
+        "web-2" = ["switch-a"]
+        "#,
+    );
+    let input = [
+        event("web-1", "http_5xx", "firing", "2026-11-21T10:00:00Z"),
+        event("switch-a", "host_down", "firing", "2026-11-21T10:00:10Z"),
+        event("web-2", "http_5xx", "firing", "2026-11-21T10:00:20Z"),
+        event("switch-a", "host_down", "resolved", "2026-11-21T10:10:00Z"),
+        // Recovers within the settle time: resolves quietly.
+        event("web-2", "http_5xx", "resolved", "2026-11-21T10:11:00Z"),
+        // Something else, an hour later, moves the clock on.
+        event("db-1", "disk", "firing", "2026-11-21T11:00:00Z"),
+    ]
+    .join("\n");
+    let (status, stdout, stderr) = replay(&["--config", &config], &input);
+    assert_eq!(status, Some(0), "{stderr}");
+    let (notifications, summary) = lines(&stdout);
+    let seen: Vec<(String, String, String)> = notifications
+        .iter()
+        .map(|n| {
+            (
+                n["at"].as_str().unwrap().to_owned(),
+                n["title"].as_str().unwrap().to_owned(),
+                n["step"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    let expected = [
+        ("2026-11-21T10:00:10.000Z", "host_down on switch-a", "open"),
+        (
+            "2026-11-21T10:10:00.000Z",
+            "host_down on switch-a",
+            "resolve",
+        ),
+        // Still failing when the settle time ran out: it stands on its own, paged then.
+        ("2026-11-21T10:12:00.000Z", "http_5xx on web-1", "open"),
+        ("2026-11-21T11:00:00.000Z", "disk on db-1", "open"),
+    ]
+    .map(|(at, title, step)| (at.to_owned(), title.to_owned(), step.to_owned()));
+    assert_eq!(seen, expected, "{stdout}");
+    let detached = &notifications[2];
+    assert_eq!(detached["parent_id"], serde_json::Value::Null, "{detached}");
+    assert_eq!(summary["incidents"], 4, "{summary}");
 }
