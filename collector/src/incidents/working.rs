@@ -463,22 +463,28 @@ mod tests {
         };
         // Attached in a group that is rolled back: not listed after.
         set_parent(&mut working, Some(&parent_id));
-        assert_eq!(attached_ids(&working), [child_id.clone()]);
+        assert_eq!(attached_ids(&working), std::slice::from_ref(&child_id));
         working.rollback();
         assert!(attached_ids(&working).is_empty());
         // Attached and committed: listed, also after a rollback of a group that detached it.
         set_parent(&mut working, Some(&parent_id));
         working.commit();
-        assert_eq!(working.children_of(&parent_id), [child_id.clone()]);
+        assert_eq!(
+            working.children_of(&parent_id),
+            std::slice::from_ref(&child_id)
+        );
         assert!(working.children_of(&child_id).is_empty());
         // The parent changing (it has no parent of its own) keeps its children.
         let parent = working.take(&parent_id).unwrap();
         working.put(parent);
         working.commit();
-        assert_eq!(working.children_of(&parent_id), [child_id.clone()]);
+        assert_eq!(
+            working.children_of(&parent_id),
+            std::slice::from_ref(&child_id)
+        );
         set_parent(&mut working, None);
         working.rollback();
-        assert_eq!(attached_ids(&working), [child_id.clone()]);
+        assert_eq!(attached_ids(&working), std::slice::from_ref(&child_id));
         // Detached and committed: gone, and the index forgets it.
         set_parent(&mut working, None);
         working.commit();
