@@ -14,11 +14,11 @@ use super::stages::{Decision, Flow, STAGES, Step};
 use super::topology;
 
 use super::working::Working;
+use std::sync::Arc;
 
 /// How often a shared store's tick looks at an attached incident (its parent may have resolved
 /// on another collector).
 const ATTACHED_RECHECK_MS: i64 = 15_000;
-use std::sync::Arc;
 
 /// The engine: policy, surroundings, working set and the transitions of the group in progress.
 #[derive(Debug, Default)]
