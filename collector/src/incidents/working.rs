@@ -36,11 +36,10 @@ pub struct Working {
     active_counts: [u64; 5],
     /// Host → ids of incidents opened on it (may name incidents gone since: lookups check).
     by_host: HashMap<String, Vec<String>>,
-    /// Ids of incidents that had a parent when last put (may name incidents gone or detached
-    /// since: lookups check). The topology tick reads these instead of every incident.
-    attached: HashSet<String>,
-    /// Parent id → ids of the incidents attached to it (may name incidents detached or gone
-    /// since: lookups check): a parent that resolves looks at its own children only.
+    /// Parent id → ids of the incidents attached to it: a parent that resolves looks at its
+    /// own children, and the topology tick at the attached incidents, never at every incident.
+    /// Kept by `put` and pruned by `commit` and `rollback` (within a group it may name a child
+    /// detached since: lookups check).
     by_parent: HashMap<String, HashSet<String>>,
     /// Ids of the incidents the last commit changed, in the order first changed.
     last_committed: Vec<String>,
@@ -90,9 +89,6 @@ impl Working {
         let Some(parent) = &incident.parent_id else {
             return;
         };
-        if !self.attached.contains(&incident.id) {
-            self.attached.insert(incident.id.clone());
-        }
         match self.by_parent.get_mut(parent) {
             Some(children) => {
                 if !children.contains(&incident.id) {
@@ -102,6 +98,16 @@ impl Working {
             None => {
                 self.by_parent
                     .insert(parent.clone(), HashSet::from([incident.id.clone()]));
+            }
+        }
+    }
+
+    /// Forgets that `child` is attached to `parent`.
+    fn unindex_attached(&mut self, parent: &str, child: &str) {
+        if let Some(children) = self.by_parent.get_mut(parent) {
+            children.remove(child);
+            if children.is_empty() {
+                self.by_parent.remove(parent);
             }
         }
     }
@@ -122,10 +128,12 @@ impl Working {
 
     /// The incidents not closed that are attached to a parent.
     pub fn attached(&self) -> impl Iterator<Item = &Incident> {
-        self.attached
-            .iter()
-            .filter_map(|id| self.get(id))
-            .filter(|incident| incident.parent_id.is_some())
+        self.by_parent.iter().flat_map(move |(parent, children)| {
+            children
+                .iter()
+                .filter_map(|id| self.get(id))
+                .filter(move |child| child.parent_id.as_deref() == Some(parent.as_str()))
+        })
     }
 
     /// An incident that is not closed.
@@ -260,7 +268,6 @@ impl Working {
         self.incidents.clear();
         self.by_fingerprint.clear();
         self.by_host.clear();
-        self.attached.clear();
         self.by_parent.clear();
         self.active_counts = [0; 5];
     }
@@ -282,12 +289,18 @@ impl Working {
         let dirty = std::mem::take(&mut self.dirty);
         for id in &dirty {
             let id = id.clone();
-            if self
+            let before = self
+                .undo
+                .get(&id)
+                .and_then(Option::as_ref)
+                .and_then(|before| before.parent_id.clone());
+            let after = self
                 .incidents
                 .get(&id)
-                .is_none_or(|incident| incident.parent_id.is_none())
-            {
-                self.attached.remove(&id);
+                .filter(|incident| incident.state != State::Closed)
+                .and_then(|incident| incident.parent_id.clone());
+            if let Some(parent) = before.filter(|before| after.as_ref() != Some(before)) {
+                self.unindex_attached(&parent, &id);
             }
             if self
                 .incidents
@@ -295,7 +308,9 @@ impl Working {
                 .is_some_and(|incident| incident.state == State::Closed)
                 && let Some(incident) = self.incidents.remove(&id)
             {
-                self.attached.remove(&id);
+                if let Some(parent) = &incident.parent_id {
+                    self.unindex_attached(parent, &id);
+                }
                 self.by_parent.remove(&id);
                 if let Some(host) = &incident.host
                     && let Some(ids) = self.by_host.get_mut(host)
@@ -326,13 +341,18 @@ impl Working {
     /// The store did not commit: every changed incident back as it was.
     pub fn rollback(&mut self) {
         for (id, before) in std::mem::take(&mut self.undo) {
-            match before {
+            let changed = match before {
                 Some(before) => {
                     self.index_attached(&before);
-                    self.incidents.insert(id, before)
+                    self.incidents
+                        .insert(id.clone(), before.clone())
+                        .filter(|changed| changed.parent_id != before.parent_id)
                 }
                 None => self.incidents.remove(&id),
             };
+            if let Some(parent) = changed.and_then(|changed| changed.parent_id.clone()) {
+                self.unindex_attached(&parent, &id);
+            }
         }
         for (fingerprint, before) in std::mem::take(&mut self.index_undo) {
             match before {
@@ -489,7 +509,7 @@ mod tests {
         set_parent(&mut working, None);
         working.commit();
         assert!(attached_ids(&working).is_empty());
-        assert!(working.attached.is_empty());
+        assert!(working.by_parent.is_empty());
         assert!(working.children_of(&parent_id).is_empty());
         // A loaded working set lists what was stored attached.
         let stored: Vec<Incident> = working

@@ -408,8 +408,8 @@ impl Replay<'_> {
         // Every incident the commit changed, not only those with an effect: a settle time that
         // started is a due time too.
         let engine = direct.writer().engine_ref();
-        for id in engine.last_committed().to_vec() {
-            self.rearm(engine, &id);
+        for id in engine.last_committed() {
+            self.rearm(engine, id);
         }
         for due in seen.queued {
             *self.timers.outbox.entry(due).or_default() += 1;
