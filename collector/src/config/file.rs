@@ -41,6 +41,16 @@ pub struct RawFile {
     pub(super) default_route: Option<RawRoute>,
     pub(super) capacity: Option<RawCapacity>,
     pub(super) topology: Option<RawTopology>,
+    pub(super) grouping: Option<RawGrouping>,
+}
+
+/// The `[grouping]` table.
+#[derive(Debug, Default, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawGrouping {
+    pub(super) by: Option<Vec<String>>,
+    pub(super) window: Option<String>,
+    pub(super) wait: Option<String>,
 }
 
 /// The `[topology]` table.

@@ -4,12 +4,13 @@
 //! names the key (exit status 2).
 //!
 //! The files: `args.rs` (clap flags), `file.rs` (the TOML shape), `store.rs` (`store`,
-//! `store_sync`), `tokens.rs` (`[[token]]`), `sinks.rs` (`[[sink]]`), `routes.rs` (`[[route]]`, `[default_route]`), `tls.rs` (`tls_cert`, `tls_key`, `client_ca`), `policy.rs` (`[incidents]`), `rules.rs`
+//! `store_sync`), `tokens.rs` (`[[token]]`), `sinks.rs` (`[[sink]]`), `routes.rs` (`[[route]]`, `[default_route]`), `tls.rs` (`tls_cert`, `tls_key`, `client_ca`), `policy.rs` (`[incidents]`), `grouping.rs` (`[grouping]`), `topology.rs` (`[topology]`), `rules.rs`
 //! (`[[rule]]`), `slo.rs` (`[[slo]]`); this file holds [`Config`], the top-level keys and the merge.
 
 mod args;
 mod capacity;
 mod file;
+mod grouping;
 mod policy;
 mod routes;
 mod rules;
@@ -192,6 +193,7 @@ impl Config {
         let topology =
             topology::parse_topology(file.topology.unwrap_or_default(), &mut policy, &mut errors);
         policy::parse_problems(file.problems.unwrap_or_default(), &mut policy, &mut errors);
+        grouping::parse_grouping(file.grouping.unwrap_or_default(), &mut policy, &mut errors);
         let rules = rules::parse_rules(
             file.default_rules.unwrap_or(true),
             file.rule.unwrap_or_default(),

@@ -385,6 +385,7 @@ impl Metrics {
                 | Change::PriorityChanged { .. }
                 | Change::Attached
                 | Change::Detached
+                | Change::HostJoined
                 | Change::Silenced { .. } => {}
             }
         }

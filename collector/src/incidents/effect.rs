@@ -43,6 +43,9 @@ pub enum Change {
     Attached,
     /// Detached from a parent that resolved while it kept failing: paged now.
     Detached,
+    /// Another host's incident joined this service-level incident (the snapshot lists its
+    /// hosts).
+    HostJoined,
     /// A silence began or ended over the incident.
     Silenced {
         /// Now silenced.
@@ -66,6 +69,7 @@ impl Change {
             Change::PriorityChanged { .. } => "priority_changed",
             Change::Attached => "attached",
             Change::Detached => "detached",
+            Change::HostJoined => "host_joined",
             Change::Silenced { silenced: true, .. } => "silenced",
             Change::Silenced {
                 silenced: false, ..

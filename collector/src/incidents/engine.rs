@@ -6,12 +6,15 @@ use super::action::{self, Action, ActionError};
 use super::context::{Context, Surroundings};
 use super::effect::{Change, Effect};
 use super::event::{EventIn, EventOutcome};
+use super::grouping;
 use super::lifecycle;
 use super::model::{Incident, State};
 use super::policy::Policy;
 use super::problems::{Opening, ProblemRef, ProblemState, ProblemWrite};
 use super::stages::{Decision, Flow, STAGES, Step};
 use super::topology;
+
+mod service_groups;
 
 use super::working::Working;
 use std::sync::Arc;
@@ -124,29 +127,22 @@ impl Engine {
             self.note_problems(&fingerprint, incident, decision, problem_writes, now_ms);
         }
         if let Some(mut incident) = incident {
-            if decision != Decision::Noted {
-                let incident = Arc::make_mut(&mut incident);
-                let silences = &self.surroundings.silences;
-                let version = silences.version();
-                let unchanged = decision == Decision::Folded
-                    && self.silence_checks.get(&incident.id).is_some_and(
-                        |&(checked, until, severity)| {
-                            checked == version && now_ms < until && severity == incident.severity
-                        },
-                    );
-                if !unchanged {
-                    let covered = silences.covers(incident, now_ms);
-                    lifecycle::set_silenced(incident, covered, now_ms, &self.policy, &mut changes);
-                    if !silences.is_empty() {
-                        if self.silence_checks.len() >= MAX_SILENCE_CHECKS {
-                            self.silence_checks.clear();
-                        }
-                        let until = silences.next_boundary(now_ms).unwrap_or(i64::MAX);
-                        self.silence_checks
-                            .insert(incident.id.clone(), (version, until, incident.severity));
-                    }
+            if decision == Decision::Opened {
+                let key = grouping::key(&self.policy.grouping, &incident);
+                if key.is_some() {
+                    Arc::make_mut(&mut incident).group_key = key;
                 }
-                mark_paged(incident, &changes);
+            }
+            if decision == Decision::Reopened
+                && let Some(parent) = &incident.parent_id
+                && self.working.get(parent).is_none()
+                && incident.group_key.is_some()
+            {
+                // Its service-level incident closed meanwhile: it stands on its own again.
+                Arc::make_mut(&mut incident).parent_id = None;
+            }
+            if decision != Decision::Noted {
+                self.cover(&mut incident, decision, &mut changes, now_ms);
             }
             // An outage found after its dependants: they attach to it now.
             let outage = matches!(decision, Decision::Opened | Decision::Reopened)
@@ -164,6 +160,7 @@ impl Engine {
             let flipped = (matches!(decision, Decision::Resolved | Decision::Reopened)
                 && !self.surroundings.depends_on.is_empty())
             .then(|| incident.id.clone());
+            let id = incident.id.clone();
             match decision {
                 Decision::Opened => {
                     number(&mut self.pending, &mut incident, changes);
@@ -183,42 +180,135 @@ impl Engine {
             if let Some(parent) = flipped {
                 self.settle_children(&parent, now_ms);
             }
+            match decision {
+                Decision::Opened | Decision::Reopened => self.group(&id, now_ms),
+                Decision::Resolved => self.member_settled(&id, now_ms),
+                _ => {}
+            }
         }
         outcome
     }
 
+    /// Silence coverage after an event (a folded repeat is checked again only when the
+    /// silences, their next boundary or its severity changed), and whether a page goes out.
+    fn cover(
+        &mut self,
+        incident: &mut Arc<Incident>,
+        decision: Decision,
+        changes: &mut Vec<Change>,
+        now_ms: i64,
+    ) {
+        let incident = Arc::make_mut(incident);
+        let silences = &self.surroundings.silences;
+        let version = silences.version();
+        let unchanged = decision == Decision::Folded
+            && self
+                .silence_checks
+                .get(&incident.id)
+                .is_some_and(|&(checked, until, severity)| {
+                    checked == version && now_ms < until && severity == incident.severity
+                });
+        if !unchanged {
+            let covered = silences.covers(incident, now_ms);
+            lifecycle::set_silenced(incident, covered, now_ms, &self.policy, changes);
+            if !silences.is_empty() {
+                if self.silence_checks.len() >= MAX_SILENCE_CHECKS {
+                    self.silence_checks.clear();
+                }
+                let until = silences.next_boundary(now_ms).unwrap_or(i64::MAX);
+                self.silence_checks
+                    .insert(incident.id.clone(), (version, until, incident.severity));
+            }
+        }
+        mark_paged(incident, changes);
+    }
+
+    /// Whether the sinks were told about incident `id` (so they are owed its acknowledge and
+    /// resolve even once it is attached): it was paged before this group, and its notifications
+    /// are not still held (attaching cancels those).
+    fn committed_page(&self, id: &str, now_ms: i64) -> bool {
+        let told = |incident: &Incident| {
+            incident.paged && incident.held_until_ms.is_none_or(|until| until <= now_ms)
+        };
+        match self.working.before_group(id) {
+            None => self.working.get(id).is_some_and(told),
+            Some(None) => false,
+            Some(Some(before)) => told(before),
+        }
+    }
+
     /// Attaches the active top-level incidents of the hosts depending on `host` to the outage
-    /// `id` (or to the top of its chain, `parent`).
+    /// `id` (or to the top of its chain, `parent`). A service-level incident whose active members
+    /// all depend on `host` attaches as a whole; the members of one that also spans other hosts
+    /// move to the outage.
     fn attach_dependents(&mut self, id: &str, parent: Option<&str>, host: &str, now_ms: i64) {
         let hosts = topology::dependents(&self.surroundings.depends_on, host);
         if hosts.is_empty() {
             return;
         }
         let root = parent.unwrap_or(id).to_owned();
-        let children: Vec<String> = hosts
-            .iter()
-            .flat_map(|host| self.working.on_host(host))
-            .filter(|other| {
-                other.id != id
-                    && other.id != root
-                    && other.state.is_active()
-                    && other.parent_id.is_none()
-            })
-            .map(|other| other.id.clone())
-            .collect();
+        let mut children: Vec<String> = Vec::new();
+        let mut groups: Vec<String> = Vec::new();
+        for other in hosts.iter().flat_map(|host| self.working.on_host(host)) {
+            if other.id == id || other.id == root || !other.state.is_active() {
+                continue;
+            }
+            match &other.parent_id {
+                None => children.push(other.id.clone()),
+                Some(group) => {
+                    if self.working.get(group).is_some_and(|group| {
+                        grouping::is_group(group)
+                            && group.state.is_active()
+                            && group.parent_id.is_none()
+                    }) && !groups.contains(group)
+                    {
+                        groups.push(group.clone());
+                    }
+                }
+            }
+        }
+        for group in groups {
+            let members: Vec<(String, bool)> = self
+                .working
+                .children_of(&group)
+                .into_iter()
+                .filter_map(|member| self.working.get(&member))
+                .filter(|member| member.state.is_active())
+                .map(|member| {
+                    let behind = member
+                        .host
+                        .as_ref()
+                        .is_some_and(|host| hosts.contains(host));
+                    (member.id.clone(), behind)
+                })
+                .collect();
+            if members.iter().all(|(_, behind)| *behind) {
+                children.push(group);
+            } else {
+                children.extend(
+                    members
+                        .into_iter()
+                        .filter(|(_, behind)| *behind)
+                        .map(|(member, _)| member),
+                );
+            }
+        }
         for child in children {
+            let paged = self.committed_page(&child, now_ms);
             let Some(mut incident) = self.working.take(&child) else {
                 continue;
             };
             let mut changes = Vec::new();
+            let incident_mut = Arc::make_mut(&mut incident);
             topology::attach(
-                Arc::make_mut(&mut incident),
+                incident_mut,
                 &root,
                 host,
                 now_ms,
                 &self.policy,
                 &mut changes,
             );
+            incident_mut.paged = paged;
             number(&mut self.pending, &mut incident, changes);
             self.working.put(incident);
         }
@@ -320,6 +410,9 @@ impl Engine {
             // Its attached children start settling now, not at the next tick.
             self.settle_children(id, now_ms);
         }
+        if resolved {
+            self.member_settled(id, now_ms);
+        }
         Ok(result)
     }
 
@@ -376,11 +469,15 @@ impl Engine {
                 &self.policy,
                 &mut changes,
             );
+            let settled = was_active && !incident.state.is_active();
             if incident.state.is_active() != was_active {
-                flipped.push(id);
+                flipped.push(id.clone());
             }
             number(&mut self.pending, &mut incident, changes);
             self.working.put(incident);
+            if settled {
+                self.member_settled(&id, now_ms);
+            }
         }
         flipped
     }

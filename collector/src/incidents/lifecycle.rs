@@ -61,6 +61,7 @@ pub fn new_incident(id: String, fingerprint: String, event: &EventIn, now_ms: i6
         settle_until_ms: None,
         workaround: None,
         runbook: event.runbook.clone(),
+        group_key: None,
         // Most incidents keep a handful of entries; start small (memory per incident).
         timeline: Vec::with_capacity(2),
         changes: 0,

@@ -31,6 +31,7 @@ pub mod effect;
 pub mod engine;
 pub mod event;
 pub mod flapping;
+pub mod grouping;
 pub mod lifecycle;
 pub mod model;
 pub mod policy;

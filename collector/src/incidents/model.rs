@@ -82,6 +82,8 @@ pub enum TimelineKind {
     Attached,
     /// Detached: its parent resolved and it was still failing after the settle time.
     Detached,
+    /// Another host's incident joined this service-level incident.
+    HostJoined,
     /// A recent change is suspected behind it.
     ChangeSuspected,
     /// It joined a problem record.
@@ -291,6 +293,10 @@ pub struct Incident {
     /// A runbook URL from its rule or event.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub runbook: Option<String>,
+    /// Its service-grouping key (`[grouping] by`) when it has one: incidents of one key on
+    /// several hosts attach to one service-level incident, whose fingerprint is `group:<key>`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub group_key: Option<String>,
     /// Ordered history.
     pub timeline: Vec<TimelineEntry>,
     /// Transitions so far: each [`super::Effect`] is numbered by it (the notification outbox's

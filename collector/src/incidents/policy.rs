@@ -34,6 +34,32 @@ pub struct Policy {
     pub change_window_ms: i64,
     /// When problems open (`[problems]`).
     pub problems: super::problems::ProblemPolicy,
+    /// Service grouping (`[grouping]`).
+    pub grouping: GroupingPolicy,
+}
+
+/// Service grouping: incidents sharing a key on several hosts fold into one service-level
+/// incident (see [`super::grouping`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GroupingPolicy {
+    /// The key: incident fields (`service`, `check`, `source`) or label names; empty: off.
+    pub by: Vec<String>,
+    /// A lone incident of the key opened at most this long before another host's joins it
+    /// into a service incident.
+    pub window_ms: i64,
+    /// How long the notifications of a lone incident of a key wait for another host's to
+    /// join it (0: paged at once).
+    pub wait_ms: i64,
+}
+
+impl Default for GroupingPolicy {
+    fn default() -> Self {
+        GroupingPolicy {
+            by: vec!["service".to_owned()],
+            window_ms: 5 * 60 * 1000,
+            wait_ms: 30_000,
+        }
+    }
 }
 
 /// A one-shot check (a reboot, an OOM kill, a log line) that resolves by itself `after_ms`
@@ -94,6 +120,7 @@ impl Default for Policy {
             topology_settle_ms: 120_000,
             change_window_ms: 2 * 60 * 60 * 1000,
             problems: super::problems::ProblemPolicy::default(),
+            grouping: GroupingPolicy::default(),
         }
     }
 }

@@ -43,6 +43,9 @@ pub struct Working {
     by_parent: HashMap<String, HashSet<String>>,
     /// Ids of the incidents the last commit changed, in the order first changed.
     last_committed: Vec<String>,
+    /// Grouping key → ids of the incidents not closed that have it (may name incidents gone
+    /// since: lookups check), so service grouping finds a key's incidents without a scan.
+    by_group: HashMap<String, Vec<String>>,
 }
 
 fn priority_index(priority: u8) -> usize {
@@ -77,6 +80,7 @@ impl Working {
         self.by_fingerprint
             .insert(incident.fingerprint.clone(), incident.id.clone());
         self.index_host(&incident);
+        self.index_group(&incident);
         if incident.state.is_active() {
             self.active_counts[priority_index(incident.priority)] += 1;
         }
@@ -202,9 +206,30 @@ impl Working {
             .filter(move |incident| incident.host.as_deref() == Some(host))
     }
 
+    fn index_group(&mut self, incident: &Incident) {
+        if let Some(key) = &incident.group_key {
+            let ids = self.by_group.entry(key.clone()).or_default();
+            if !ids.contains(&incident.id) {
+                ids.push(incident.id.clone());
+            }
+        }
+    }
+
+    /// The incidents not closed with grouping key `key` (the members of its service-level
+    /// incident, and lone ones a new host's incident may join).
+    pub fn in_group<'a>(&'a self, key: &'a str) -> impl Iterator<Item = &'a Incident> + 'a {
+        self.by_group
+            .get(key)
+            .into_iter()
+            .flatten()
+            .filter_map(|id| self.get(id))
+            .filter(move |incident| incident.group_key.as_deref() == Some(key))
+    }
+
     /// Registers a new incident as the current one of its fingerprint.
     pub fn insert_new(&mut self, incident: Arc<Incident>) {
         self.index_host(&incident);
+        self.index_group(&incident);
         let id = incident.id.clone();
         let before = self
             .by_fingerprint
@@ -215,6 +240,13 @@ impl Working {
         self.undo.insert(id.clone(), None);
         self.dirty.push(id);
         self.put(incident);
+    }
+
+    /// Incident `id` as it was before the group in progress: `None` when the group has not
+    /// changed it (its current value is the committed one), `Some(None)` when the group created
+    /// it.
+    pub fn before_group(&self, id: &str) -> Option<Option<&Incident>> {
+        self.undo.get(id).map(Option::as_deref)
     }
 
     /// Incidents changed since the last commit, in the order first changed.
@@ -269,6 +301,7 @@ impl Working {
         self.by_fingerprint.clear();
         self.by_host.clear();
         self.by_parent.clear();
+        self.by_group.clear();
         self.active_counts = [0; 5];
     }
 
@@ -318,6 +351,14 @@ impl Working {
                     ids.retain(|other| *other != id);
                     if ids.is_empty() {
                         self.by_host.remove(host);
+                    }
+                }
+                if let Some(key) = &incident.group_key
+                    && let Some(ids) = self.by_group.get_mut(key)
+                {
+                    ids.retain(|other| *other != id);
+                    if ids.is_empty() {
+                        self.by_group.remove(key);
                     }
                 }
                 if self.by_fingerprint.get(&incident.fingerprint) == Some(&id) {

@@ -126,7 +126,11 @@ impl Routing {
         let Some(step) = step_of(effect.change) else {
             return Vec::new();
         };
-        if incident.parent_id.is_some() {
+        // Attached: quiet, except that one paged before it was attached still gets its
+        // acknowledge and resolve (the sinks were told it opened).
+        if incident.parent_id.is_some()
+            && !(incident.paged && matches!(step, Step::Acknowledge | Step::Resolve))
+        {
             return Vec::new();
         }
         // Silenced: quiet, except that a page that went out before the silence still gets its
@@ -211,7 +215,9 @@ pub fn step_of(change: Change) -> Option<Step> {
         Change::Reopened => Some(Step::Reopen),
         Change::Acknowledged { .. } => Some(Step::Acknowledge),
         Change::Resolved { .. } => Some(Step::Resolve),
-        Change::PriorityChanged { .. } | Change::Flapping { .. } => Some(Step::Update),
+        Change::PriorityChanged { .. } | Change::Flapping { .. } | Change::HostJoined => {
+            Some(Step::Update)
+        }
         // A silence ended over an incident nobody was told about: it is paged now.
         Change::Silenced {
             silenced: false,

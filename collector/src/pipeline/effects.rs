@@ -96,6 +96,9 @@ pub fn log_effect(effect: &Effect) {
         Change::Attached => {
             tracing::info!(incident_id = %id, parent_id = ?incident.parent_id, "incident attached to its parent");
         }
+        Change::HostJoined => {
+            tracing::info!(incident_id = %id, hosts = incident.hosts.len(), priority, "a host joined the service-level incident");
+        }
         Change::Detached => {
             tracing::info!(incident_id = %id, priority, "incident detached: it outlived its parent");
         }

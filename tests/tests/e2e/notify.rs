@@ -58,6 +58,8 @@ fn webhook_config(hook: &Hook, extra: &str) -> String {
         secret_env = "HOOK_SECRET"
         timeout = "500ms"
         {extra}
+        [grouping]
+        wait = "0s"
         "#,
         hook.url("/hook")
     )
@@ -335,6 +337,8 @@ async fn an_unacknowledged_incident_escalates_and_an_acknowledged_one_does_not()
         [[route.escalate]]
         after = "2s"
         sinks = ["manager"]
+        [grouping]
+        wait = "0s"
         "#,
         pager.url("/p"),
         manager.url("/m")

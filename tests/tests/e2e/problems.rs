@@ -34,7 +34,7 @@ async fn with_hook(tmp: &std::path::Path, hook: &Hook, extra: &str) -> Collector
     std::fs::write(
         &config,
         format!(
-            "{extra}\n[[sink]]\nname = \"queue\"\nkind = \"webhook\"\nurl = \"{}\"\n",
+            "{extra}\n[[sink]]\nname = \"queue\"\nkind = \"webhook\"\nurl = \"{}\"\n[grouping]\nwait = \"0s\"\n",
             hook.url("/hook")
         ),
     )

@@ -74,6 +74,9 @@ fn replay_prints_each_notification_at_its_time_with_escalations_and_assignments(
         sinks = ["pager"]
         [[route.escalate]]
         after = "10m"
+        # Each incident on its own here (grouping has its own test).
+        [grouping]
+        by = []
         "#,
     );
     let mut input = vec![
@@ -186,7 +189,7 @@ async fn replay_and_a_live_collector_send_the_same_steps_in_the_same_order() {
         tmp.path(),
         "collector.toml",
         &format!(
-            "[[sink]]\nname = \"queue\"\nkind = \"webhook\"\nurl = \"{}\"\nsteps = [\"open\", \"update\", \"reopen\", \"resolve\"]\n",
+            "[[sink]]\nname = \"queue\"\nkind = \"webhook\"\nurl = \"{}\"\nsteps = [\"open\", \"update\", \"reopen\", \"resolve\"]\n[grouping]\nby = []\n",
             hook.url("/hook")
         ),
     );
@@ -318,6 +321,8 @@ fn replay_settles_the_children_of_an_outage_on_the_events_clock() {
         [topology.depends_on]
         "web-1" = ["switch-a"]
         "web-2" = ["switch-a"]
+        [grouping]
+        wait = "0s"
         "#,
     );
     let input = [

@@ -54,7 +54,7 @@ async fn a_silence_keeps_new_incidents_off_the_queue_and_still_sends_a_paged_res
     std::fs::write(
         &config,
         format!(
-            "[[sink]]\nname = \"queue\"\nkind = \"webhook\"\nurl = \"{}\"\n",
+            "[[sink]]\nname = \"queue\"\nkind = \"webhook\"\nurl = \"{}\"\n[grouping]\nwait = \"0s\"\n",
             hook.url("/hook")
         ),
     )

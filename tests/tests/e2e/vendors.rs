@@ -59,6 +59,9 @@ secret_env = "E2E_OG_KEY"
 name = "chat"
 kind = "slack"
 secret_file = "{}"
+
+[grouping]
+wait = "0s"
 "#,
             hook.url("/v2/enqueue"),
             hook.url("/og"),

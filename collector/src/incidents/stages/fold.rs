@@ -93,7 +93,7 @@ pub fn stage(context: &Context<'_>, step: &mut Step<'_>) -> Flow {
 
 /// A resolved incident firing again: back to open, SLA breaches forgotten (stage 5 sets new due
 /// times from now).
-fn reopen(incident: &mut Incident, event: &EventIn, now_ms: i64, policy: &Policy) {
+pub(crate) fn reopen(incident: &mut Incident, event: &EventIn, now_ms: i64, policy: &Policy) {
     incident.state = State::Open;
     incident.resolved_ms = None;
     incident.resolved_by = None;

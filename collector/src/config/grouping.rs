@@ -1,0 +1,93 @@
+//! `[grouping]`: service grouping — the key incidents are grouped by (`by`), how long a lone
+//! incident stays open to others of its key (`window`), and how long its notifications wait for
+//! them (`wait`).
+
+use super::file::RawGrouping;
+use super::policy::millis;
+use super::{ConfigErrors, parse_duration_key};
+use crate::incidents::Policy;
+
+/// The names a key may not use: the host (grouping joins several hosts) and incident fields that
+/// are not identity.
+const NOT_KEYS: [&str; 3] = ["host", "severity", "priority"];
+
+/// Validates `[grouping]` into `policy`.
+pub(super) fn parse_grouping(raw: RawGrouping, policy: &mut Policy, errors: &mut ConfigErrors) {
+    let grouping = &mut policy.grouping;
+    if let Some(by) = raw.by {
+        let mut ok = true;
+        for name in &by {
+            if name.trim().is_empty() || name.contains([',', '=']) {
+                errors.invalid(
+                    "grouping.by",
+                    format!("{name:?} is not a field or label name (no commas, no `=`)"),
+                );
+                ok = false;
+            } else if NOT_KEYS.contains(&name.as_str()) {
+                errors.invalid(
+                    "grouping.by",
+                    format!(
+                        "{name:?} cannot group incidents; use service, check, source or a label"
+                    ),
+                );
+                ok = false;
+            }
+        }
+        if ok {
+            grouping.by = by;
+        }
+    }
+    for (key, text, target) in [
+        ("grouping.window", &raw.window, &mut grouping.window_ms),
+        ("grouping.wait", &raw.wait, &mut grouping.wait_ms),
+    ] {
+        if let Some(text) = text
+            && let Some(duration) = parse_duration_key(key, text, errors)
+        {
+            *target = millis(duration);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(text: &str) -> Result<Policy, String> {
+        let raw: RawGrouping = toml::from_str(text).map_err(|error| error.to_string())?;
+        let mut errors = ConfigErrors::new();
+        let mut policy = Policy::default();
+        parse_grouping(raw, &mut policy, &mut errors);
+        if errors.is_empty() {
+            Ok(policy)
+        } else {
+            Err(errors.to_string())
+        }
+    }
+
+    #[test]
+    fn by_window_and_wait_with_defaults_and_errors_naming_the_key() {
+        let policy =
+            parse("by = [\"service\", \"env\"]\nwindow = \"10m\"\nwait = \"0s\"\n").unwrap();
+        assert_eq!(policy.grouping.by, ["service", "env"]);
+        assert_eq!(
+            (policy.grouping.window_ms, policy.grouping.wait_ms),
+            (600_000, 0)
+        );
+        let policy = parse("").unwrap();
+        assert_eq!(policy.grouping, Policy::default().grouping);
+        assert_eq!(policy.grouping.by, ["service"]);
+        assert!(parse("by = []").unwrap().grouping.by.is_empty(), "off");
+        for (text, key) in [
+            ("by = [\"host\"]", "grouping.by"),
+            ("by = [\"a,b\"]", "grouping.by"),
+            ("by = [\"\"]", "grouping.by"),
+            ("wait = \"soon\"", "grouping.wait"),
+            ("window = \"-1s\"", "grouping.window"),
+        ] {
+            let error = parse(text).unwrap_err();
+            assert!(error.contains(key), "{text}: {error}");
+        }
+        assert!(parse("group_by = []").is_err(), "unknown keys are refused");
+    }
+}
