@@ -140,10 +140,32 @@ impl Timers {
 struct Totals {
     events: u64,
     incidents: BTreeSet<String>,
-    top_level: BTreeSet<String>,
     steps: BTreeMap<&'static str, u64>,
     /// Problem records the notifications named.
     problems: BTreeSet<String>,
+}
+
+/// Per input line, the incident its event concerned; per incident, the parent it was last seen
+/// attached to: the assignments and the top-level count are read from these at the end, so a
+/// line names the incident it *ended* in (an incident grouped or attached after the event).
+#[derive(Debug, Default)]
+struct Lineage {
+    lines: Vec<Option<u64>>,
+    parents: std::collections::HashMap<u64, Option<u64>>,
+}
+
+impl Lineage {
+    /// The top of `id`'s chain of parents (bounded: a cycle never loops).
+    fn top(&self, id: u64) -> u64 {
+        let mut at = id;
+        for _ in 0..32 {
+            match self.parents.get(&at).copied().flatten() {
+                Some(parent) if parent != at => at = parent,
+                _ => break,
+            }
+        }
+        at
+    }
 }
 
 /// What the writer's observer saw in one commit: the due times of the rows it queued for later.
@@ -215,7 +237,7 @@ pub fn run(
         notification_retention_ms: 0,
     };
     let mut direct = Direct::new(writer);
-    let mut assignments = match &args.assignments {
+    let assignments = match &args.assignments {
         Some(path) => Some(std::io::BufWriter::new(
             std::fs::File::create(path).map_err(|error| {
                 ReplayError::Io(format!("cannot write {}: {error}", path.display()))
@@ -228,6 +250,7 @@ pub fn run(
         clock,
         timers: Timers::default(),
         totals: Totals::default(),
+        lineage: Lineage::default(),
         seen,
         notifier,
         output,
@@ -237,9 +260,7 @@ pub fn run(
         let number = index + 1;
         let line = line.map_err(|error| ReplayError::Io(format!("cannot read stdin: {error}")))?;
         if line.trim().is_empty() {
-            if let Some(out) = assignments.as_mut() {
-                writeln!(out).map_err(io_error)?;
-            }
+            replay.lineage.lines.push(None);
             continue;
         }
         let request: EventRequest =
@@ -284,17 +305,13 @@ pub fn run(
             }
             _ => None,
         };
-        let top = incident
-            .as_deref()
-            .map(|id| replay.top_level(direct.writer().engine_ref(), id));
-        if let Some(out) = assignments.as_mut() {
-            writeln!(out, "{}", top.as_deref().unwrap_or("")).map_err(io_error)?;
+        let number = incident.as_deref().and_then(crate::incidents::parse_id);
+        replay.lineage.lines.push(number);
+        if let Some(number) = number {
+            replay.lineage.parents.entry(number).or_insert(None);
         }
         if let Some(id) = incident {
             replay.totals.incidents.insert(id);
-        }
-        if let Some(top) = top {
-            replay.totals.top_level.insert(top);
         }
         replay.after_group(&mut direct, &mut fresh_rx)?;
         if replay.totals.events.is_multiple_of(PRUNE_EVERY_EVENTS) {
@@ -316,6 +333,17 @@ pub fn run(
         )?;
     }
     if let Some(mut out) = assignments {
+        for line in &replay.lineage.lines {
+            match line {
+                Some(id) => writeln!(
+                    out,
+                    "{}",
+                    crate::incidents::model::format_id(replay.lineage.top(*id))
+                ),
+                None => writeln!(out),
+            }
+            .map_err(io_error)?;
+        }
         out.flush().map_err(io_error)?;
     }
     replay.summary()
@@ -331,6 +359,7 @@ struct Replay<'a> {
     clock: Arc<ManualClock>,
     timers: Timers,
     totals: Totals,
+    lineage: Lineage,
     seen: Arc<Mutex<Seen>>,
     notifier: Notifier,
     output: &'a mut dyn std::io::Write,
@@ -342,14 +371,6 @@ impl Replay<'_> {
         if at_ms > now {
             self.clock.advance(at_ms - now);
         }
-    }
-
-    /// The incident an event ended in, or the parent it is attached to.
-    fn top_level(&self, engine: &Engine, id: &str) -> String {
-        engine
-            .get(id)
-            .and_then(|incident| incident.parent_id.clone())
-            .unwrap_or_else(|| id.to_owned())
     }
 
     /// Runs every due time before `at_ms`, in order.
@@ -410,6 +431,14 @@ impl Replay<'_> {
         let engine = direct.writer().engine_ref();
         for id in engine.last_committed() {
             self.rearm(engine, id);
+            if let (Some(number), Some(incident)) = (crate::incidents::parse_id(id), engine.get(id))
+            {
+                let parent = incident
+                    .parent_id
+                    .as_deref()
+                    .and_then(crate::incidents::parse_id);
+                self.lineage.parents.insert(number, parent);
+            }
         }
         for due in seen.queued {
             *self.timers.outbox.entry(due).or_default() += 1;
@@ -516,6 +545,18 @@ impl Replay<'_> {
         answers
     }
 
+    /// The incidents the events ended in, counted once each.
+    fn top_level_incidents(&self) -> usize {
+        let lineage = &self.lineage;
+        let tops: std::collections::HashSet<u64> = lineage
+            .lines
+            .iter()
+            .flatten()
+            .map(|id| lineage.top(*id))
+            .collect();
+        tops.len()
+    }
+
     fn summary(&mut self) -> Result<(), ReplayError> {
         let notifications: serde_json::Map<String, serde_json::Value> = Step::ALL
             .iter()
@@ -532,7 +573,7 @@ impl Replay<'_> {
         let summary = serde_json::json!({"summary": {
             "events": self.totals.events,
             "incidents": self.totals.incidents.len(),
-            "top_level_incidents": self.totals.top_level.len(),
+            "top_level_incidents": self.top_level_incidents(),
             "problems": self.totals.problems.len(),
             "notifications": notifications,
             "notifications_total": total,

@@ -366,3 +366,110 @@ fn replay_settles_the_children_of_an_outage_on_the_events_clock() {
     assert_eq!(detached["parent_id"], serde_json::Value::Null, "{detached}");
     assert_eq!(summary["incidents"], 4, "{summary}");
 }
+
+#[test]
+fn replay_groups_a_service_failing_on_several_hosts_into_one_page_with_updates() {
+    let tmp = tempfile::tempdir().unwrap();
+    // Grouping as by default: by service, a lone incident waits 30 s for another host's.
+    let service = |host: &str, service: &str, status: &str, time: &str| {
+        serde_json::json!({
+            "source": "nagios", "host": host, "service": service, "check": "http_5xx",
+            "status": status, "severity": "major", "summary": "5xx above 5%", "time": time
+        })
+        .to_string()
+    };
+    let input = [
+        service("web-1", "checkout", "firing", "2026-11-21T10:00:00Z"),
+        service("web-2", "checkout", "firing", "2026-11-21T10:00:10Z"),
+        service("search-1", "search", "firing", "2026-11-21T10:00:20Z"),
+        service("web-3", "checkout", "firing", "2026-11-21T10:01:00Z"),
+        service("web-1", "checkout", "resolved", "2026-11-21T10:05:00Z"),
+        service("web-2", "checkout", "resolved", "2026-11-21T10:06:00Z"),
+        service("web-3", "checkout", "resolved", "2026-11-21T10:07:00Z"),
+        service("search-1", "search", "resolved", "2026-11-21T10:08:00Z"),
+    ];
+    // A sink that hears of updates (hosts joining) besides the default steps.
+    let config = write(
+        tmp.path(),
+        "replay.toml",
+        "[[sink]]\nname = \"default\"\nkind = \"webhook\"\nurl = \"http://127.0.0.1:1/never-called\"\n\
+         steps = [\"open\", \"update\", \"acknowledge\", \"reopen\", \"resolve\"]\n",
+    );
+    let assignments = tmp.path().join("assignments.txt");
+    let (status, stdout, stderr) = replay(
+        &[
+            "--config",
+            &config,
+            "--assignments",
+            assignments.to_str().unwrap(),
+        ],
+        &(input.join("\n") + "\n"),
+    );
+    assert_eq!(status, Some(0), "{stderr}");
+    let (sent, summary) = lines(&stdout);
+    let seen: Vec<(&str, &str, Vec<&str>)> = sent
+        .iter()
+        .map(|n| {
+            (
+                n["at"].as_str().unwrap(),
+                n["step"].as_str().unwrap(),
+                n["hosts"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|host| host.as_str().unwrap())
+                    .collect(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        seen,
+        [
+            // Paged once, when the first host's wait ended, with both hosts.
+            ("2026-11-21T10:00:30.000Z", "open", vec!["web-1", "web-2"]),
+            // Another service is not grouped with it: alone, after its own wait.
+            ("2026-11-21T10:00:50.000Z", "open", vec!["search-1"]),
+            // A host joining is an update, never hidden.
+            (
+                "2026-11-21T10:01:00.000Z",
+                "update",
+                vec!["web-1", "web-2", "web-3"]
+            ),
+            // Resolved with its last host.
+            (
+                "2026-11-21T10:07:00.000Z",
+                "resolve",
+                vec!["web-1", "web-2", "web-3"]
+            ),
+            ("2026-11-21T10:08:00.000Z", "resolve", vec!["search-1"]),
+        ],
+        "{stdout}"
+    );
+    let group = &sent[0];
+    assert!(
+        group["fingerprint"]
+            .as_str()
+            .unwrap()
+            .starts_with("group:service=checkout"),
+        "{group}"
+    );
+    assert_eq!(group["service"], "checkout");
+    assert_eq!(group["title"], "http_5xx on several hosts of checkout");
+    assert_eq!(summary["incidents"], 4, "3 hosts and search-1: {summary}");
+    assert_eq!(summary["top_level_incidents"], 2, "{summary}");
+    // Every checkout event ended in the service-level incident.
+    let assigned: Vec<String> = std::fs::read_to_string(&assignments)
+        .unwrap()
+        .lines()
+        .map(str::to_owned)
+        .collect();
+    let group_id = group["incident_id"].as_str().unwrap();
+    for (line, event) in input.iter().enumerate() {
+        let expected = if event.contains("\"checkout\"") {
+            group_id.to_owned()
+        } else {
+            sent[1]["incident_id"].as_str().unwrap().to_owned()
+        };
+        assert_eq!(assigned[line], expected, "line {}", line + 1);
+    }
+}
