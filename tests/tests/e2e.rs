@@ -33,6 +33,8 @@ mod deploy;
 mod fleet;
 #[path = "e2e/forecast.rs"]
 mod forecast;
+#[path = "e2e/grouping.rs"]
+mod grouping;
 #[path = "e2e/incidents.rs"]
 mod incidents;
 #[path = "e2e/inventory.rs"]

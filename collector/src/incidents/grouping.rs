@@ -52,6 +52,25 @@ pub fn key(policy: &GroupingPolicy, incident: &Incident) -> Option<String> {
     Some(key)
 }
 
+/// The grouping key the incident `event` opens would have (a shared store locks and loads its
+/// group before deciding; see [`key`]).
+pub fn key_of_event(policy: &GroupingPolicy, event: &EventIn) -> Option<String> {
+    if event.status == Status::Resolved && event.host.is_none() {
+        return None;
+    }
+    let mut labels = event.host_labels.clone();
+    labels.extend(event.labels.iter().map(|(k, v)| (k.clone(), v.clone())));
+    let probe = Incident {
+        host: event.host.clone(),
+        service: event.service.clone(),
+        source: Some(event.source.clone()),
+        check: event.check.clone(),
+        labels,
+        ..super::lifecycle::new_incident(String::new(), String::new(), event, 0)
+    };
+    key(policy, &probe)
+}
+
 /// Whether `incident` is a service-level incident.
 pub fn is_group(incident: &Incident) -> bool {
     incident.fingerprint.starts_with(PREFIX)

@@ -431,22 +431,31 @@ impl Writer {
     fn prepare_shared(&mut self, writes: &[Write], now_ms: i64) -> Result<Option<u64>, StoreError> {
         let mut fingerprints: Vec<String> = Vec::new();
         let mut ids: Vec<String> = Vec::new();
+        // Service grouping: the grouping keys the group's incidents have (their service-level
+        // incident and its members are decided on too).
+        let mut keys: std::collections::BTreeSet<String> = std::collections::BTreeSet::new();
         let mut may_open = false;
-        let mut note_events = |events: &[EventIn], fingerprints: &mut Vec<String>| {
-            for event in events {
-                may_open |= event.status == Status::Firing;
-                fingerprints.push(fingerprint(event));
-            }
-        };
+        let grouping = self.engine.policy().grouping.clone();
+        let mut note_events =
+            |events: &[EventIn],
+             fingerprints: &mut Vec<String>,
+             keys: &mut std::collections::BTreeSet<String>| {
+                for event in events {
+                    may_open |= event.status == Status::Firing;
+                    fingerprints.push(fingerprint(event));
+                    keys.extend(crate::incidents::grouping::key_of_event(&grouping, event));
+                }
+            };
         for write in writes {
             match unfenced(write) {
-                Write::Batch(host) => note_events(&host.events, &mut fingerprints),
+                Write::Batch(host) => note_events(&host.events, &mut fingerprints, &mut keys),
                 Write::Events(events) | Write::States { events, .. } => {
-                    note_events(events, &mut fingerprints)
+                    note_events(events, &mut fingerprints, &mut keys)
                 }
                 Write::Act { id, .. } => {
-                    if let Some(fingerprint) = self.backend.fingerprint_of(id)? {
-                        fingerprints.push(fingerprint);
+                    if let Some(incident) = self.backend.find_incident(id)? {
+                        fingerprints.push(incident.fingerprint);
+                        keys.extend(incident.group_key);
                         ids.push(id.clone());
                     }
                 }
@@ -454,6 +463,7 @@ impl Writer {
                 Write::Tick => {
                     for incident in self.backend.due_incidents(now_ms)? {
                         fingerprints.push(incident.fingerprint);
+                        keys.extend(incident.group_key);
                         // An attached incident settles by its parent's state: load both.
                         ids.extend(incident.parent_id);
                         ids.push(incident.id);
@@ -502,6 +512,14 @@ impl Writer {
                 fingerprints.extend(self.backend.active_fingerprints_on_hosts(&hosts)?);
             }
         }
+        let keys: Vec<String> = keys.into_iter().collect();
+        if !keys.is_empty() {
+            fingerprints.extend(
+                keys.iter()
+                    .map(|key| crate::incidents::grouping::fingerprint(key)),
+            );
+            fingerprints.extend(self.backend.active_fingerprints_in_groups(&keys)?);
+        }
         fingerprints.sort();
         fingerprints.dedup();
         self.engine.clear();
@@ -518,7 +536,17 @@ impl Writer {
             return Ok(None);
         }
         self.backend.lock_fingerprints(&fingerprints)?;
-        // Under the locks: what the store holds now is what the engine decides on.
+        // Under the locks: what the store holds now is what the engine decides on. A key's
+        // members are changed only under its service-level fingerprint's lock: read them again
+        // (one may have joined between the first read and the lock).
+        if !keys.is_empty() {
+            let mut members = self.backend.active_fingerprints_in_groups(&keys)?;
+            members.retain(|member| fingerprints.binary_search(member).is_err());
+            if !members.is_empty() {
+                fingerprints.extend(members);
+                fingerprints.sort();
+            }
+        }
         let mut incidents = self.backend.current_incidents(&fingerprints)?;
         ids.sort();
         ids.dedup();
