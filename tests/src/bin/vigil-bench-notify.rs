@@ -480,7 +480,8 @@ fn pinned(cli: &Cli, program: &Path) -> Command {
 async fn vigil(cli: &Cli, bin_dir: &Path, sink: bool) -> Result<Outcome> {
     let tmp = tempfile::tempdir()?;
     let receiver = Receiver::start().await?;
-    let mut config = format!("store_sync = {:?}\n", cli.store_sync);
+    // Every event its own page, as Alertmanager's `group_by: ['...']` with `group_wait: 0s`.
+    let mut config = format!("store_sync = {:?}\n[grouping]\nby = []\n", cli.store_sync);
     if sink {
         let secret = tmp.path().join("hook-secret");
         std::fs::write(&secret, "bench-signing-secret")?;
