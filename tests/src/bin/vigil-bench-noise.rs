@@ -615,10 +615,16 @@ fn run_vigil(cli: &Cli, stream: &Stream, dir: &Path, config: &str) -> Result<Out
             )
         })?;
     if !output.status.success() {
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        let hint = if cli.grouping && stderr.contains("grouping") {
+            " (--grouping needs a vigil-collector with service grouping)"
+        } else {
+            ""
+        };
         bail!(
-            "vigil-collector replay failed ({}): {}",
+            "vigil-collector replay failed ({}){hint}: {}",
             output.status,
-            String::from_utf8_lossy(&output.stderr).trim()
+            stderr.trim()
         );
     }
     std::fs::write(
@@ -1060,8 +1066,9 @@ fn print_stream(stream: &Stream, outcomes: &[Outcome]) -> Vec<String> {
     let spans = stream.phase_spans();
     let attack: Vec<usize> = (1..stream.phases.len()).collect();
     println!(
-        "### {} — {} alerts, {} distinct alerts (labels)\n",
+        "### {} — {} events ({} firing), {} distinct alerts (label sets)\n",
         stream.name,
+        stream.items.len(),
         stream.items.iter().filter(|item| item.firing).count(),
         stream.keys.len()
     );
@@ -1270,6 +1277,10 @@ async fn run(cli: &Cli, quiet_ms: i64) -> Result<()> {
             .with_context(|| format!("read --vigil-config {}", path.display()))?,
         None => vigil_config(&cli.quiet, cli.grouping),
     };
+    println!(
+        "Streams: {:?}; AIT quiet time {} on both sides; MS hosts: {:?}; Alertmanager factors AIT {:?}, MS {:?}.\n",
+        cli.streams, cli.quiet, cli.ms_hosts, cli.ait_factors, cli.ms_factors
+    );
     let mut target_lines = Vec::new();
     let mut printed_configs = false;
     for name in &cli.streams {
