@@ -37,7 +37,8 @@
 //! Scoring, the same rules for both systems ([`score`]): a page **covers** the stream rows of
 //! its incident or group's current episode — Vigil: the rows whose assignment is the paged
 //! top-level incident, after its last resolve and up to the page; Alertmanager: the rows of the
-//! alerts the POST carries (same labels), from each alert's `startsAt` up to the page. A page
+//! alerts the POST carries (same labels), from each alert's `startsAt` up to the page (± 50 ms
+//! of wall time and the worst post lateness, read back through the compression). A page
 //! is background noise when it covers no attack row (AIT) or falls outside every outage window
 //! (MS, window + [`GRACE_MS`]). An attack phase is **paged** when a page between its first row
 //! and its last row + [`GRACE_MS`] covers one of its rows. Per outage: pages in the window and
@@ -122,7 +123,9 @@ struct Cli {
     /// Hosts of the MS series.
     #[arg(long, value_enum, default_value = "per-dependency")]
     ms_hosts: MsHosts,
-    /// Replay with this collector config instead of the generated one.
+    /// Replay with this collector config instead of the generated one (give it the same
+    /// `[incidents.auto_resolve]` for `W-*`, `S-*`, `A-*` as `--quiet`, or the IDS incidents
+    /// never resolve).
     #[arg(long, value_name = "FILE")]
     vigil_config: Option<PathBuf>,
     /// Add `[grouping] by = ["service"], window = "5m", wait = "30s"` to the generated config
@@ -994,8 +997,9 @@ async fn run_alertmanager(
             rows_of[item.key].push(row);
         }
     }
-    // How far a `startsAt` read back may be off, stream ms: 50 ms of wall time.
-    let tolerance = (50.0 * factor) as i64;
+    // How far a `startsAt` read back may be off, stream ms: 50 ms of wall time and the worst
+    // lateness of a post.
+    let tolerance = ((50.0 + lag_ms) * factor) as i64;
     let to_stream = |unix_ms: i64| timeline.stream((unix_ms - origin_unix) as f64);
     let mut outcomes = Vec::new();
     for (path, system) in [
