@@ -806,10 +806,11 @@ async fn receive(State(arrivals): State<Arrivals>, uri: Uri, body: Bytes) -> Sta
 /// A duration divided by K, as Alertmanager parses it (whole milliseconds, at least 1).
 fn scaled(ms: i64, factor: f64) -> String {
     let ms = ((ms as f64 / factor).round() as i64).max(1);
-    if ms % 1000 == 0 {
-        format!("{}s", ms / 1000)
-    } else {
-        format!("{ms}ms")
+    match ms {
+        _ if ms % HOUR == 0 => format!("{}h", ms / HOUR),
+        _ if ms % MINUTE == 0 => format!("{}m", ms / MINUTE),
+        _ if ms % 1000 == 0 => format!("{}s", ms / 1000),
+        _ => format!("{ms}ms"),
     }
 }
 
