@@ -4,13 +4,16 @@
 //!
 //! - An incident's **key** is `name=value` for each name of `by` (`service`, `check`, `source` or
 //!   a label), joined by `,`; an incident missing one of them, or with no host, has none.
-//! - The service-level incident has the fingerprint `group:<key>`, no host of its own, and lists
+//! - The service-level incident has the fingerprint `group:<key>/<first member's id>` (its
+//!   grouping key is `group:<key>`), no host of its own, and lists
 //!   its members' hosts in `hosts` (so its priority rises with their number). Its members are
 //!   attached to it (`parent_id`): they are recorded, not notified; it is paged once.
 //! - It forms when a second host's incident of the key opens (or reopens) while a lone one, opened
 //!   within `window`, is still active; a lone incident's notifications wait `wait` for that.
-//!   While it is active, every new incident of the key joins it (a host joining is an update to
-//!   the sinks). It resolves by itself when its last member does.
+//!   While it is gathering — active, and a host joined within `window` — every new incident of
+//!   the key joins it (a host joining is an update to the sinks); one gone quiet keeps its
+//!   members, and a later failure of the key starts another. It resolves by itself when its
+//!   last member does, and reopens when one of its members does within the reopen window.
 
 use super::effect::Change;
 use super::event::EventIn;
@@ -76,9 +79,17 @@ pub fn is_group(incident: &Incident) -> bool {
     incident.fingerprint.starts_with(PREFIX)
 }
 
-/// The fingerprint of the service-level incident of `key`.
+/// `group:<key>`: the grouping key of a key's service-level incidents (they are indexed and
+/// locked under it) and the fingerprint their recurrences are counted under (problems).
 pub fn fingerprint(key: &str) -> String {
     format!("{PREFIX}{key}")
+}
+
+/// The fingerprint of one service-level incident of `key`, opened by the incident `first_id`:
+/// `group:<key>/<first_id>`, so a key that fails again while an earlier incident of it is still
+/// active (gone quiet) gets a service-level incident of its own.
+pub fn episode_fingerprint(key: &str, first_id: &str) -> String {
+    format!("{PREFIX}{key}/{first_id}")
 }
 
 /// What a service-level incident is opened (or reopened) from: its first member's check,

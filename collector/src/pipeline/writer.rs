@@ -512,13 +512,17 @@ impl Writer {
                 fingerprints.extend(self.backend.active_fingerprints_on_hosts(&hosts)?);
             }
         }
-        let keys: Vec<String> = keys.into_iter().collect();
+        // The members' keys and their service-level incidents' (`group:<key>`, also the name
+        // the group's decisions are serialized under).
+        let mut keys: Vec<String> = keys.into_iter().collect();
+        let group_keys: Vec<String> = keys
+            .iter()
+            .map(|key| crate::incidents::grouping::fingerprint(key))
+            .collect();
+        fingerprints.extend(group_keys.iter().cloned());
+        keys.extend(group_keys);
         if !keys.is_empty() {
-            fingerprints.extend(
-                keys.iter()
-                    .map(|key| crate::incidents::grouping::fingerprint(key)),
-            );
-            fingerprints.extend(self.backend.active_fingerprints_in_groups(&keys)?);
+            fingerprints.extend(self.backend.fingerprints_in_groups(&keys)?);
         }
         fingerprints.sort();
         fingerprints.dedup();
@@ -540,7 +544,7 @@ impl Writer {
         // members are changed only under its service-level fingerprint's lock: read them again
         // (one may have joined between the first read and the lock).
         if !keys.is_empty() {
-            let mut members = self.backend.active_fingerprints_in_groups(&keys)?;
+            let mut members = self.backend.fingerprints_in_groups(&keys)?;
             members.retain(|member| fingerprints.binary_search(member).is_err());
             if !members.is_empty() {
                 fingerprints.extend(members);

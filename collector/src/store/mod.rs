@@ -717,13 +717,10 @@ pub trait Backend: Send + 'static {
     ) -> Result<Vec<String>, StoreError> {
         Ok(Vec::new())
     }
-    /// The fingerprints of the active incidents with any of these grouping keys (a shared store:
-    /// service grouping decides on a key's incidents together; an embedded store's engine holds
-    /// them all).
-    fn active_fingerprints_in_groups(
-        &mut self,
-        _keys: &[String],
-    ) -> Result<Vec<String>, StoreError> {
+    /// The fingerprints of the incidents not closed with any of these grouping keys (a shared
+    /// store: service grouping decides on a key's incidents together; an embedded store's engine
+    /// holds them all).
+    fn fingerprints_in_groups(&mut self, _keys: &[String]) -> Result<Vec<String>, StoreError> {
         Ok(Vec::new())
     }
     /// The fingerprint of incident `id`.

@@ -168,9 +168,9 @@ const MIGRATIONS: &[&str] = &[
         service TEXT NOT NULL,
         PRIMARY KEY (kind, host, probe, at_ms)
     );",
-    // 7: service grouping finds the active incidents of a grouping key (kept in the document).
-    "CREATE INDEX incidents_active_by_group ON incidents (((data::jsonb) ->> 'group_key'))
-        WHERE state IN ('open', 'acknowledged');",
+    // 7: service grouping finds the incidents of a grouping key (kept in the document).
+    "CREATE INDEX incidents_by_group ON incidents (((data::jsonb) ->> 'group_key'))
+        WHERE state <> 'closed';",
 ];
 
 const RECORD_STATE_CHANGE: &str =
@@ -1320,13 +1320,10 @@ impl Backend for PostgresBackend {
         Ok(rows.iter().map(|row| row.get(0)).collect())
     }
 
-    fn active_fingerprints_in_groups(
-        &mut self,
-        keys: &[String],
-    ) -> Result<Vec<String>, StoreError> {
+    fn fingerprints_in_groups(&mut self, keys: &[String]) -> Result<Vec<String>, StoreError> {
         let rows = self.query(
             "SELECT DISTINCT fingerprint FROM incidents
-             WHERE state IN ('open', 'acknowledged') AND ((data::jsonb) ->> 'group_key') = ANY($1)
+             WHERE state <> 'closed' AND ((data::jsonb) ->> 'group_key') = ANY($1)
              LIMIT 10000",
             &[&keys],
         )?;

@@ -44,25 +44,39 @@ impl Engine {
                 _ => return,
             },
         };
-        let fingerprint = grouping::fingerprint(&key);
-        let current = self
-            .working
-            .current(&fingerprint)
-            .map(|group| (group.id.clone(), group.state, group.resolved_ms));
-        let decision = match &current {
-            Some((_, state, _)) if state.is_active() => Decision::Folded,
-            Some((_, State::Resolved, resolved_ms))
-                if now_ms - resolved_ms.unwrap_or(now_ms) <= self.policy.reopen_window_ms =>
-            {
-                Decision::Reopened
-            }
-            _ => Decision::Opened,
-        };
-        let group_id = current.as_ref().map(|(group_id, _, _)| group_id.clone());
-        if decision == Decision::Folded && in_group == group_id {
+        if let Some(parent) = &in_group
+            && self
+                .working
+                .get(parent)
+                .is_some_and(|parent| parent.state.is_active())
+        {
             // A member firing again while its service-level incident is active: nothing new.
             return;
         }
+        let groups_key = grouping::fingerprint(&key);
+        let window_ms = self.policy.grouping.window_ms;
+        // The key's service-level incident that is still gathering hosts: active, and a host
+        // joined (or it opened) within the window. One gone quiet keeps its members, but a
+        // host failing later is a new story.
+        let gathering = self
+            .working
+            .in_group(&groups_key)
+            .filter(|group| group.state.is_active() && now_ms - group.last_event_ms <= window_ms)
+            .max_by(|a, b| a.id.cmp(&b.id))
+            .map(|group| group.id.clone());
+        // A member's own service-level incident, resolved within the reopen window, reopens
+        // (before any other of the key is joined).
+        let reopens = in_group.clone().filter(|parent| {
+            self.working.get(parent).is_some_and(|group| {
+                group.state == State::Resolved
+                    && now_ms - group.resolved_ms.unwrap_or(now_ms) <= self.policy.reopen_window_ms
+            })
+        });
+        let (decision, group_id) = match (reopens, gathering) {
+            (Some(group), _) => (Decision::Reopened, Some(group)),
+            (None, Some(group)) => (Decision::Folded, Some(group)),
+            (None, None) => (Decision::Opened, None),
+        };
         let mut members = vec![id.to_owned()];
         if decision != Decision::Folded {
             let since_ms = now_ms.saturating_sub(self.policy.grouping.window_ms);
@@ -80,8 +94,7 @@ impl Engine {
                     })
                     .map(|other| other.id.clone()),
             );
-            let rejoins = decision == Decision::Reopened && in_group == group_id;
-            if members.len() == 1 && !rejoins {
+            if members.len() == 1 && decision == Decision::Opened {
                 self.hold_lone(id, now_ms);
                 return;
             }
@@ -106,6 +119,7 @@ impl Engine {
                 let incident = Arc::make_mut(&mut group);
                 incident.count += 1;
                 incident.updated_ms = now_ms;
+                incident.last_event_ms = now_ms;
                 lifecycle::fold_entry(incident, now_ms, true, &self.policy);
                 group
             }
@@ -113,15 +127,18 @@ impl Engine {
                 let Some(mut group) = self.working.take(group_id) else {
                     return;
                 };
-                stages::fold::reopen(Arc::make_mut(&mut group), &event, now_ms, &self.policy);
+                let incident = Arc::make_mut(&mut group);
+                stages::fold::reopen(incident, &event, now_ms, &self.policy);
+                incident.last_event_ms = now_ms;
                 changes.push(Change::Reopened);
                 group
             }
             _ => {
                 let group_id = self.working.issue_id(now_ms);
-                let mut group =
-                    lifecycle::new_incident(group_id, fingerprint.clone(), &event, now_ms);
+                let fingerprint = grouping::episode_fingerprint(&key, &first.id);
+                let mut group = lifecycle::new_incident(group_id, fingerprint, &event, now_ms);
                 group.title = grouping::title(&key, first);
+                group.group_key = Some(groups_key.clone());
                 group.count = refs.len() as u64;
                 changes.push(Change::Opened);
                 Arc::new(group)
@@ -154,7 +171,8 @@ impl Engine {
         };
         let mut step = Step {
             event: &event,
-            fingerprint: fingerprint.clone(),
+            // The key, not the episode: a service failing again and again opens a problem.
+            fingerprint: groups_key.clone(),
             decision,
             incident: Some(group),
             changes,
@@ -185,7 +203,7 @@ impl Engine {
                 changes.push(Change::HostJoined);
             }
         }
-        self.note_problems(&fingerprint, &group, decision, problem_writes, now_ms);
+        self.note_problems(&groups_key, &group, decision, problem_writes, now_ms);
         self.cover(&mut group, decision, &mut changes, now_ms);
         let group_id = group.id.clone();
         number(&mut self.pending, &mut group, changes);
@@ -404,6 +422,51 @@ mod tests {
         let changes = commit(&mut engine);
         assert!(!engine.get(&group).unwrap().state.is_active());
         assert!(matches!(changes[&group][..], [Change::Resolved { .. }]));
+        engine.check_invariants().unwrap();
+    }
+
+    #[test]
+    fn a_service_incident_gone_quiet_keeps_its_hosts_and_a_later_failure_starts_another() {
+        let mut engine = engine();
+        let window = Policy::default().grouping.window_ms;
+        let a = id(engine.on_event(&error("web-1", "checkout", Status::Firing), 1_000));
+        let b = id(engine.on_event(&error("web-2", "checkout", Status::Firing), 2_000));
+        commit(&mut engine);
+        let first = group_of(&engine, &a);
+        assert_eq!(group_of(&engine, &b), first);
+        // Within the window a third host joins; past it (still active, gone quiet) it does not.
+        let c = id(engine.on_event(&error("web-3", "checkout", Status::Firing), 2_000 + window));
+        commit(&mut engine);
+        assert_eq!(group_of(&engine, &c), first);
+        let late = 2_000 + 2 * window + 1;
+        let d = id(engine.on_event(&error("web-4", "checkout", Status::Firing), late));
+        commit(&mut engine);
+        assert_eq!(engine.get(&d).unwrap().parent_id, None, "alone, waiting");
+        let e = id(engine.on_event(&error("web-5", "checkout", Status::Firing), late + 1));
+        let changes = commit(&mut engine);
+        let second = group_of(&engine, &e);
+        assert_ne!(second, first, "a new story");
+        assert_eq!(group_of(&engine, &d), second);
+        assert_eq!(changes[&second], [Change::Opened]);
+        assert_eq!(engine.get(&second).unwrap().hosts, ["web-4", "web-5"]);
+        assert_eq!(
+            engine.get(&first).unwrap().hosts,
+            ["web-1", "web-2", "web-3"]
+        );
+        // A member of the first recovering and failing again reopens nothing while it is active;
+        // once every host recovered, a member firing again within the reopen window reopens it.
+        for (n, host) in ["web-1", "web-2", "web-3"].into_iter().enumerate() {
+            engine.on_event(
+                &error(host, "checkout", Status::Resolved),
+                late + 10 + n as i64,
+            );
+        }
+        commit(&mut engine);
+        assert!(!engine.get(&first).unwrap().state.is_active());
+        engine.on_event(&error("web-1", "checkout", Status::Firing), late + 100);
+        let changes = commit(&mut engine);
+        assert_eq!(changes[&first], [Change::Reopened]);
+        assert_eq!(group_of(&engine, &a), first);
         engine.check_invariants().unwrap();
     }
 
