@@ -129,6 +129,11 @@ impl Process {
         }
     }
 
+    /// The exit status if the process has already ended (does not wait).
+    pub fn exit_status(&mut self) -> Option<std::process::ExitStatus> {
+        self.child.as_mut()?.try_wait().ok().flatten()
+    }
+
     /// Waits up to `timeout` for the process to exit.
     pub fn wait(&mut self, timeout: Duration) -> Option<std::process::ExitStatus> {
         let deadline = Instant::now() + timeout;
@@ -214,14 +219,36 @@ impl Collector {
             .env("RUST_LOG", "info");
         let log = data_dir.with_extension(format!("collector-{port}.log"));
         let process = Process::spawn("vigil-collector", command, log);
-        let collector = Collector {
+        let mut collector = Collector {
             process,
             url: format!("http://127.0.0.1:{port}"),
             data_dir: data_dir.to_path_buf(),
             port,
         };
-        collector.wait_ready().await;
+        collector.wait_started().await;
         collector
+    }
+
+    /// Like [`Collector::wait_ready`], but fails at once when the process exits first (a
+    /// config it refuses, a port taken) instead of waiting out the bound.
+    async fn wait_started(&mut self) {
+        let url = format!("{}/readyz", self.url);
+        let client = client();
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let state = match client.get(&url).send().await {
+                Ok(response) if response.status().is_success() => return,
+                Ok(response) => format!("readyz answered {}", response.status()),
+                Err(error) => format!("readyz: {error}"),
+            };
+            if let Some(status) = self.process.exit_status() {
+                panic!("vigil-collector exited ({status}) before it was ready");
+            }
+            if Instant::now() >= deadline {
+                panic!("vigil-collector not ready within 30s; last observed: {state}");
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
     }
 
     /// The port it listens on.

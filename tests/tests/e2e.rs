@@ -55,6 +55,8 @@ mod promstack;
 mod receiver;
 #[path = "e2e/replay.rs"]
 mod replay;
+#[path = "e2e/scenarios.rs"]
+mod scenarios;
 #[path = "e2e/silences.rs"]
 mod silences;
 #[path = "e2e/tidy.rs"]
