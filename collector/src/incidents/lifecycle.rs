@@ -32,7 +32,12 @@ pub fn new_incident(id: String, fingerprint: String, event: &EventIn, now_ms: i6
         priority: 5,
         severity: event.severity,
         host: event.host.clone(),
-        service: event.service.clone(),
+        // An event that names no service (an agent's, the heartbeat's) is of its host's
+        // `service` label: routes, silences, grouping and change suspicion all see it.
+        service: event
+            .service
+            .clone()
+            .or_else(|| labels.get("service").cloned()),
         source: Some(event.source.clone()),
         check: event.check.clone(),
         labels,

@@ -755,7 +755,6 @@ async fn scenario_a_silence_over_a_service_pages_nothing_new_and_still_sends_a_p
 /// die → no page; a `checkout` agent dies → paged; `search-1`'s agent comes back during the
 /// silence → its resolve is sent.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "bug: incidents from agent events and the heartbeat have service null (grouping reads the host's service label, a silence matcher on service does not), so a silence over a service misses them"]
 async fn scenario_a_silence_over_a_service_covers_its_agents_failures() {
     let mut fleet = silence_fleet().await;
     fleet.kill_agent("search-1");

@@ -1,6 +1,6 @@
 //! Tidy checks over the source tree (rust-analyzer style): every `.rs` file starts with a `//!`
-//! doc, no test is skipped (but for the scenario suite's `needs ...` / `bug: ...` skips) or
-//! expected to panic, and every top-level module is on the map in ARCHITECTURE.md.
+//! doc, no test is skipped or expected to panic, and every top-level module is on the map in
+//! ARCHITECTURE.md.
 
 use std::path::{Path, PathBuf};
 
@@ -25,18 +25,6 @@ fn rust_files(dir: &Path, out: &mut Vec<PathBuf>) {
             out.push(path);
         }
     }
-}
-
-/// The one exception to "no skipped tests": issue 10's scenario suite keeps a scenario that
-/// waits for an engine feature (`needs ...`) or shows a known collector bug (`bug: ...`)
-/// written and compiled, skipped with that reason, so it is run the day the work lands. Any
-/// other skip, or one without such a reason, is refused.
-fn ignores_are_allowed(file: &Path, text: &str, ignore: &str) -> bool {
-    let allowed_file = file.ends_with("tests/tests/e2e/scenarios.rs");
-    text.match_indices(ignore).all(|(at, _)| {
-        let rest = &text[at + ignore.len()..];
-        allowed_file && (rest.starts_with(" = \"needs ") || rest.starts_with(" = \"bug: "))
-    })
 }
 
 #[test]
@@ -64,7 +52,7 @@ fn tidy_every_rust_file_has_a_module_doc_and_no_skipped_tests() {
         if !first.starts_with("//!") {
             problems.push(format!("{}: does not start with a //! doc", file.display()));
         }
-        if text.contains(&should_panic) || !ignores_are_allowed(file, &text, &ignore) {
+        if text.contains(&should_panic) || text.contains(&ignore) {
             problems.push(format!("{}: skipped or should-panic test", file.display()));
         }
     }
