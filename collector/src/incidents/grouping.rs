@@ -4,7 +4,7 @@
 //!
 //! - An incident's **key** is `name=value` for each name of `by` (`service`, `check`, `source` or
 //!   a label), joined by `,`; an incident missing one of them, or with no host, has none.
-//! - The service-level incident has the fingerprint `group:<key>/<first member's id>` (its
+//! - The service-level incident has the fingerprint `group:<key>/<its id>` (its
 //!   grouping key is `group:<key>`), no host of its own, and lists
 //!   its members' hosts in `hosts` (so its priority rises with their number). Its members are
 //!   attached to it (`parent_id`): they are recorded, not notified; it is paged once.
@@ -85,11 +85,11 @@ pub fn fingerprint(key: &str) -> String {
     format!("{PREFIX}{key}")
 }
 
-/// The fingerprint of one service-level incident of `key`, opened by the incident `first_id`:
-/// `group:<key>/<first_id>`, so a key that fails again while an earlier incident of it is still
-/// active (gone quiet) gets a service-level incident of its own.
-pub fn episode_fingerprint(key: &str, first_id: &str) -> String {
-    format!("{PREFIX}{key}/{first_id}")
+/// The fingerprint of the service-level incident `id` of `key`: `group:<key>/<id>`, so a key
+/// that fails again while an earlier incident of it is still active (gone quiet) gets a
+/// service-level incident of its own.
+pub fn episode_fingerprint(key: &str, id: &str) -> String {
+    format!("{PREFIX}{key}/{id}")
 }
 
 /// What a service-level incident is opened (or reopened) from: its first member's check,

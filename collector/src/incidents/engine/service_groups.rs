@@ -56,12 +56,14 @@ impl Engine {
         let groups_key = grouping::fingerprint(&key);
         let window_ms = self.policy.grouping.window_ms;
         // The key's service-level incident that is still gathering hosts: active, and a host
-        // joined (or it opened) within the window. One gone quiet keeps its members, but a
-        // host failing later is a new story.
+        // joined it or one of its hosts had an event within the window. One gone quiet keeps
+        // its members, but a host failing later is a new story.
         let gathering = self
             .working
             .in_group(&groups_key)
-            .filter(|group| group.state.is_active() && now_ms - group.last_event_ms <= window_ms)
+            .filter(|group| {
+                group.state.is_active() && now_ms - self.last_heard_ms(group) <= window_ms
+            })
             .max_by(|a, b| a.id.cmp(&b.id))
             .map(|group| group.id.clone());
         // A member's own service-level incident, resolved within the reopen window, reopens
@@ -79,22 +81,30 @@ impl Engine {
         };
         let mut members = vec![id.to_owned()];
         if decision != Decision::Folded {
+            // It takes a lone incident of another host opened within the window to form one;
+            // once formed it takes every lone incident of the key still active, however old
+            // (a host of the service failing for an hour is part of the service's trouble).
             let since_ms = now_ms.saturating_sub(self.policy.grouping.window_ms);
             let host = member.host.clone();
-            members.extend(
-                self.working
-                    .in_group(&key)
-                    .filter(|other| {
-                        other.id != id
-                            && other.state.is_active()
-                            && !other.silenced
-                            && other.parent_id.is_none()
-                            && other.host != host
-                            && last_opened_ms(other) >= since_ms
-                    })
-                    .map(|other| other.id.clone()),
-            );
-            if members.len() == 1 && decision == Decision::Opened {
+            let lone: Vec<(String, bool)> = self
+                .working
+                .in_group(&key)
+                .filter(|other| {
+                    other.id != id
+                        && other.state.is_active()
+                        && !other.silenced
+                        && other.parent_id.is_none()
+                })
+                .map(|other| {
+                    let trigger = other.host != host && last_opened_ms(other) >= since_ms;
+                    (other.id.clone(), trigger)
+                })
+                .collect();
+            let formed = lone.iter().any(|(_, trigger)| *trigger);
+            if formed || decision == Decision::Reopened {
+                members.extend(lone.into_iter().map(|(other, _)| other));
+            }
+            if !formed && decision == Decision::Opened {
                 self.hold_lone(id, now_ms);
                 return;
             }
@@ -135,7 +145,7 @@ impl Engine {
             }
             _ => {
                 let group_id = self.working.issue_id(now_ms);
-                let fingerprint = grouping::episode_fingerprint(&key, &first.id);
+                let fingerprint = grouping::episode_fingerprint(&key, &group_id);
                 let mut group = lifecycle::new_incident(group_id, fingerprint, &event, now_ms);
                 group.title = grouping::title(&key, first);
                 group.group_key = Some(groups_key.clone());
@@ -231,6 +241,17 @@ impl Engine {
             number(&mut self.pending, &mut incident, changes);
             self.working.put(incident);
         }
+    }
+
+    /// When the service-level incident `group` last heard of its trouble: a host joining, or an
+    /// event of one of its members.
+    fn last_heard_ms(&self, group: &Incident) -> i64 {
+        self.working
+            .children_of(&group.id)
+            .iter()
+            .filter_map(|child| self.working.get(child))
+            .map(|child| child.last_event_ms)
+            .fold(group.last_event_ms, i64::max)
     }
 
     /// A lone incident of a key: its notifications wait `[grouping] wait` for another host's.
