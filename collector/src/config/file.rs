@@ -51,6 +51,7 @@ pub struct RawGrouping {
     pub(super) by: Option<Vec<String>>,
     pub(super) window: Option<String>,
     pub(super) wait: Option<String>,
+    pub(super) by_check: Option<BTreeMap<String, Vec<String>>>,
 }
 
 /// The `[topology]` table.

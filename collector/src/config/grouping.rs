@@ -11,30 +11,43 @@ use crate::incidents::Policy;
 /// are not identity.
 const NOT_KEYS: [&str; 3] = ["host", "severity", "priority"];
 
+/// Checks the names of a key (`grouping.by`, `grouping.by_check.<check>`).
+fn check_names(key: &str, by: &[String], errors: &mut ConfigErrors) -> bool {
+    let mut ok = true;
+    for name in by {
+        if name.trim().is_empty() || name.contains([',', '=', '/']) {
+            errors.invalid(
+                key,
+                format!("{name:?} is not a field or label name (no commas, `=` or `/`)"),
+            );
+            ok = false;
+        } else if NOT_KEYS.contains(&name.as_str()) {
+            errors.invalid(
+                key,
+                format!("{name:?} cannot group incidents; use service, check, source or a label"),
+            );
+            ok = false;
+        }
+    }
+    ok
+}
+
 /// Validates `[grouping]` into `policy`.
 pub(super) fn parse_grouping(raw: RawGrouping, policy: &mut Policy, errors: &mut ConfigErrors) {
     let grouping = &mut policy.grouping;
-    if let Some(by) = raw.by {
-        let mut ok = true;
-        for name in &by {
-            if name.trim().is_empty() || name.contains([',', '=']) {
-                errors.invalid(
-                    "grouping.by",
-                    format!("{name:?} is not a field or label name (no commas, no `=`)"),
-                );
-                ok = false;
-            } else if NOT_KEYS.contains(&name.as_str()) {
-                errors.invalid(
-                    "grouping.by",
-                    format!(
-                        "{name:?} cannot group incidents; use service, check, source or a label"
-                    ),
-                );
-                ok = false;
-            }
+    if let Some(by) = raw.by
+        && check_names("grouping.by", &by, errors)
+    {
+        grouping.by = by;
+    }
+    for (check, by) in raw.by_check.unwrap_or_default() {
+        let key = format!("grouping.by_check.{check}");
+        if check.trim().is_empty() || check == "*" {
+            errors.invalid(key, "name a check, or a prefix ending in `*`");
+            continue;
         }
-        if ok {
-            grouping.by = by;
+        if check_names(&key, &by, errors) {
+            grouping.by_check.push((check, by));
         }
     }
     for (key, text, target) in [
@@ -89,5 +102,27 @@ mod tests {
             assert!(error.contains(key), "{text}: {error}");
         }
         assert!(parse("group_by = []").is_err(), "unknown keys are refused");
+        let policy =
+            parse("[by_check]\n\"W-*\" = [\"check\"]\n\"W-Acc-400\" = []\n\"disk\" = [\"env\"]\n")
+                .unwrap();
+        let grouping = &policy.grouping;
+        assert_eq!(grouping.by_for("W-Sys-Dov"), ["check"]);
+        assert!(
+            grouping.by_for("W-Acc-400").is_empty(),
+            "the exact name wins"
+        );
+        assert_eq!(grouping.by_for("disk"), ["env"]);
+        assert_eq!(
+            grouping.by_for("diskette"),
+            ["service"],
+            "not a prefix: the default"
+        );
+        for (text, key) in [
+            ("[by_check]\n\"*\" = []", "grouping.by_check.*"),
+            ("[by_check]\n\"x\" = [\"host\"]", "grouping.by_check.x"),
+        ] {
+            let error = parse(text).unwrap_err();
+            assert!(error.contains(key), "{text}: {error}");
+        }
     }
 }

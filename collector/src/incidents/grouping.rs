@@ -31,11 +31,12 @@ const SOURCE: &str = "vigil";
 
 /// The grouping key of `incident` under `policy` (`None`: it is not grouped).
 pub fn key(policy: &GroupingPolicy, incident: &Incident) -> Option<String> {
-    if policy.by.is_empty() || incident.host.is_none() || is_group(incident) {
+    let by = policy.by_for(&incident.check);
+    if by.is_empty() || incident.host.is_none() || is_group(incident) {
         return None;
     }
     let mut key = String::new();
-    for name in &policy.by {
+    for name in by {
         let value = match name.as_str() {
             "service" => incident
                 .service

@@ -50,6 +50,24 @@ pub struct GroupingPolicy {
     /// How long the notifications of a lone incident of a key wait for another host's to
     /// join it (0: paged at once).
     pub wait_ms: i64,
+    /// Per check (a name, or a prefix ending in `*`), a key of its own instead of `by` (empty:
+    /// that check is never grouped).
+    pub by_check: Vec<(String, Vec<String>)>,
+}
+
+impl GroupingPolicy {
+    /// The key's names for incidents of `check`: the most specific `by_check` entry (an exact
+    /// name over a prefix, a longer prefix over a shorter one), else `by`.
+    pub fn by_for(&self, check: &str) -> &[String] {
+        self.by_check
+            .iter()
+            .filter(|(pattern, _)| match pattern.strip_suffix('*') {
+                Some(prefix) => check.starts_with(prefix),
+                None => check == pattern,
+            })
+            .max_by_key(|(pattern, _)| (!pattern.ends_with('*'), pattern.len()))
+            .map_or(self.by.as_slice(), |(_, by)| by.as_slice())
+    }
 }
 
 impl Default for GroupingPolicy {
@@ -58,6 +76,7 @@ impl Default for GroupingPolicy {
             by: vec!["service".to_owned()],
             window_ms: 5 * 60 * 1000,
             wait_ms: 30_000,
+            by_check: Vec::new(),
         }
     }
 }
