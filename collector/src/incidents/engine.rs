@@ -13,11 +13,10 @@ use super::policy::Policy;
 use super::problems::{Opening, ProblemRef, ProblemState, ProblemWrite};
 use super::stages::{Decision, Flow, STAGES, Step};
 use super::topology;
-
-mod service_groups;
-
 use super::working::Working;
 use std::sync::Arc;
+
+mod service_groups;
 
 /// How often a shared store's tick looks at an attached incident (its parent may have resolved
 /// on another collector).

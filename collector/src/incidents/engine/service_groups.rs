@@ -62,7 +62,9 @@ impl Engine {
             .working
             .in_group(&groups_key)
             .filter(|group| {
-                group.state.is_active() && now_ms - self.last_heard_ms(group) <= window_ms
+                group.state.is_active()
+                    && self.last_heard_ms(group, now_ms.saturating_sub(window_ms))
+                        >= now_ms.saturating_sub(window_ms)
             })
             .max_by(|a, b| a.id.cmp(&b.id))
             .map(|group| group.id.clone());
@@ -244,8 +246,12 @@ impl Engine {
     }
 
     /// When the service-level incident `group` last heard of its trouble: a host joining, or an
-    /// event of one of its members.
-    fn last_heard_ms(&self, group: &Incident) -> i64 {
+    /// event of one of its members. Its own time when that is within `window` already (a storm
+    /// joining host after host never walks the members).
+    fn last_heard_ms(&self, group: &Incident, since_ms: i64) -> i64 {
+        if group.last_event_ms >= since_ms {
+            return group.last_event_ms;
+        }
         self.working
             .children_of(&group.id)
             .iter()
