@@ -44,8 +44,9 @@ pub struct Working {
     /// Ids of the incidents the last commit changed, in the order first changed.
     last_committed: Vec<String>,
     /// Grouping key → ids of the incidents not closed that have it (may name incidents gone
-    /// since: lookups check), so service grouping finds a key's incidents without a scan.
-    by_group: HashMap<String, Vec<String>>,
+    /// since: lookups check), so service grouping finds a key's incidents without a scan. A set:
+    /// a service in a storm has thousands.
+    by_group: HashMap<String, HashSet<String>>,
 }
 
 fn priority_index(priority: u8) -> usize {
@@ -210,13 +211,13 @@ impl Working {
         if let Some(key) = &incident.group_key {
             let ids = self.by_group.entry(key.clone()).or_default();
             if !ids.contains(&incident.id) {
-                ids.push(incident.id.clone());
+                ids.insert(incident.id.clone());
             }
         }
     }
 
     /// The incidents not closed with grouping key `key` (the members of its service-level
-    /// incident, and lone ones a new host's incident may join).
+    /// incident, and lone ones a new host's incident may join), in no particular order.
     pub fn in_group<'a>(&'a self, key: &'a str) -> impl Iterator<Item = &'a Incident> + 'a {
         self.by_group
             .get(key)
@@ -356,7 +357,7 @@ impl Working {
                 if let Some(key) = &incident.group_key
                     && let Some(ids) = self.by_group.get_mut(key)
                 {
-                    ids.retain(|other| *other != id);
+                    ids.remove(&id);
                     if ids.is_empty() {
                         self.by_group.remove(key);
                     }

@@ -66,6 +66,10 @@ struct Cli {
     /// them, behind switches that stay up), so every opening walks a real topology.
     #[arg(long, default_value_t = 0)]
     topology_hosts: usize,
+    /// Service grouping off (`[grouping] by = []`): the bench's new incidents are one service
+    /// on 50 hosts, so by default they fold into one service-level incident.
+    #[arg(long)]
+    no_grouping: bool,
 }
 
 /// A `[topology.depends_on]` of `hosts` hosts behind `hosts / 100` switches behind 2 cores; the
@@ -310,11 +314,11 @@ fn agent_batches(
 
 async fn run(cli: &Cli, bin_dir: &Path) -> Result<()> {
     let tmp = tempfile::tempdir()?;
-    let config = format!(
-        "store_sync = {:?}\n{}",
-        cli.store_sync,
-        topology_config(cli.topology_hosts)
-    );
+    let mut config = format!("store_sync = {:?}\n", cli.store_sync);
+    if cli.no_grouping {
+        config.push_str("[grouping]\nby = []\n");
+    }
+    config.push_str(&topology_config(cli.topology_hosts));
     let cpu = (cli.collectors == 1).then_some(cli.server_cpu);
     let fleet = Fleet::start(bin_dir, tmp.path(), cli.store, cli.collectors, &config, cpu).await?;
     let usage = || {
