@@ -11,7 +11,7 @@
 //! commit's effects share the committed value ([`Working::shared`]) instead of copying it.
 
 use super::model::{Incident, State, next_id};
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeSet, HashMap, HashSet};
 use std::sync::Arc;
 
 /// Incidents not closed, indexed, with the undo journal.
@@ -34,8 +34,10 @@ pub struct Working {
     committed_last_id: u64,
     /// Committed open or acknowledged incidents per priority (index 0 = priority 1).
     active_counts: [u64; 5],
-    /// Host → ids of incidents opened on it (may name incidents gone since: lookups check).
-    by_host: HashMap<String, Vec<String>>,
+    /// Host → ids of incidents opened on it (may name incidents gone since: lookups check). A
+    /// set in id order (oldest first, as topology reads it): a host in a storm has thousands,
+    /// and a list checked with `contains` made every new incident cost more than the last.
+    by_host: HashMap<String, BTreeSet<String>>,
     /// Parent id → ids of the incidents attached to it: a parent that resolves looks at its
     /// own children, and the topology tick at the attached incidents, never at every incident.
     /// Kept by `put` and pruned by `commit` and `rollback` (within a group it may name a child
@@ -191,7 +193,7 @@ impl Working {
         if let Some(host) = &incident.host {
             let ids = self.by_host.entry(host.clone()).or_default();
             if !ids.contains(&incident.id) {
-                ids.push(incident.id.clone());
+                ids.insert(incident.id.clone());
             }
         }
     }
@@ -349,7 +351,7 @@ impl Working {
                 if let Some(host) = &incident.host
                     && let Some(ids) = self.by_host.get_mut(host)
                 {
-                    ids.retain(|other| *other != id);
+                    ids.remove(&id);
                     if ids.is_empty() {
                         self.by_host.remove(host);
                     }
@@ -499,6 +501,22 @@ mod tests {
         assert_eq!(ids_on(&working, "web-1"), [b_id]);
         working.clear();
         assert!(ids_on(&working, "web-2").is_empty());
+    }
+
+    #[test]
+    fn a_host_lists_its_incidents_oldest_first_however_many_it_has() {
+        let mut working = Working::new(Vec::new(), 0);
+        let mut issued = Vec::new();
+        for n in 0..2_000 {
+            let new = incident(&mut working, "web-1", &format!("check-{n}"));
+            issued.push(new.id.clone());
+            working.insert_new(new);
+        }
+        working.commit();
+        // Topology takes the first outage it finds on a host: the oldest, as the ids are
+        // time-ordered.
+        let listed: Vec<String> = working.on_host("web-1").map(|i| i.id.clone()).collect();
+        assert_eq!(listed, issued);
     }
 
     fn attached_ids(working: &Working) -> Vec<String> {
