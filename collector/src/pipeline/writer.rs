@@ -9,7 +9,7 @@
 
 use super::apply::{apply, apply_run, is_run};
 use super::effects::{CommitReport, Observer};
-use super::{Reply, Write, WriteError, WriteOutcome};
+use super::{NotifyWrite, Reply, Write, WriteError, WriteOutcome};
 use crate::clock::Clock;
 use crate::incidents::{Engine, EventIn, fingerprint::fingerprint};
 use crate::notify::outbox::{Notifier, Outgoing};
@@ -228,6 +228,20 @@ fn may_open(write: &Write) -> bool {
     }
 }
 
+/// A write whose loss in a power cut only repeats work, so its group need not wait for the
+/// disk ([`crate::store::Backend::begin_deferred`]): the dispatcher's claims, renewals and
+/// outcomes (a notification sent again carries the same idempotency key, which receivers
+/// dedupe on) and the capacity snapshots (the one before stays). A group with anything else in
+/// it is durable before it answers.
+fn deferrable(write: &Write) -> bool {
+    matches!(
+        write,
+        Write::Notify(
+            NotifyWrite::Claim { .. } | NotifyWrite::Finish { .. } | NotifyWrite::Renew { .. }
+        ) | Write::Capacity { .. }
+    )
+}
+
 /// The write inside a fence.
 fn unfenced(write: &Write) -> &Write {
     match write {
@@ -320,7 +334,11 @@ impl Writer {
         if topology_stale {
             super::apply::load_topology(self.backend.as_mut(), &mut self.engine, now_ms)?;
         }
-        self.backend.begin()?;
+        if writes.iter().all(deferrable) {
+            self.backend.begin_deferred()?;
+        } else {
+            self.backend.begin()?;
+        }
         // A fence first: its row lock keeps a takeover out until this transaction ends.
         for write in writes {
             if let Write::Fenced { epoch, .. } = write {

@@ -24,6 +24,7 @@ pub fn run_all(open: &mut dyn FnMut(&str) -> Opened) {
     event_ids_are_claimed_once_and_pruned_by_age(open);
     one_active_incident_per_fingerprint_is_enforced(open);
     a_rollback_leaves_nothing_and_a_commit_everything(open);
+    a_deferred_transaction_commits_and_rolls_back_like_any(open);
     readers_filter_incidents_and_changes(open);
     several_at_once_answer_as_one_by_one(open);
     the_outbox_delivers_in_order_once_per_lease(open);
@@ -387,6 +388,38 @@ fn a_rollback_leaves_nothing_and_a_commit_everything(open: &mut dyn FnMut(&str) 
         .expect("read")
         .expect("closed incidents stay readable");
     assert_eq!(read, closed, "the incident reads back exactly as saved");
+}
+
+fn a_deferred_transaction_commits_and_rolls_back_like_any(open: &mut dyn FnMut(&str) -> Opened) {
+    let Opened {
+        mut backend,
+        reader,
+    } = open("deferred");
+    backend.begin_deferred().expect("begin deferred");
+    backend
+        .save_incident(&incident(1, "gone", State::Open), None)
+        .expect("save");
+    backend.rollback();
+    backend.begin_deferred().expect("begin deferred");
+    backend
+        .save_incident(&incident(2, "kept", State::Open), None)
+        .expect("save");
+    backend.commit().expect("commit deferred");
+    // An ordinary transaction after it sees it, and so does a reader.
+    in_transaction(backend.as_mut(), |backend| {
+        backend.save_incident(&incident(3, "after", State::Open), None)
+    });
+    let (loaded, _) = backend.load_incidents().expect("load");
+    let mut fingerprints: Vec<String> = loaded.into_iter().map(|i| i.fingerprint).collect();
+    fingerprints.sort();
+    assert_eq!(fingerprints, ["after", "kept"], "the rollback left nothing");
+    assert!(
+        reader
+            .get_incident(&crate::incidents::model::format_id(2))
+            .expect("read")
+            .is_some(),
+        "a deferred commit is read like any other"
+    );
 }
 
 fn readers_filter_incidents_and_changes(open: &mut dyn FnMut(&str) -> Opened) {

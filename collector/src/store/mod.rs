@@ -495,6 +495,15 @@ pub trait Backend: Send + 'static {
     fn load_incidents(&mut self) -> Result<(Vec<Incident>, u64), StoreError>;
     /// Starts a transaction.
     fn begin(&mut self) -> Result<(), StoreError>;
+    /// Starts a transaction whose commit need not be on disk when `commit` returns: it gets
+    /// there with the next ordinary commit, or within about a second. A power cut may lose it,
+    /// never tear it or reorder it after a later ordinary commit. Only for bookkeeping whose loss
+    /// repeats work harmlessly (delivery outcomes and claims: a notification sent again carries
+    /// the same idempotency key), never for anything a 2xx answered. The default is
+    /// [`Backend::begin`].
+    fn begin_deferred(&mut self) -> Result<(), StoreError> {
+        self.begin()
+    }
     /// The sequence check ([`is_newer`]) and, when new, the host's record.
     fn record_batch(&mut self, batch: &BatchRecord) -> Result<Recorded, StoreError>;
     /// Keeps a change record.

@@ -562,6 +562,19 @@ fn labels_from_json(text: &str) -> Labels {
 }
 
 impl PostgresBackend {
+    /// Starts a transaction with `statements` (a `BEGIN` and what goes with it).
+    fn begin_with(&mut self, statements: &str) -> Result<(), StoreError> {
+        if self.client.is_some() {
+            self.rollback();
+        }
+        let client = self.store.client()?;
+        self.store
+            .block_on(client.batch_execute(statements))
+            .map_err(classify)?;
+        self.client = Some(client);
+        Ok(())
+    }
+
     fn in_transaction(&mut self) -> Result<&Object, StoreError> {
         self.client.as_ref().ok_or_else(|| StoreError::Database {
             reason: "no transaction in progress".to_owned(),
@@ -708,15 +721,14 @@ impl Backend for PostgresBackend {
     }
 
     fn begin(&mut self) -> Result<(), StoreError> {
-        if self.client.is_some() {
-            self.rollback();
-        }
-        let client = self.store.client()?;
-        self.store
-            .block_on(client.batch_execute("BEGIN"))
-            .map_err(classify)?;
-        self.client = Some(client);
-        Ok(())
+        self.begin_with("BEGIN")
+    }
+
+    /// `synchronous_commit = off` for this transaction only: the server answers the commit
+    /// before its WAL is flushed (within three `wal_writer_delay`s); a server crash may lose it,
+    /// never apply it after a later synchronous commit.
+    fn begin_deferred(&mut self) -> Result<(), StoreError> {
+        self.begin_with("BEGIN; SET LOCAL synchronous_commit TO OFF")
     }
 
     fn record_batch(&mut self, batch: &BatchRecord) -> Result<Recorded, StoreError> {

@@ -165,6 +165,9 @@ pub(crate) const STATE_CHANGES_SINCE: &str =
 /// SQLite implementation of [`Backend`].
 pub struct SqliteBackend {
     connection: Connection,
+    /// The open transaction was begun deferred with `synchronous = FULL` configured: it commits
+    /// under `NORMAL`, and `FULL` is set again after it.
+    deferred: bool,
     /// Dropping it stops the checkpointer thread.
     _checkpointer: Option<std::sync::mpsc::Sender<()>>,
 }
@@ -211,6 +214,19 @@ fn start_checkpointer(path: &Path) -> Option<std::sync::mpsc::Sender<()>> {
 }
 
 impl SqliteBackend {
+    /// Sets `synchronous = FULL` again after a deferred transaction. If that fails, the flag
+    /// stays and the next ordinary `begin` tries again and fails rather than commit unsynced.
+    fn end_deferred(&mut self) {
+        if self.deferred {
+            match self.connection.pragma_update(None, "synchronous", "FULL") {
+                Ok(()) => self.deferred = false,
+                Err(error) => {
+                    tracing::error!(error = %error, "store: synchronous = FULL not restored")
+                }
+            }
+        }
+    }
+
     /// Opens (creating if needed) the database at `path` and migrates it, fsync on every commit.
     pub fn open(path: &Path) -> Result<SqliteBackend, StoreError> {
         SqliteBackend::open_with(path, Durability::Full)
@@ -242,6 +258,7 @@ impl SqliteBackend {
         connection.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
         let mut backend = SqliteBackend {
             connection,
+            deferred: false,
             _checkpointer: None,
         };
         backend.migrate()?;
@@ -268,6 +285,7 @@ impl SqliteBackend {
         connection.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
         let mut backend = SqliteBackend {
             connection,
+            deferred: false,
             _checkpointer: None,
         };
         backend.migrate()?;
@@ -378,7 +396,31 @@ impl Backend for SqliteBackend {
     }
 
     fn begin(&mut self) -> Result<(), StoreError> {
+        if self.deferred {
+            self.connection.pragma_update(None, "synchronous", "FULL")?;
+            self.deferred = false;
+        }
         self.connection.execute_batch("BEGIN IMMEDIATE")?;
+        Ok(())
+    }
+
+    /// Under `FULL`, the commit runs under `NORMAL`: the WAL frames are written but not synced;
+    /// the next `FULL` commit's fsync (or the checkpointer's, within a second) takes them to
+    /// disk. WAL recovery keeps commits in order and drops a torn tail whole.
+    fn begin_deferred(&mut self) -> Result<(), StoreError> {
+        let synchronous: i64 = self
+            .connection
+            .pragma_query_value(None, "synchronous", |row| row.get(0))?;
+        // 2 = FULL, 3 = EXTRA: anything above NORMAL (1).
+        if synchronous > 1 {
+            self.connection
+                .pragma_update(None, "synchronous", "NORMAL")?;
+            self.deferred = true;
+        }
+        if let Err(error) = self.connection.execute_batch("BEGIN IMMEDIATE") {
+            self.end_deferred();
+            return Err(error.into());
+        }
         Ok(())
     }
 
@@ -949,7 +991,11 @@ impl Backend for SqliteBackend {
     }
 
     fn commit(&mut self) -> Result<(), StoreError> {
-        self.connection.execute_batch("COMMIT")?;
+        let committed = self.connection.execute_batch("COMMIT");
+        if committed.is_ok() {
+            self.end_deferred();
+        }
+        committed?;
         Ok(())
     }
 
@@ -959,6 +1005,7 @@ impl Backend for SqliteBackend {
         {
             tracing::error!(error = %error, "store rollback failed");
         }
+        self.end_deferred();
     }
 }
 
@@ -1294,6 +1341,36 @@ mod tests {
             )
             .unwrap()
         });
+    }
+
+    #[test]
+    fn a_deferred_commit_leaves_the_next_one_synced() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut backend = SqliteBackend::open(&dir.path().join("d.db")).unwrap();
+        let synchronous = |backend: &SqliteBackend| -> i64 {
+            backend
+                .connection
+                .pragma_query_value(None, "synchronous", |row| row.get(0))
+                .unwrap()
+        };
+        assert_eq!(synchronous(&backend), 2, "FULL as opened");
+        backend.begin_deferred().unwrap();
+        assert_eq!(
+            synchronous(&backend),
+            1,
+            "NORMAL inside a deferred transaction"
+        );
+        backend.commit().unwrap();
+        assert_eq!(synchronous(&backend), 2, "FULL again after its commit");
+        backend.begin_deferred().unwrap();
+        backend.rollback();
+        assert_eq!(synchronous(&backend), 2, "and after its rollback");
+        // A store opened `normal` stays so.
+        let mut normal =
+            SqliteBackend::open_with(&dir.path().join("n.db"), Durability::Normal).unwrap();
+        normal.begin_deferred().unwrap();
+        normal.commit().unwrap();
+        assert_eq!(synchronous(&normal), 1);
     }
 
     #[test]

@@ -132,10 +132,14 @@ fn tidy_the_collector_keeps_the_boundaries_the_map_claims() {
         "the PostgreSQL driver outside store/postgres.rs: {postgres:#?} {pool:#?}"
     );
     // Only the pipeline drives store transactions (and the store's own conformance suite).
-    let transactions = collector_uses(
+    let mut transactions = collector_uses(
         ".begin()",
         &["collector/src/pipeline/", "collector/src/store/"],
     );
+    transactions.extend(collector_uses(
+        ".begin_deferred()",
+        &["collector/src/pipeline/", "collector/src/store/"],
+    ));
     assert!(
         transactions.is_empty(),
         "store transactions outside the pipeline: {transactions:#?}"
