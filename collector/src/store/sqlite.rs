@@ -274,12 +274,16 @@ impl SqliteBackend {
     /// A store in memory, gone with the process: the replay's throwaway store. Nothing of it has
     /// to survive, and nothing is ever rolled back: the replay ends at its first failed group. So
     /// it keeps no rollback journal at all (copying every page a transaction touches into one
-    /// was a tenth of a replay's time).
+    /// was a tenth of a replay's time), and larger pages (see below).
     pub fn in_memory() -> Result<SqliteBackend, StoreError> {
         let connection = Connection::open_in_memory().map_err(|error| StoreError::Open {
             location: ":memory:".to_owned(),
             reason: error.to_string(),
         })?;
+        // An in-memory database's page cache is all of it, and every commit's cache truncation
+        // walks the cache's hash table: with 4 KiB pages that cost grew with the month replayed
+        // (15.3 s for 200,000 events, 9.3 s with 16 KiB pages, the same output).
+        connection.pragma_update(None, "page_size", 16_384)?;
         connection.pragma_update(None, "journal_mode", "OFF")?;
         connection.pragma_update(None, "synchronous", "OFF")?;
         connection.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
