@@ -33,9 +33,14 @@ use std::process::Command;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
+use vigil_collector::capacity::CapacityConfig;
+use vigil_collector::capacity::readings::Reading;
+use vigil_collector::capacity::tracker::Tracker;
+use vigil_collector::store::{HistoryRow, PostgresUrl, StoreLocation, StoreOptions};
 use vigil_e2e::bench::{Fleet, StoreKind};
 use vigil_e2e::{Collector, Process, client, encode_zstd_msgpack, free_port, proc_usage};
 use vigil_shared::labels::Labels;
+use vigil_shared::wire::view::SampleView;
 use vigil_shared::wire::{AgentInfo, Batch, PROTOCOL_VERSION, Sample};
 
 #[derive(Parser)]
@@ -102,6 +107,11 @@ enum Bench {
         /// Concurrent keep-alive connections of the generator.
         #[arg(long, default_value_t = 64)]
         connections: usize,
+        /// Days of capacity history already in the store for every host before the load
+        /// starts (as after that long in service; 90 fills every tier): the steady state's
+        /// memory and forecast cost rather than a young fleet's.
+        #[arg(long, default_value_t = 0.0)]
+        history_days: f64,
     },
     /// `vigil-collector replay` on a generated month of events.
     Replay {
@@ -184,6 +194,7 @@ fn main() -> Result<()> {
             collectors,
             store,
             connections,
+            history_days,
         } => runtime.block_on(fleet(
             &bin_dir,
             FleetLoad {
@@ -193,6 +204,7 @@ fn main() -> Result<()> {
                 collectors,
                 store,
                 connections,
+                history_days,
             },
         )),
         Bench::Replay {
@@ -216,10 +228,38 @@ fn main() -> Result<()> {
     }
 }
 
+/// The samples a real agent sends that feed the capacity history (6 series: the root
+/// filesystem's bytes and inodes, memory, swap, CPU, load), as `(name, mountpoint, value)`; the
+/// ingest bench puts them first in every batch so that history is on the measured path.
+const CAPACITY_SAMPLES: [(&str, Option<&str>, f64); 10] = [
+    ("filesystem_size_bytes", Some("/"), 100e9),
+    ("filesystem_avail_bytes", Some("/"), 40e9),
+    ("filesystem_inodes_total", Some("/"), 6.5e6),
+    ("filesystem_inodes_free", Some("/"), 5.0e6),
+    ("memory_total_bytes", None, 16e9),
+    ("memory_available_bytes", None, 9e9),
+    ("swap_total_bytes", None, 2e9),
+    ("swap_used_bytes", None, 1e8),
+    ("cpu_usage_ratio", None, 0.25),
+    ("load1", None, 0.8),
+];
+
 fn simulated_batch(host_idx: usize, seq: u64, n_samples: usize) -> Batch {
     let host_id = format!("sim-{host_idx:05}");
-    let samples = (0..n_samples)
-        .map(|sample_idx| {
+    let capacity = CAPACITY_SAMPLES
+        .iter()
+        .take(n_samples)
+        .map(|&(name, mountpoint, value)| Sample {
+            name: name.into(),
+            labels: mountpoint
+                .map(|m| Labels::from([("mountpoint".into(), m.into())]))
+                .unwrap_or_default(),
+            // Moving a little per batch, as a filling disk and a busy host do.
+            value: value * (1.0 + (seq % 97) as f64 * 1e-4),
+            time_ms: None,
+        });
+    let samples = capacity
+        .chain((CAPACITY_SAMPLES.len()..n_samples).map(|sample_idx| {
             let (name, labels) = match sample_idx % 5 {
                 0 => (
                     "cpu_core_usage_ratio",
@@ -251,7 +291,7 @@ fn simulated_batch(host_idx: usize, seq: u64, n_samples: usize) -> Batch {
                 value: (seq as f64) * 1_000.0 + sample_idx as f64,
                 time_ms: None,
             }
-        })
+        }))
         .collect();
     Batch {
         version: PROTOCOL_VERSION,
@@ -616,6 +656,7 @@ struct FleetLoad {
     collectors: usize,
     store: StoreKind,
     connections: usize,
+    history_days: f64,
 }
 
 /// The samples of one real `vigil-agent --once` on this machine (its events and inventory left
@@ -677,6 +718,65 @@ fn fleet_batch(host_idx: usize, seq: u64, template: &[Sample], time_ms: i64) -> 
     })
 }
 
+/// Writes `days` of capacity history ending at `end_ms` for each of `hosts` simulated hosts
+/// straight into the store, as the collector itself saves it: the series a real agent's
+/// `template` feeds, filled at `interval_ms` with a slow growth and a daily cycle. One history is
+/// built per resource and stored under every host (the collector restores each on the host's
+/// first batch into its own memory, so the cost measured is the same as for distinct values).
+fn seed_histories(
+    location: &StoreLocation,
+    template: &[Sample],
+    hosts: usize,
+    days: f64,
+    interval_ms: i64,
+    end_ms: i64,
+) -> Result<()> {
+    let started = Instant::now();
+    let json = serde_json::to_string(template)?;
+    let views: Vec<SampleView<'_>> = serde_json::from_str(&json)?;
+    let readings = vigil_collector::capacity::readings::readings(&views);
+    let mut tracker = Tracker::new(CapacityConfig::default());
+    let points = (days * 86_400_000.0 / interval_ms.max(1) as f64) as i64;
+    let labels = Labels::new();
+    for i in 0..points {
+        let time_ms = end_ms - (points - 1 - i) * interval_ms;
+        let day = time_ms as f64 / 86_400_000.0;
+        let moved = readings
+            .iter()
+            .map(|reading| Reading {
+                used: reading.used
+                    * (0.8 + 0.2 * (i as f64 / points as f64))
+                    * (1.0 + 0.05 * (day * std::f64::consts::TAU).sin()),
+                ..reading.clone()
+            })
+            .collect();
+        tracker.observe("seed", &labels, time_ms, moved, time_ms);
+    }
+    let seeds = tracker.histories(end_ms, true);
+    let stored: usize = seeds.iter().map(|row| row.data.len()).sum();
+    eprintln!(
+        "seeding {days} days of history: {} series per host ({stored} B stored per host) for {hosts} hosts...",
+        seeds.len()
+    );
+    let mut opened = vigil_collector::store::open(location, &StoreOptions::default())
+        .context("open the collectors' store to seed history")?;
+    for first in (0..hosts).step_by(1_000) {
+        let rows: Vec<HistoryRow> = (first..(first + 1_000).min(hosts))
+            .flat_map(|host| {
+                seeds.iter().map(move |seed| HistoryRow {
+                    host_id: format!("fleet-{host:05}"),
+                    ..seed.clone()
+                })
+            })
+            .collect();
+        opened.backend.begin()?;
+        opened.backend.save_capacity(&[], &rows)?;
+        opened.backend.commit()?;
+    }
+    eprintln!("seeded in {:.1} s", started.elapsed().as_secs_f64());
+    Ok(())
+}
+
 async fn fleet(bin_dir: &Path, load: FleetLoad) -> Result<()> {
     let template = agent_samples(bin_dir)?;
     let interval = Duration::from_secs_f64(load.interval);
@@ -706,6 +806,21 @@ async fn fleet(bin_dir: &Path, load: FleetLoad) -> Result<()> {
 
     let tmp = tempfile::tempdir()?;
     let fleet = Fleet::start(bin_dir, tmp.path(), load.store, load.collectors, "", None).await?;
+    if load.history_days > 0.0 {
+        let location = match &fleet.postgres {
+            Some(pg) => StoreLocation::Postgres(PostgresUrl::new(pg.url("vigil_bench"))),
+            None => StoreLocation::Sqlite(tmp.path().join("collector-0").join("vigil.db")),
+        };
+        let interval_ms = (load.interval * 1_000.0) as i64;
+        seed_histories(
+            &location,
+            &template,
+            load.hosts,
+            load.history_days,
+            interval_ms,
+            now_ms - interval_ms,
+        )?;
+    }
     let urls = Arc::new(fleet.urls.clone());
     let errors = Arc::new(AtomicU64::new(0));
     let accepted = Arc::new(AtomicU64::new(0));
