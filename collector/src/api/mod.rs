@@ -89,6 +89,7 @@ pub fn router(state: AppState) -> Router {
         )
         .route("/v1/notifications", get(notifications::list))
         .route("/v1/capacity", get(capacity::list))
+        .route("/v1/capacity/history", get(capacity::history))
         .route("/v1/notifications/{id}/retry", post(notifications::retry))
         .route("/v1/availability", get(availability::list))
         .route("/metrics", get(health::metrics))

@@ -8,7 +8,7 @@ use super::readings::Reading;
 use crate::forecast::{self, Options};
 use crate::history::{History, Layout};
 use crate::incidents::EventIn;
-use crate::store::{CapacityRecord, HistoryRow, HorizonRecord};
+use crate::store::{CapacityRecord, ColdRow, HistoryRow, HorizonRecord};
 use std::collections::HashMap;
 use vigil_shared::event::{Severity, Status};
 use vigil_shared::labels::Labels;
@@ -38,6 +38,8 @@ struct Entry {
     received_ms: i64,
     /// Pushed to since its last save.
     dirty: bool,
+    /// Cold parts of the history whose save failed (kept for the next one).
+    cold: Vec<ColdRow>,
     saved_ms: i64,
     record: Option<CapacityRecord>,
     firing: Option<Severity>,
@@ -56,6 +58,7 @@ impl Entry {
             last_ms: i64::MIN,
             received_ms: i64::MIN,
             dirty: false,
+            cold: Vec::new(),
             saved_ms: i64::MIN,
             record: None,
             firing: None,
@@ -278,7 +281,7 @@ impl Tracker {
         for (host_id, series) in &mut self.hosts {
             for (resource, entry) in series.iter_mut() {
                 if entry.dirty && (all || now_ms.saturating_sub(entry.saved_ms) >= every) {
-                    rows.push(history_row(host_id, resource, entry, now_ms));
+                    rows.push(history_row(host_id, resource, entry, self.layout, now_ms));
                 }
             }
         }
@@ -289,13 +292,14 @@ impl Tracker {
     /// collector now, or is gone), answering the final save of those not saved since.
     pub fn evict_idle(&mut self, now_ms: i64) -> Vec<HistoryRow> {
         let idle_after = self.config.idle_after_ms;
+        let layout = self.layout;
         let mut rows = Vec::new();
         self.hosts.retain(|host_id, series| {
             series.retain(|resource, entry| {
                 let idle = entry.received_ms != i64::MIN
                     && now_ms.saturating_sub(entry.received_ms) >= idle_after;
                 if idle && entry.dirty {
-                    rows.push(history_row(host_id, resource, entry, now_ms));
+                    rows.push(history_row(host_id, resource, entry, layout, now_ms));
                 }
                 !idle
             });
@@ -313,6 +317,9 @@ impl Tracker {
                 .and_then(|series| series.get_mut(&row.resource))
             {
                 entry.dirty = true;
+                let mut cold = row.cold;
+                cold.append(&mut entry.cold);
+                entry.cold = cold;
             }
         }
     }
@@ -335,9 +342,53 @@ impl Tracker {
     }
 }
 
-fn history_row(host_id: &str, resource: &str, entry: &mut Entry, now_ms: i64) -> HistoryRow {
+/// A series' whole kept history from what the store holds — its cold parts, then the saved
+/// history — at the best resolution for each age, oldest first (what
+/// `GET /v1/capacity/history` shows); an error naming the part that does not decode.
+pub fn stored_points(row: &HistoryRow, cold: &[ColdRow]) -> Result<Vec<(i64, f64)>, String> {
+    let history = zstd::bulk::decompress(&row.data, MAX_HISTORY_BYTES)
+        .map_err(|error| error.to_string())
+        .and_then(|bytes| History::from_bytes(&bytes).map_err(|error| error.to_string()))
+        .map_err(|reason| format!("the saved history does not decode: {reason}"))?;
+    let hot = history.points();
+    let start = hot.first().map_or(i64::MAX, |&(t, _)| t);
+    let mut points = Vec::with_capacity(cold.len() * crate::history::CHUNK + hot.len());
+    for part in cold {
+        let chunk = crate::history::ColdChunk {
+            first_ms: part.first_ms,
+            end_ms: part.end_ms,
+            data: part.data.clone(),
+        };
+        let from = chunk.points().map_err(|error| {
+            format!(
+                "the cold part from {} does not decode: {error}",
+                part.first_ms
+            )
+        })?;
+        let after = points.last().map_or(i64::MIN, |&(t, _)| t);
+        points.extend(from.into_iter().filter(|&(t, _)| t > after && t < start));
+    }
+    points.extend(hot);
+    Ok(points)
+}
+
+/// The row that saves `entry`'s history: what stays in memory, with the hours that left it since
+/// the last save (see `History::take_cold`) as cold parts.
+fn history_row(
+    host_id: &str,
+    resource: &str,
+    entry: &mut Entry,
+    layout: Layout,
+    now_ms: i64,
+) -> HistoryRow {
     entry.dirty = false;
     entry.saved_ms = now_ms;
+    let mut cold = std::mem::take(&mut entry.cold);
+    cold.extend(entry.history.take_cold().into_iter().map(|chunk| ColdRow {
+        first_ms: chunk.first_ms,
+        end_ms: chunk.end_ms,
+        data: chunk.data,
+    }));
     // Level 1: unsampled tiers (NaN runs) shrink to almost nothing, in tens of microseconds.
     let data = zstd::bulk::compress(&entry.history.to_bytes(), 1)
         .unwrap_or_else(|_| entry.history.to_bytes());
@@ -346,6 +397,8 @@ fn history_row(host_id: &str, resource: &str, entry: &mut Entry, now_ms: i64) ->
         resource: resource.to_owned(),
         saved_ms: now_ms,
         data,
+        cold,
+        cold_before_ms: Some(entry.last_ms.saturating_sub(layout.hour_span_ms)),
     }
 }
 
@@ -570,6 +623,52 @@ mod tests {
         assert_eq!(evicted.len(), 1);
         assert!(!tracker.knows("db-1"));
         assert!(tracker.is_empty());
+    }
+
+    #[test]
+    fn hours_older_than_the_forecast_window_are_saved_as_cold_parts_once() {
+        // 30 days of 5-minute samples: the hours before the last 7 days (and the chunk that
+        // spans them) leave memory with the first save, as cold parts.
+        let mut tracker = Tracker::new(config());
+        let labels = Labels::new();
+        let day = 24 * 60 * MINUTE;
+        let mut t = 0;
+        while t <= 30 * day {
+            tracker.observe("db-1", &labels, t, fs(t as f64 / day as f64), t);
+            t += 5 * MINUTE;
+        }
+        let last = t - 5 * MINUTE;
+        let before = tracker.hosts["db-1"]["filesystem:/data"].history.points();
+        let rows = tracker.histories(last, true);
+        assert_eq!(rows.len(), 1);
+        let cold = &rows[0].cold;
+        assert!(!cold.is_empty());
+        assert!(cold.iter().all(|part| part.end_ms <= last - 7 * day));
+        assert_eq!(rows[0].cold_before_ms, Some(last - 90 * day));
+        // The saved history is what stayed; with the cold parts before it, the whole series.
+        assert_eq!(stored_points(&rows[0], cold).unwrap(), before);
+        let kept = stored_points(&rows[0], &[]).unwrap();
+        assert!(kept.len() < before.len() && kept.first().unwrap().0 > last - 13 * day);
+        let mut broken = cold.clone();
+        broken[0].data.truncate(10);
+        assert!(
+            stored_points(&rows[0], &broken)
+                .unwrap_err()
+                .contains("cold part")
+        );
+        // A failed save keeps them for the next one; a saved one does not send them again.
+        tracker.unsaved(rows.clone());
+        let again = tracker.histories(last, true);
+        assert_eq!(again[0].cold, rows[0].cold);
+        tracker.observe(
+            "db-1",
+            &labels,
+            last + 5 * MINUTE,
+            fs(31.0),
+            last + 5 * MINUTE,
+        );
+        let next = tracker.histories(last + 5 * MINUTE, true);
+        assert!(next[0].cold.is_empty());
     }
 
     #[test]

@@ -17,6 +17,11 @@
 //! reach, 5-minute means before the raw tier's, then the raw points. A bucket's point is stamped
 //! at the bucket's middle.
 //!
+//! [`History::take_cold`] moves the sealed hour chunks older than the fine tier's reach (which
+//! nothing live reads: the forecaster takes the last 7 days) out of memory as [`ColdChunk`]s, for
+//! the store to keep beside the series; [`ColdChunk::points`] reads one back. A full series then
+//! holds about 9 KB instead of 14.5 KB.
+//!
 //! [`History::to_bytes`] / [`History::from_bytes`] are the persisted form (for the store to keep
 //! behind its interface), little-endian:
 //!
@@ -30,7 +35,8 @@
 //! per bucket tier (fine, hour): i64 open_bucket (i64::MIN = none)  f64 open_sum  u32 open_count
 //! ```
 //!
-//! `first` is a time in ms for the raw line and a bucket index for the tiers. `from_bytes`
+//! `first` is a time in ms for the raw line and a bucket index for the tiers. A [`ColdChunk`]'s
+//! bytes are one hour-tier sealed chunk in the same layout (`first` .. the values). `from_bytes`
 //! checks every length and field and answers [`HistoryError`] for anything else; it never panics
 //! on any bytes. It also reads the first form ("VGH1", `v1.rs`), re-pushing its points.
 
@@ -141,6 +147,66 @@ impl Chunk {
 
     fn heap_bytes(&self) -> usize {
         std::mem::size_of::<Chunk>() + self.values.len() * 2 + self.offsets.len() * 4
+    }
+
+    /// Appends the persisted form (see the module doc).
+    fn write(&self, out: &mut Vec<u8>) {
+        out.extend_from_slice(&self.first.to_le_bytes());
+        out.extend_from_slice(&self.lo.to_le_bytes());
+        out.extend_from_slice(&self.step.to_le_bytes());
+        out.extend_from_slice(&(self.values.len() as u16).to_le_bytes());
+        for value in self.values.iter() {
+            out.extend_from_slice(&value.to_le_bytes());
+        }
+        for offset in self.offsets.iter() {
+            out.extend_from_slice(&offset.to_le_bytes());
+        }
+    }
+}
+
+/// A sealed hour-tier chunk that [`History::take_cold`] moved out of memory: up to [`CHUNK`]
+/// consecutive hour means.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ColdChunk {
+    /// Its first hour's start, Unix ms.
+    pub first_ms: i64,
+    /// Its last hour's end, Unix ms.
+    pub end_ms: i64,
+    /// The chunk's persisted form (see the module doc).
+    pub data: Vec<u8>,
+}
+
+impl ColdChunk {
+    fn of(chunk: &Chunk) -> ColdChunk {
+        let mut data = Vec::with_capacity(26 + chunk.values.len() * 2);
+        chunk.write(&mut data);
+        ColdChunk {
+            first_ms: chunk.first.saturating_mul(HOUR_MS),
+            end_ms: chunk.last().saturating_add(1).saturating_mul(HOUR_MS),
+            data,
+        }
+    }
+
+    /// (hour mid time, mean) of each of its hours with samples, oldest first; an error for bytes
+    /// that are not a chunk (never a panic).
+    pub fn points(&self) -> Result<Vec<(i64, f64)>, HistoryError> {
+        let mut reader = Reader {
+            bytes: &self.data,
+            at: 0,
+        };
+        let chunk = reader.chunk(false, i64::MIN)?;
+        if reader.at != self.data.len() || chunk.first.checked_mul(HOUR_MS).is_none() {
+            return Err(HistoryError::Corrupt(reader.at));
+        }
+        let mut out = Vec::with_capacity(chunk.values.len());
+        for (i, &q) in chunk.values.iter().enumerate() {
+            if let Some(value) = chunk.value(q) {
+                let bucket = chunk.first.saturating_add(i as i64);
+                let mid = bucket.saturating_mul(HOUR_MS).saturating_add(HOUR_MS / 2);
+                out.push((mid, value));
+            }
+        }
+        Ok(out)
     }
 }
 
@@ -439,6 +505,29 @@ impl History {
         out
     }
 
+    /// Moves the sealed hour chunks that end before the fine tier's reach (older than
+    /// `fine_span` before the newest sample: nothing live reads them) out of memory, oldest first.
+    /// [`History::points`] no longer has them; the caller keeps them (the store, beside the
+    /// series).
+    pub fn take_cold(&mut self) -> Vec<ColdChunk> {
+        if self.newest == i64::MIN {
+            return Vec::new();
+        }
+        let reach = self.newest.saturating_sub(self.layout.fine_span_ms);
+        // A chunk whose last hour ends by the reach: last + 1 ≤ reach / HOUR.
+        let before = reach.div_euclid(HOUR_MS);
+        let line = &mut self.hour.line;
+        let mut cold = Vec::new();
+        while let Some(chunk) = line.sealed.front().filter(|chunk| chunk.last() < before) {
+            cold.push(ColdChunk::of(chunk));
+            line.sealed.pop_front();
+        }
+        if !cold.is_empty() {
+            line.sealed.shrink_to_fit();
+        }
+        cold
+    }
+
     /// Heap bytes held.
     pub fn heap_bytes(&self) -> usize {
         self.raw.heap_bytes() + self.fine.line.heap_bytes() + self.hour.line.heap_bytes()
@@ -460,16 +549,7 @@ impl History {
         for line in [&self.raw, &self.fine.line, &self.hour.line] {
             out.extend_from_slice(&(line.sealed.len() as u32).to_le_bytes());
             for chunk in &line.sealed {
-                out.extend_from_slice(&chunk.first.to_le_bytes());
-                out.extend_from_slice(&chunk.lo.to_le_bytes());
-                out.extend_from_slice(&chunk.step.to_le_bytes());
-                out.extend_from_slice(&(chunk.values.len() as u16).to_le_bytes());
-                for value in chunk.values.iter() {
-                    out.extend_from_slice(&value.to_le_bytes());
-                }
-                for offset in chunk.offsets.iter() {
-                    out.extend_from_slice(&offset.to_le_bytes());
-                }
+                chunk.write(&mut out);
             }
             out.extend_from_slice(&line.open_first.to_le_bytes());
             out.extend_from_slice(&(line.open_values.len() as u32).to_le_bytes());
@@ -612,29 +692,7 @@ impl<'a> Reader<'a> {
         }
         let mut after = i64::MIN;
         for _ in 0..n_sealed {
-            let at = self.at;
-            let first = self.i64()?;
-            let lo = self.f64()?;
-            let step = self.f64()?;
-            let n = usize::from(self.u16()?);
-            if n == 0 || n > CHUNK || first <= after || !lo.is_finite() || !step.is_finite() {
-                return Err(HistoryError::Corrupt(at));
-            }
-            let values = (0..n)
-                .map(|_| self.u16())
-                .collect::<Result<Box<[u16]>, _>>()?;
-            let offsets = if raw {
-                self.offsets(n)?
-            } else {
-                Box::default()
-            };
-            let chunk = Chunk {
-                first,
-                lo,
-                step,
-                values,
-                offsets,
-            };
+            let chunk = self.chunk(raw, after)?;
             after = chunk.last();
             line.sealed.push_back(chunk);
         }
@@ -653,6 +711,33 @@ impl<'a> Reader<'a> {
             return Err(HistoryError::Corrupt(at));
         }
         Ok(line)
+    }
+
+    /// One sealed chunk, which starts after `after`.
+    fn chunk(&mut self, raw: bool, after: i64) -> Result<Chunk, HistoryError> {
+        let at = self.at;
+        let first = self.i64()?;
+        let lo = self.f64()?;
+        let step = self.f64()?;
+        let n = usize::from(self.u16()?);
+        if n == 0 || n > CHUNK || first <= after || !lo.is_finite() || !step.is_finite() {
+            return Err(HistoryError::Corrupt(at));
+        }
+        let values = (0..n)
+            .map(|_| self.u16())
+            .collect::<Result<Box<[u16]>, _>>()?;
+        let offsets = if raw {
+            self.offsets(n)?
+        } else {
+            Box::default()
+        };
+        Ok(Chunk {
+            first,
+            lo,
+            step,
+            values,
+            offsets,
+        })
     }
 
     /// `n` raw offsets, each after the one before.

@@ -113,6 +113,45 @@ fn a_full_series_fits_in_a_fraction_of_the_old_rings() {
 }
 
 #[test]
+fn cold_hour_chunks_leave_memory_with_nothing_lost() {
+    let history = filled(T0, 91, |t| {
+        let day = (t - T0) as f64 / DAY as f64;
+        50.0 + day * 0.1 + 20.0 * (day * std::f64::consts::TAU).sin()
+    });
+    let newest = T0 + 91 * DAY;
+    let before = history.points();
+    let week = history.points_since(newest - 7 * DAY);
+    let mut hot = history.clone();
+    let cold = hot.take_cold();
+    // Some 80 days of hours went cold: whole chunks of 128 hours, each ending by the fine reach.
+    assert!((14..=16).contains(&cold.len()), "{}", cold.len());
+    for pair in cold.windows(2) {
+        assert_eq!(pair[0].end_ms, pair[1].first_ms);
+    }
+    assert!(cold.iter().all(|c| c.end_ms <= newest - 7 * DAY));
+    assert!(cold.iter().all(|c| c.end_ms - c.first_ms == 128 * HOUR_MS));
+    // The forecaster's week is untouched, and the cold points followed by what stayed are the
+    // series as it was, point for point.
+    assert_eq!(hot.points_since(newest - 7 * DAY), week);
+    let mut joined: Vec<(i64, f64)> = cold.iter().flat_map(|c| c.points().unwrap()).collect();
+    joined.extend(hot.points());
+    assert_eq!(joined, before);
+    // About 9 KB instead of 14.5 (the hour tier's 90 days), and it survives its persisted form.
+    let (full, kept) = (history.heap_bytes(), hot.heap_bytes());
+    assert!(kept < 10_000 && full - kept > 4_000, "{full} -> {kept}");
+    eprintln!("full {full} B, without the cold hours {kept} B");
+    let back = History::from_bytes(&hot.to_bytes()).unwrap();
+    assert_eq!(back.points(), hot.points());
+    // Nothing is cold twice, and a young series has nothing cold.
+    assert!(hot.take_cold().is_empty());
+    assert!(filled(T0, 6, |_| 1.0).take_cold().is_empty());
+    // Bytes that are not a chunk are an error.
+    let mut bad = cold[0].clone();
+    bad.data.pop();
+    assert!(matches!(bad.points(), Err(HistoryError::Corrupt(_))));
+}
+
+#[test]
 fn quantization_keeps_every_point_within_its_chunk_range() {
     // Raw points of a sawtooth: each is within range / 131,068 of what was pushed.
     let mut history = History::new(Layout::default());
@@ -207,6 +246,14 @@ proptest! {
             let _ = history.points();
             history.push(i64::MAX, 1.0);
             let _ = history.points();
+        }
+    }
+
+    #[test]
+    fn a_cold_chunk_from_any_bytes_is_ok_or_err(data in prop::collection::vec(any::<u8>(), 0..300)) {
+        let chunk = ColdChunk { first_ms: 0, end_ms: 0, data };
+        if let Ok(points) = chunk.points() {
+            prop_assert!(points.len() <= CHUNK);
         }
     }
 

@@ -2,7 +2,9 @@
 //! blob ([`HistoryRow`], written by the collector that receives the series and read back when a
 //! collector starts receiving it), and each series' latest forecast ([`CapacityRecord`], what
 //! `GET /v1/capacity` lists fleet-wide). Both are keyed by `(host_id, resource)`; a newer save
-//! replaces the older one.
+//! replaces the older one. The oldest part of a history, which the collector no longer holds in
+//! memory, is kept beside it as [`ColdRow`]s: written once, read only on request
+//! (`GET /v1/capacity/history`), forgotten when a save says they are too old.
 
 use serde::{Deserialize, Serialize};
 
@@ -16,6 +18,21 @@ pub struct HistoryRow {
     /// Saved, Unix ms.
     pub saved_ms: i64,
     /// The bytes.
+    pub data: Vec<u8>,
+    /// Older parts of the history that left memory since the last save, to keep beside it.
+    pub cold: Vec<ColdRow>,
+    /// The series' kept cold parts that end before this (Unix ms) are forgotten with this save.
+    pub cold_before_ms: Option<i64>,
+}
+
+/// An old part of a series' history kept only in the store, keyed by its series and start.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ColdRow {
+    /// Its start, Unix ms.
+    pub first_ms: i64,
+    /// Its end, Unix ms.
+    pub end_ms: i64,
+    /// The bytes (`ColdChunk::data`).
     pub data: Vec<u8>,
 }
 

@@ -7,7 +7,7 @@
 
 use super::{
     Backend, BatchRecord, CapacityFilter, CapacityRecord, ChangeFilter, ChangeRecord, Claim,
-    Finish, HistoryRow, HorizonRecord, IncidentFilter, IncidentSave, MatcherRecord,
+    ColdRow, Finish, HistoryRow, HorizonRecord, IncidentFilter, IncidentSave, MatcherRecord,
     NewNotification, NotificationFilter, Opened, ProblemRecord, Recorded, SilenceRecord,
     StateChange, StoreError,
 };
@@ -907,6 +907,13 @@ fn capacity_rows_are_replaced_filtered_and_forgotten(open: &mut dyn FnMut(&str) 
         resource: resource.into(),
         saved_ms,
         data: data.to_vec(),
+        cold: Vec::new(),
+        cold_before_ms: None,
+    };
+    let cold = |first_ms: i64, end_ms: i64, byte: u8| ColdRow {
+        first_ms,
+        end_ms,
+        data: vec![byte; 300],
     };
     in_transaction(backend.as_mut(), |b| {
         b.record_batch(&record("a", 1, 1))?;
@@ -988,8 +995,54 @@ fn capacity_rows_are_replaced_filtered_and_forgotten(open: &mut dyn FnMut(&str) 
             history("a", "memory", 2, &[9; 70_000])
         ]
     );
+    // Cold parts are kept beside a series, oldest first, a part kept again replaced; a save's
+    // `cold_before_ms` forgets the series' parts that end before it, and only that series'.
+    let with_cold = |saved_ms: i64, parts: Vec<ColdRow>, before: Option<i64>| HistoryRow {
+        cold: parts,
+        cold_before_ms: before,
+        ..history("a", "memory", saved_ms, &[saved_ms as u8])
+    };
+    in_transaction(backend.as_mut(), |b| {
+        b.save_capacity(
+            &[],
+            &[
+                with_cold(3, vec![cold(200, 300, 2), cold(100, 200, 1)], None),
+                HistoryRow {
+                    cold: vec![cold(100, 200, 9)],
+                    ..history("a", "filesystem:/", 3, &[3])
+                },
+            ],
+        )
+    });
+    in_transaction(backend.as_mut(), |b| {
+        b.save_capacity(
+            &[],
+            &[with_cold(
+                4,
+                vec![cold(300, 400, 3), cold(200, 300, 5)],
+                Some(250),
+            )],
+        )
+    });
+    assert_eq!(
+        reader.load_cold("a", "memory").unwrap(),
+        [cold(200, 300, 5), cold(300, 400, 3)]
+    );
+    assert_eq!(
+        reader.load_cold("a", "filesystem:/").unwrap(),
+        [cold(100, 200, 9)]
+    );
+    assert!(reader.load_cold("b", "memory").unwrap().is_empty());
+    assert!(
+        reader
+            .load_history("a")
+            .unwrap()
+            .iter()
+            .all(|row| row.cold.is_empty())
+    );
     // Forgetting a host forgets its capacity rows, and only its own.
     in_transaction(backend.as_mut(), |b| b.forget_host("a"));
+    assert!(reader.load_cold("a", "memory").unwrap().is_empty());
     assert!(reader.load_history("a").unwrap().is_empty());
     assert_eq!(all(CapacityFilter::default()), ["b/filesystem:/data"]);
     assert_eq!(reader.load_history("b").unwrap().len(), 1);

@@ -21,7 +21,7 @@ pub mod postgres;
 pub mod sqlite;
 
 use crate::incidents::Incident;
-pub use capacity::{CapacityFilter, CapacityRecord, HistoryRow, HorizonRecord};
+pub use capacity::{CapacityFilter, CapacityRecord, ColdRow, HistoryRow, HorizonRecord};
 pub use outbox::{
     Claim, Finish, NewNotification, NotificationFilter, NotificationRecord, QueuedNotification,
 };
@@ -568,7 +568,8 @@ pub trait Backend: Send + 'static {
     }
 
     /// Keeps capacity forecasts and series histories (each replaces the row of its host and
-    /// resource).
+    /// resource), with each history's new cold parts (a part already kept is replaced), and
+    /// forgets the series' cold parts that end before its `cold_before_ms`.
     fn save_capacity(
         &mut self,
         _records: &[CapacityRecord],
@@ -806,8 +807,10 @@ pub trait Reader: Send + Sync + 'static {
         &self,
         filter: &NotificationFilter,
     ) -> Result<Vec<NotificationRecord>, StoreError>;
-    /// The persisted histories of `host_id`'s series.
+    /// The persisted histories of `host_id`'s series (their `cold` parts left empty).
     fn load_history(&self, host_id: &str) -> Result<Vec<HistoryRow>, StoreError>;
+    /// The cold parts kept of one series' history, oldest first.
+    fn load_cold(&self, host_id: &str, resource: &str) -> Result<Vec<ColdRow>, StoreError>;
     /// Capacity forecasts matching `filter`, by host and resource.
     fn list_capacity(&self, filter: &CapacityFilter) -> Result<Vec<CapacityRecord>, StoreError>;
     /// Problems, newest first: in any of `states` (all when empty), at most `limit`.

@@ -23,7 +23,7 @@
 
 use super::{
     Backend, BatchRecord, CapacityFilter, CapacityRecord, ChangeFilter, ChangeRecord, Claim,
-    Finish, Heartbeat, HistoryRow, HostRecord, IncidentFilter, IncidentSave, Lease,
+    ColdRow, Finish, Heartbeat, HistoryRow, HostRecord, IncidentFilter, IncidentSave, Lease,
     NewNotification, NotificationFilter, NotificationRecord, OpeningRecord, PostgresUrl,
     ProblemRecord, QueuedNotification, Reader, Recorded, SilenceRecord, StateChange, StoreError,
     StoreOptions, is_newer,
@@ -171,6 +171,15 @@ const MIGRATIONS: &[&str] = &[
     // 7: service grouping finds the incidents of a grouping key (kept in the document).
     "CREATE INDEX incidents_by_group ON incidents (((data::jsonb) ->> 'group_key'))
         WHERE state <> 'closed';",
+    // 8: the cold parts of series histories, as in the SQLite store.
+    "CREATE TABLE series_cold (
+        host_id TEXT NOT NULL,
+        resource TEXT NOT NULL,
+        first_ms BIGINT NOT NULL,
+        end_ms BIGINT NOT NULL,
+        data BYTEA NOT NULL,
+        PRIMARY KEY (host_id, resource, first_ms)
+    );",
 ];
 
 const RECORD_STATE_CHANGE: &str =
@@ -860,6 +869,7 @@ impl Backend for PostgresBackend {
     fn forget_host(&mut self, host_id: &str) -> Result<bool, StoreError> {
         self.execute("DELETE FROM capacity WHERE host_id = $1", &[&host_id])?;
         self.execute("DELETE FROM series_history WHERE host_id = $1", &[&host_id])?;
+        self.execute("DELETE FROM series_cold WHERE host_id = $1", &[&host_id])?;
         Ok(self.execute("DELETE FROM hosts WHERE host_id = $1", &[&host_id])? > 0)
     }
 
@@ -891,6 +901,27 @@ impl Backend for PostgresBackend {
                      saved_ms = excluded.saved_ms, data = excluded.data",
                 &[&row.host_id, &row.resource, &row.saved_ms, &row.data],
             )?;
+            for cold in &row.cold {
+                self.execute(
+                    "INSERT INTO series_cold (host_id, resource, first_ms, end_ms, data)
+                     VALUES ($1, $2, $3, $4, $5)
+                     ON CONFLICT (host_id, resource, first_ms) DO UPDATE SET
+                         end_ms = excluded.end_ms, data = excluded.data",
+                    &[
+                        &row.host_id,
+                        &row.resource,
+                        &cold.first_ms,
+                        &cold.end_ms,
+                        &cold.data,
+                    ],
+                )?;
+            }
+            if let Some(before_ms) = row.cold_before_ms {
+                self.execute(
+                    "DELETE FROM series_cold WHERE host_id = $1 AND resource = $2 AND end_ms < $3",
+                    &[&row.host_id, &row.resource, &before_ms],
+                )?;
+            }
         }
         Ok(())
     }
@@ -1546,6 +1577,24 @@ impl Reader for PostgresReader {
                 host_id: host_id.to_owned(),
                 resource: row.get(0),
                 saved_ms: row.get(1),
+                data: row.get(2),
+                cold: Vec::new(),
+                cold_before_ms: None,
+            })
+            .collect())
+    }
+
+    fn load_cold(&self, host_id: &str, resource: &str) -> Result<Vec<ColdRow>, StoreError> {
+        let rows = self.query(
+            "SELECT first_ms, end_ms, data FROM series_cold WHERE host_id = $1 AND resource = $2
+             ORDER BY first_ms",
+            &[&host_id, &resource],
+        )?;
+        Ok(rows
+            .iter()
+            .map(|row| ColdRow {
+                first_ms: row.get(0),
+                end_ms: row.get(1),
                 data: row.get(2),
             })
             .collect())

@@ -6,9 +6,9 @@
 
 use super::{
     Backend, BatchRecord, CapacityFilter, CapacityRecord, ChangeFilter, ChangeRecord, Claim,
-    Durability, Finish, HistoryRow, HostRecord, IncidentFilter, IncidentSave, NewNotification,
-    NotificationFilter, NotificationRecord, OpeningRecord, ProblemRecord, QueuedNotification,
-    Reader, Recorded, SilenceRecord, StateChange, StoreError, is_newer,
+    ColdRow, Durability, Finish, HistoryRow, HostRecord, IncidentFilter, IncidentSave,
+    NewNotification, NotificationFilter, NotificationRecord, OpeningRecord, ProblemRecord,
+    QueuedNotification, Reader, Recorded, SilenceRecord, StateChange, StoreError, is_newer,
 };
 use crate::incidents::{Incident, parse_id};
 use rusqlite::{Connection, OpenFlags, OptionalExtension, params, params_from_iter};
@@ -139,6 +139,15 @@ const MIGRATIONS: &[&str] = &[
         service TEXT NOT NULL,
         PRIMARY KEY (kind, host, probe, at_ms)
     ) STRICT, WITHOUT ROWID;",
+    // 10: the cold parts of series histories (hour means older than a collector holds).
+    "CREATE TABLE series_cold (
+        host_id TEXT NOT NULL,
+        resource TEXT NOT NULL,
+        first_ms INTEGER NOT NULL,
+        end_ms INTEGER NOT NULL,
+        data BLOB NOT NULL,
+        PRIMARY KEY (host_id, resource, first_ms)
+    ) STRICT;",
 ];
 
 /// Forgets history rows before `$1` that a later row before `$1` makes unneeded.
@@ -471,7 +480,7 @@ impl Backend for SqliteBackend {
     }
 
     fn forget_host(&mut self, host_id: &str) -> Result<bool, StoreError> {
-        for table in ["capacity", "series_history"] {
+        for table in ["capacity", "series_history", "series_cold"] {
             self.connection
                 .prepare_cached(&format!("DELETE FROM {table} WHERE host_id = ?1"))?
                 .execute(params![host_id])?;
@@ -508,6 +517,31 @@ impl Backend for SqliteBackend {
         )?;
         for row in histories {
             save.execute(params![row.host_id, row.resource, row.saved_ms, row.data])?;
+        }
+        let mut keep = self.connection.prepare_cached(
+            "INSERT INTO series_cold (host_id, resource, first_ms, end_ms, data)
+             VALUES (?1, ?2, ?3, ?4, ?5)
+             ON CONFLICT (host_id, resource, first_ms) DO UPDATE SET
+                 end_ms = excluded.end_ms, data = excluded.data",
+        )?;
+        for row in histories {
+            for cold in &row.cold {
+                keep.execute(params![
+                    row.host_id,
+                    row.resource,
+                    cold.first_ms,
+                    cold.end_ms,
+                    cold.data
+                ])?;
+            }
+        }
+        let mut forget = self.connection.prepare_cached(
+            "DELETE FROM series_cold WHERE host_id = ?1 AND resource = ?2 AND end_ms < ?3",
+        )?;
+        for row in histories {
+            if let Some(before_ms) = row.cold_before_ms {
+                forget.execute(params![row.host_id, row.resource, before_ms])?;
+            }
         }
         Ok(())
     }
@@ -1258,6 +1292,24 @@ impl Reader for SqliteReader {
                 host_id: host_id.to_owned(),
                 resource: row.get(0)?,
                 saved_ms: row.get(1)?,
+                data: row.get(2)?,
+                cold: Vec::new(),
+                cold_before_ms: None,
+            })
+        })?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    fn load_cold(&self, host_id: &str, resource: &str) -> Result<Vec<ColdRow>, StoreError> {
+        let connection = self.connection();
+        let mut statement = connection.prepare_cached(
+            "SELECT first_ms, end_ms, data FROM series_cold WHERE host_id = ?1 AND resource = ?2
+             ORDER BY first_ms",
+        )?;
+        let rows = statement.query_map(params![host_id, resource], |row| {
+            Ok(ColdRow {
+                first_ms: row.get(0)?,
+                end_ms: row.get(1)?,
                 data: row.get(2)?,
             })
         })?;

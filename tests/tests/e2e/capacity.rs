@@ -226,6 +226,36 @@ async fn a_filling_loop_filesystem_is_forecast_and_alerted_before_it_is_90_perce
         }
     })
     .await;
+    // The kept history, from the store: the agent's samples in time order, filling.
+    let history = format!("/v1/capacity/history?host=disk-host&resource={resource}");
+    let (status, kept) = collector.get_json(&history).await;
+    assert_eq!(status, 200, "{kept}");
+    assert_eq!(kept["resource"], resource.as_str());
+    let points = kept["points"].as_array().unwrap();
+    assert!(
+        points.len() as u64 >= points_before,
+        "{} points",
+        points.len()
+    );
+    let times: Vec<&str> = points.iter().map(|p| p["at"].as_str().unwrap()).collect();
+    assert!(times.windows(2).all(|pair| pair[0] < pair[1]), "{times:?}");
+    let (first, last) = (&points[0]["value"], &points[points.len() - 1]["value"]);
+    assert!(
+        last.as_f64().unwrap() > first.as_f64().unwrap(),
+        "{first} .. {last}"
+    );
+    let since = format!("{history}&since={}", times[times.len() / 2]);
+    let (_, later) = collector.get_json(&since).await;
+    assert_eq!(later["points"][0]["at"], times[times.len() / 2]);
+    for (query, expected) in [
+        ("/v1/capacity/history?host=disk-host&resource=nothing", 404),
+        ("/v1/capacity/history?host=disk-host", 400),
+        (&format!("{history}&since=yesterday") as &str, 400),
+    ] {
+        let (status, body) = collector.get_json(query).await;
+        assert_eq!(status, expected, "{query}: {body}");
+        assert!(body["error"].is_string(), "{query}: {body}");
+    }
     // The incident is still the one: a restart neither resolves nor opens it again.
     let (_, incidents) = collector.get_json("/v1/incidents?host=disk-host").await;
     let capacity: Vec<_> = incidents
