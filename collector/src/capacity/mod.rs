@@ -25,7 +25,7 @@ pub mod tracker;
 use crate::clock::Clock;
 use crate::incidents::EventIn;
 use crate::pipeline::{Pipeline, Write};
-use crate::store::{CapacityFilter, CapacityRecord, Reader};
+use crate::store::{CapacityFilter, CapacityRecord, HistoryRow, Reader};
 use alert::AlertLevel;
 use readings::Reading;
 use std::sync::mpsc::{self, RecvTimeoutError};
@@ -35,6 +35,9 @@ use tracker::Tracker;
 use vigil_shared::labels::Labels;
 
 const MINUTE_MS: i64 = 60_000;
+/// Histories per save: a fleet's series (tens of thousands, due together after a restart) are
+/// saved in writes of this many, never all their bytes at once (~6 KB each compressed).
+const SAVE_ROWS: usize = 500;
 const HOUR_MS: i64 = 3_600_000;
 
 /// The `[capacity]` settings.
@@ -91,8 +94,8 @@ pub fn horizon_key(ms: i64) -> String {
 /// What `/metrics` shows: this collector's latest forecasts.
 #[derive(Debug, Clone, Default)]
 pub struct Snapshot {
-    /// The forecasts, by host and resource.
-    pub records: Vec<CapacityRecord>,
+    /// The forecasts, by host and resource (shared with the tracker).
+    pub records: Vec<Arc<CapacityRecord>>,
     /// Series held (forecast or still gathering history).
     pub series: usize,
 }
@@ -213,18 +216,52 @@ fn run(wiring: Wiring, receiver: &mpsc::Receiver<Message>, published: &RwLock<Ar
     let mut tracker = Tracker::new(config);
     let mut next_forecast = Instant::now() + forecast_every;
     let mut next_save = Instant::now() + save_every;
+    // One write; false when it failed (its histories are then due again, cold parts kept).
     let save = |tracker: &mut Tracker, write: Write| {
         let Write::Capacity { records, histories } = &write else {
-            return;
+            return true;
         };
         if records.is_empty() && histories.is_empty() {
-            return;
+            return true;
         }
         let n_histories = histories.len();
-        let unsaved = histories.clone();
+        // What a retry needs: the series and their cold parts, not the bytes.
+        let unsaved: Vec<HistoryRow> = histories
+            .iter()
+            .map(|row| HistoryRow {
+                host_id: row.host_id.clone(),
+                resource: row.resource.clone(),
+                saved_ms: row.saved_ms,
+                data: Vec::new(),
+                cold: row.cold.clone(),
+                cold_before_ms: row.cold_before_ms,
+            })
+            .collect();
         if let Err(error) = runtime.block_on(pipeline.write_waiting(write)) {
             tracing::warn!(error = %error, n_histories, "capacity not saved; retrying at the next save");
             tracker.unsaved(unsaved);
+            return false;
+        }
+        true
+    };
+    // The histories due (all of them with `all`), SAVE_ROWS a write; the idle series' last saves.
+    let save_histories = |tracker: &mut Tracker, now_ms: i64, all: bool| {
+        loop {
+            let histories = tracker.histories_at_most(now_ms, all, SAVE_ROWS);
+            if histories.is_empty() {
+                break;
+            }
+            let records = Vec::new();
+            if !save(tracker, Write::Capacity { records, histories }) {
+                return;
+            }
+        }
+        let mut idle = tracker.evict_idle(now_ms);
+        while !idle.is_empty() {
+            let histories = idle.split_off(idle.len().saturating_sub(SAVE_ROWS));
+            let records = Vec::new();
+            // An evicted series is not tracked any more: a failed save cannot be retried.
+            save(tracker, Write::Capacity { records, histories });
         }
     };
     loop {
@@ -246,16 +283,8 @@ fn run(wiring: Wiring, receiver: &mpsc::Receiver<Message>, published: &RwLock<Ar
             Ok(Message::Forget(host_id)) => tracker.forget(&host_id),
             Err(RecvTimeoutError::Timeout) => {}
             Err(RecvTimeoutError::Disconnected) => {
-                let now_ms = clock.now_ms();
-                let histories = tracker.histories(now_ms, true);
-                tracing::info!(n_histories = histories.len(), "saving capacity histories");
-                save(
-                    &mut tracker,
-                    Write::Capacity {
-                        records: Vec::new(),
-                        histories,
-                    },
-                );
+                tracing::info!(n_series = tracker.len(), "saving capacity histories");
+                save_histories(&mut tracker, clock.now_ms(), true);
                 return;
             }
         }
@@ -264,13 +293,10 @@ fn run(wiring: Wiring, receiver: &mpsc::Receiver<Message>, published: &RwLock<Ar
             let started = Instant::now();
             let now_ms = clock.now_ms();
             let pass = tracker.forecast(now_ms);
-            let mut histories = tracker.histories(now_ms, false);
-            histories.extend(tracker.evict_idle(now_ms));
             tracing::debug!(
                 n_forecasts = pass.records.len(),
                 n_waiting = pass.waiting,
                 n_events = pass.events.len(),
-                n_histories = histories.len(),
                 elapsed_ms = started.elapsed().as_millis() as u64,
                 "capacity forecast pass"
             );
@@ -286,9 +312,10 @@ fn run(wiring: Wiring, receiver: &mpsc::Receiver<Message>, published: &RwLock<Ar
                 &mut tracker,
                 Write::Capacity {
                     records: pass.records,
-                    histories,
+                    histories: Vec::new(),
                 },
             );
+            save_histories(&mut tracker, now_ms, false);
             let snapshot = Arc::new(Snapshot {
                 records: tracker.records(),
                 series: tracker.len(),
@@ -299,16 +326,7 @@ fn run(wiring: Wiring, receiver: &mpsc::Receiver<Message>, published: &RwLock<Ar
             next_forecast = Instant::now() + forecast_every;
             next_save = Instant::now() + save_every;
         } else if now >= next_save {
-            let now_ms = clock.now_ms();
-            let mut histories = tracker.histories(now_ms, false);
-            histories.extend(tracker.evict_idle(now_ms));
-            save(
-                &mut tracker,
-                Write::Capacity {
-                    records: Vec::new(),
-                    histories,
-                },
-            );
+            save_histories(&mut tracker, clock.now_ms(), false);
             next_save = Instant::now() + save_every;
         }
     }

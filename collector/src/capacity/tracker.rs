@@ -10,6 +10,7 @@ use crate::history::{History, Layout};
 use crate::incidents::EventIn;
 use crate::store::{CapacityRecord, ColdRow, HistoryRow, HorizonRecord};
 use std::collections::HashMap;
+use std::sync::Arc;
 use vigil_shared::event::{Severity, Status};
 use vigil_shared::labels::Labels;
 
@@ -41,7 +42,7 @@ struct Entry {
     /// Cold parts of the history whose save failed (kept for the next one).
     cold: Vec<ColdRow>,
     saved_ms: i64,
-    record: Option<CapacityRecord>,
+    record: Option<Arc<CapacityRecord>>,
     firing: Option<Severity>,
     /// The exhaustion time the last capacity event announced.
     announced_ms: Option<i64>,
@@ -142,7 +143,7 @@ impl Tracker {
                     let mut entry = Entry::new(unit_of(&row.resource), layout);
                     entry.history = history;
                     entry.saved_ms = row.saved_ms;
-                    if let Some(&(time, value)) = entry.history.points().last() {
+                    if let Some((time, value)) = entry.history.last() {
                         entry.last_ms = time;
                         entry.used = value;
                     }
@@ -158,7 +159,7 @@ impl Tracker {
             entry.firing = record.alert.as_deref().and_then(|s| s.parse().ok());
             entry.announced_ms = record.exhaustion_ms;
             entry.capacity = record.capacity;
-            entry.record = Some(record);
+            entry.record = Some(Arc::new(record));
         }
         skipped
     }
@@ -267,7 +268,7 @@ impl Tracker {
                 }
                 entry.firing = level;
                 pass.records.push(record.clone());
-                entry.record = Some(record);
+                entry.record = Some(Arc::new(record));
             }
         }
         pass
@@ -276,10 +277,19 @@ impl Tracker {
     /// The histories to persist: those pushed to since their last save, once `persist_every`
     /// has passed since it (every one with `all`, at shutdown).
     pub fn histories(&mut self, now_ms: i64, all: bool) -> Vec<HistoryRow> {
+        self.histories_at_most(now_ms, all, usize::MAX)
+    }
+
+    /// [`Tracker::histories`], at most `limit` of them (the rest stay due for the next call), so
+    /// that a save of a whole fleet's series never holds all their bytes at once.
+    pub fn histories_at_most(&mut self, now_ms: i64, all: bool, limit: usize) -> Vec<HistoryRow> {
         let every = self.config.persist_every_ms;
         let mut rows = Vec::new();
         for (host_id, series) in &mut self.hosts {
             for (resource, entry) in series.iter_mut() {
+                if rows.len() >= limit {
+                    return rows;
+                }
                 if entry.dirty && (all || now_ms.saturating_sub(entry.saved_ms) >= every) {
                     rows.push(history_row(host_id, resource, entry, self.layout, now_ms));
                 }
@@ -329,9 +339,9 @@ impl Tracker {
         self.hosts.remove(host_id);
     }
 
-    /// The latest forecast of every series that has one.
-    pub fn records(&self) -> Vec<CapacityRecord> {
-        let mut records: Vec<CapacityRecord> = self
+    /// The latest forecast of every series that has one (shared with the tracker, not copied).
+    pub fn records(&self) -> Vec<Arc<CapacityRecord>> {
+        let mut records: Vec<Arc<CapacityRecord>> = self
             .hosts
             .values()
             .flat_map(HashMap::values)
@@ -588,6 +598,7 @@ mod tests {
             tracker.histories(t + 10_000, false).is_empty(),
             "saved less than 10 min ago"
         );
+        assert!(tracker.histories_at_most(t + 10_000, true, 0).is_empty());
         assert_eq!(
             tracker.histories(t + 10_000, true).len(),
             1,
@@ -610,7 +621,9 @@ mod tests {
         assert!(skipped.is_empty());
         assert!(restarted.knows("db-1"));
         assert_eq!(restarted.len(), 1);
-        assert_eq!(restarted.records(), pass.records);
+        let restored: Vec<CapacityRecord> =
+            restarted.records().iter().map(|r| (**r).clone()).collect();
+        assert_eq!(restored, pass.records);
         // Corrupt bytes are skipped and named, never a panic.
         let mut broken = rows[0].clone();
         broken.data = vec![1, 2, 3];

@@ -468,6 +468,14 @@ impl History {
         self.hour.push(time_ms, value);
     }
 
+    /// The newest sample (time, value), if any.
+    pub fn last(&self) -> Option<(i64, f64)> {
+        let mut last = None;
+        self.raw
+            .each(self.newest, i64::MAX, |t, v| last = Some((t, v)));
+        last
+    }
+
     /// Samples dropped as late or non-finite.
     pub fn late(&self) -> u64 {
         self.late

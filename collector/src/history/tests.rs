@@ -133,6 +133,8 @@ fn cold_hour_chunks_leave_memory_with_nothing_lost() {
     // The forecaster's week is untouched, and the cold points followed by what stayed are the
     // series as it was, point for point.
     assert_eq!(hot.points_since(newest - 7 * DAY), week);
+    assert_eq!(hot.last(), before.last().copied());
+    assert_eq!(History::new(Layout::default()).last(), None);
     let mut joined: Vec<(i64, f64)> = cold.iter().flat_map(|c| c.points().unwrap()).collect();
     joined.extend(hot.points());
     assert_eq!(joined, before);

@@ -752,11 +752,28 @@ fn seed_histories(
             .collect();
         tracker.observe("seed", &labels, time_ms, moved, time_ms);
     }
-    let seeds = tracker.histories(end_ms, true);
+    // Last saved one `persist_every` ago: every series is due at the collector's first save
+    // tick, so the window includes the save of the whole fleet (its worst case: after a restart
+    // every series comes due at once), not only the restore.
+    let persist_every_ms = CapacityConfig::default().persist_every_ms;
+    let seeds: Vec<HistoryRow> = tracker
+        .histories(end_ms, true)
+        .into_iter()
+        .map(|row| HistoryRow {
+            saved_ms: end_ms - persist_every_ms,
+            ..row
+        })
+        .collect();
     let stored: usize = seeds.iter().map(|row| row.data.len()).sum();
+    let cold: usize = seeds
+        .iter()
+        .flat_map(|row| &row.cold)
+        .map(|part| part.data.len())
+        .sum();
     eprintln!(
-        "seeding {days} days of history: {} series per host ({stored} B stored per host) for {hosts} hosts...",
-        seeds.len()
+        "seeding {days} days of history: {} series per host ({stored} B stored per host, {cold} B more as {} cold parts) for {hosts} hosts...",
+        seeds.len(),
+        seeds.iter().map(|row| row.cold.len()).sum::<usize>(),
     );
     let mut opened = vigil_collector::store::open(location, &StoreOptions::default())
         .context("open the collectors' store to seed history")?;
