@@ -72,8 +72,8 @@ impl Entry {
 /// What a forecast pass produced.
 #[derive(Debug, Default)]
 pub struct Pass {
-    /// The new forecasts (to store).
-    pub records: Vec<CapacityRecord>,
+    /// The new forecasts (to store; the tracker holds the same ones).
+    pub records: Vec<Arc<CapacityRecord>>,
     /// Capacity events (to the pipeline).
     pub events: Vec<EventIn>,
     /// Series that could not be forecast yet (too little history).
@@ -267,8 +267,9 @@ impl Tracker {
                     entry.announced_ms = record.exhaustion_ms;
                 }
                 entry.firing = level;
-                pass.records.push(record.clone());
-                entry.record = Some(Arc::new(record));
+                let record = Arc::new(record);
+                pass.records.push(Arc::clone(&record));
+                entry.record = Some(record);
             }
         }
         pass
@@ -498,6 +499,10 @@ mod tests {
 
     const MINUTE: i64 = 60_000;
 
+    fn plain(records: &[Arc<CapacityRecord>]) -> Vec<CapacityRecord> {
+        records.iter().map(|record| (**record).clone()).collect()
+    }
+
     fn config() -> CapacityConfig {
         CapacityConfig {
             min_history_ms: 2 * MINUTE,
@@ -616,14 +621,12 @@ mod tests {
                 .chain(rows.clone())
                 .take(1)
                 .collect(),
-            pass.records.clone(),
+            plain(&pass.records),
         );
         assert!(skipped.is_empty());
         assert!(restarted.knows("db-1"));
         assert_eq!(restarted.len(), 1);
-        let restored: Vec<CapacityRecord> =
-            restarted.records().iter().map(|r| (**r).clone()).collect();
-        assert_eq!(restored, pass.records);
+        assert_eq!(plain(&restarted.records()), plain(&pass.records));
         // Corrupt bytes are skipped and named, never a panic.
         let mut broken = rows[0].clone();
         broken.data = vec![1, 2, 3];
@@ -709,7 +712,7 @@ mod tests {
         assert_eq!(pass.events.len(), 1);
         let rows = tracker.histories(t, true);
         let mut restarted = Tracker::new(config());
-        restarted.restore("db-1", rows, pass.records);
+        restarted.restore("db-1", rows, plain(&pass.records));
         let labels = Labels::from([("service".to_owned(), "db".to_owned())]);
         restarted.observe("db-1", &labels, t + 10_000, fs(160.5), t + 10_000);
         let again = restarted.forecast(t + 10_000);

@@ -176,7 +176,9 @@ pub fn apply(
         }
         Write::Notify(write) => notify(backend, write, now_ms),
         Write::Capacity { records, histories } => {
-            backend.save_capacity(records, histories)?;
+            let records: Vec<&crate::store::CapacityRecord> =
+                records.iter().map(|r| &**r).collect();
+            backend.save_capacity(&records, histories)?;
             Ok(WriteOutcome::Accepted)
         }
         Write::Silence(record) => {

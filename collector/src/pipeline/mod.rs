@@ -106,8 +106,8 @@ pub enum Write {
     EndSilence(String),
     /// Keep this collector's capacity forecasts and series histories.
     Capacity {
-        /// The latest forecasts.
-        records: Vec<crate::store::CapacityRecord>,
+        /// The latest forecasts (shared with the capacity tracker and its `/metrics` snapshot).
+        records: Vec<std::sync::Arc<crate::store::CapacityRecord>>,
         /// Histories to persist.
         histories: Vec<crate::store::HistoryRow>,
     },

@@ -919,9 +919,9 @@ fn capacity_rows_are_replaced_filtered_and_forgotten(open: &mut dyn FnMut(&str) 
         b.record_batch(&record("a", 1, 1))?;
         b.save_capacity(
             &[
-                capacity_record("a", "filesystem:/", None),
-                capacity_record("a", "memory", None),
-                capacity_record("b", "filesystem:/data", Some(9_000)),
+                &capacity_record("a", "filesystem:/", None),
+                &capacity_record("a", "memory", None),
+                &capacity_record("b", "filesystem:/data", Some(9_000)),
             ],
             &[
                 history("a", "filesystem:/", 1, &[1, 2, 3]),
@@ -933,7 +933,7 @@ fn capacity_rows_are_replaced_filtered_and_forgotten(open: &mut dyn FnMut(&str) 
     // A later save replaces the row of its host and resource.
     in_transaction(backend.as_mut(), |b| {
         b.save_capacity(
-            &[capacity_record("a", "memory", Some(5_000))],
+            &[&capacity_record("a", "memory", Some(5_000))],
             &[history("a", "memory", 2, &[9; 70_000])],
         )
     });

@@ -572,7 +572,7 @@ pub trait Backend: Send + 'static {
     /// forgets the series' cold parts that end before its `cold_before_ms`.
     fn save_capacity(
         &mut self,
-        _records: &[CapacityRecord],
+        _records: &[&CapacityRecord],
         _histories: &[HistoryRow],
     ) -> Result<(), StoreError> {
         Err(StoreError::Database {

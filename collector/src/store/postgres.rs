@@ -875,7 +875,7 @@ impl Backend for PostgresBackend {
 
     fn save_capacity(
         &mut self,
-        records: &[CapacityRecord],
+        records: &[&CapacityRecord],
         histories: &[HistoryRow],
     ) -> Result<(), StoreError> {
         for record in records {

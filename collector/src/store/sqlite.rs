@@ -493,7 +493,7 @@ impl Backend for SqliteBackend {
 
     fn save_capacity(
         &mut self,
-        records: &[CapacityRecord],
+        records: &[&CapacityRecord],
         histories: &[HistoryRow],
     ) -> Result<(), StoreError> {
         let mut save = self.connection.prepare_cached(
