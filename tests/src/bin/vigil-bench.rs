@@ -829,14 +829,17 @@ async fn fleet(bin_dir: &Path, load: FleetLoad) -> Result<()> {
             None => StoreLocation::Sqlite(tmp.path().join("collector-0").join("vigil.db")),
         };
         let interval_ms = (load.interval * 1_000.0) as i64;
-        seed_histories(
-            &location,
-            &template,
-            load.hosts,
-            load.history_days,
-            interval_ms,
-            now_ms - interval_ms,
-        )?;
+        // The store's PostgreSQL client blocks on a runtime of its own: not on this one's thread.
+        tokio::task::block_in_place(|| {
+            seed_histories(
+                &location,
+                &template,
+                load.hosts,
+                load.history_days,
+                interval_ms,
+                now_ms - interval_ms,
+            )
+        })?;
     }
     let urls = Arc::new(fleet.urls.clone());
     let errors = Arc::new(AtomicU64::new(0));
