@@ -10,6 +10,7 @@ use crate::history::{History, Layout};
 use crate::incidents::EventIn;
 use crate::store::{CapacityRecord, HistoryRow, HorizonRecord};
 use std::collections::HashMap;
+use std::sync::Arc;
 use vigil_shared::event::{Severity, Status};
 use vigil_shared::labels::Labels;
 
@@ -43,7 +44,8 @@ struct Entry {
     firing: Option<Severity>,
     /// The exhaustion time the last capacity event announced.
     announced_ms: Option<i64>,
-    labels: Labels,
+    /// The host's labels in the newest batch that fed it (shared by the series of one batch).
+    labels: Arc<Labels>,
 }
 
 impl Entry {
@@ -60,7 +62,7 @@ impl Entry {
             record: None,
             firing: None,
             announced_ms: None,
-            labels: Labels::new(),
+            labels: Arc::default(),
         }
     }
 }
@@ -170,7 +172,13 @@ impl Tracker {
         now_ms: i64,
     ) {
         let layout = self.layout;
-        let series = self.hosts.entry(host_id.to_owned()).or_default();
+        let series = match self.hosts.get_mut(host_id) {
+            Some(series) => series,
+            None => self.hosts.entry(host_id.to_owned()).or_default(),
+        };
+        // The labels are compared once a batch: the first series fed takes (or keeps) a copy
+        // equal to `labels`, the others share it.
+        let mut batch_labels: Option<Arc<Labels>> = None;
         for reading in readings {
             let entry = match series.get_mut(&reading.resource) {
                 Some(entry) => entry,
@@ -188,8 +196,18 @@ impl Tracker {
             entry.last_ms = time_ms;
             entry.received_ms = now_ms;
             entry.dirty = true;
-            if entry.labels != *labels {
-                entry.labels.clone_from(labels);
+            match &batch_labels {
+                Some(shared) => {
+                    if !Arc::ptr_eq(&entry.labels, shared) {
+                        entry.labels = Arc::clone(shared);
+                    }
+                }
+                None => {
+                    if *entry.labels != *labels {
+                        entry.labels = Arc::new(labels.clone());
+                    }
+                    batch_labels = Some(Arc::clone(&entry.labels));
+                }
             }
         }
     }
@@ -397,7 +415,7 @@ fn event_for(
     event
         .labels
         .insert("resource".to_owned(), resource.to_owned());
-    event.host_labels.clone_from(&entry.labels);
+    event.host_labels.clone_from(&*entry.labels);
     Some(event)
 }
 
