@@ -180,10 +180,10 @@ impl Tracker {
         // equal to `labels`, the others share it.
         let mut batch_labels: Option<Arc<Labels>> = None;
         for reading in readings {
-            let entry = match series.get_mut(&reading.resource) {
+            let entry = match series.get_mut(reading.resource.as_ref()) {
                 Some(entry) => entry,
                 None => series
-                    .entry(reading.resource.clone())
+                    .entry(reading.resource.into_owned())
                     .or_insert_with(|| Entry::new(reading.unit, layout)),
             };
             if time_ms <= entry.last_ms {
