@@ -14,6 +14,12 @@
 //!   histories due through the pipeline (`Write::Capacity`). At shutdown it saves every history
 //!   with news before the writer stops.
 //!
+//! After taking readings the thread sleeps [`GATHER`] (50 ms) before it looks again, so on a busy
+//! collector ingest's send finds it asleep and only queues the message; an idle thread waits on
+//! the channel and the next send wakes it. Woken by every send, it cost a futex wake and several
+//! context switches per batch: a fifth of the CPU of a collector ingesting ~5,000–9,000 batches a
+//! second, measured before the change.
+//!
 //! **Invariants:** ingest never waits for it (a channel send per batch); a history is saved only
 //! by the collector receiving its series, and a host whose stored series could not be read is
 //! not tracked until they can be (so a fresh history never overwrites a stored one).
@@ -39,6 +45,10 @@ const MINUTE_MS: i64 = 60_000;
 /// saved in writes of this many, never all their bytes at once (~6 KB each compressed).
 const SAVE_ROWS: usize = 500;
 const HOUR_MS: i64 = 3_600_000;
+/// How long the thread lets readings gather after taking some (see the module doc).
+const GATHER: Duration = Duration::from_millis(50);
+/// The most messages taken at once before the timers are looked at again.
+const MAX_TAKEN: usize = 4_096;
 
 /// The `[capacity]` settings.
 #[derive(Debug, Clone, PartialEq)]
@@ -105,6 +115,7 @@ enum Message {
         host_id: String,
         labels: Labels,
         time_ms: i64,
+        received_ms: i64,
         readings: Vec<Reading>,
     },
     Forget(String),
@@ -126,8 +137,16 @@ impl Capacity {
         }
     }
 
-    /// Hands one committed batch's capacity readings to the tracker.
-    pub fn observe(&self, host_id: &str, labels: &Labels, time_ms: i64, readings: Vec<Reading>) {
+    /// Hands one committed batch's capacity readings, taken at `time_ms` (agent clock) and
+    /// received at `received_ms` (collector clock), to the tracker.
+    pub fn observe(
+        &self,
+        host_id: &str,
+        labels: &Labels,
+        time_ms: i64,
+        received_ms: i64,
+        readings: Vec<Reading>,
+    ) {
         let Some(sender) = &self.sender else {
             return;
         };
@@ -138,6 +157,7 @@ impl Capacity {
             host_id: host_id.to_owned(),
             labels: labels.clone(),
             time_ms,
+            received_ms,
             readings,
         });
     }
@@ -268,19 +288,20 @@ fn run(wiring: Wiring, receiver: &mpsc::Receiver<Message>, published: &RwLock<Ar
         let wait = next_forecast
             .min(next_save)
             .saturating_duration_since(Instant::now());
+        let mut caught_up = false;
         match receiver.recv_timeout(wait) {
-            Ok(Message::Observe {
-                host_id,
-                labels,
-                time_ms,
-                readings,
-            }) => {
-                if !tracker.knows(&host_id) && !restore(&mut tracker, reader.as_ref(), &host_id) {
-                    continue;
+            Ok(message) => {
+                take(&mut tracker, reader.as_ref(), message);
+                let mut n_taken = 1;
+                while n_taken < MAX_TAKEN {
+                    let Ok(message) = receiver.try_recv() else {
+                        caught_up = true;
+                        break;
+                    };
+                    take(&mut tracker, reader.as_ref(), message);
+                    n_taken += 1;
                 }
-                tracker.observe(&host_id, &labels, time_ms, readings, clock.now_ms());
             }
-            Ok(Message::Forget(host_id)) => tracker.forget(&host_id),
             Err(RecvTimeoutError::Timeout) => {}
             Err(RecvTimeoutError::Disconnected) => {
                 tracing::info!(n_series = tracker.len(), "saving capacity histories");
@@ -329,6 +350,32 @@ fn run(wiring: Wiring, receiver: &mpsc::Receiver<Message>, published: &RwLock<Ar
             save_histories(&mut tracker, clock.now_ms(), false);
             next_save = Instant::now() + save_every;
         }
+        if caught_up {
+            let until_timer = next_forecast
+                .min(next_save)
+                .saturating_duration_since(Instant::now());
+            std::thread::sleep(GATHER.min(until_timer));
+        }
+    }
+}
+
+/// Applies one message to the tracker, restoring a host's stored series the first time it is
+/// seen (a host whose stored series cannot be read yet is skipped until its next batch).
+fn take(tracker: &mut Tracker, reader: &dyn Reader, message: Message) {
+    match message {
+        Message::Observe {
+            host_id,
+            labels,
+            time_ms,
+            received_ms,
+            readings,
+        } => {
+            if !tracker.knows(&host_id) && !restore(tracker, reader, &host_id) {
+                return;
+            }
+            tracker.observe(&host_id, &labels, time_ms, readings, received_ms);
+        }
+        Message::Forget(host_id) => tracker.forget(&host_id),
     }
 }
 
@@ -358,5 +405,72 @@ fn restore(tracker: &mut Tracker, reader: &dyn Reader, host_id: &str) -> bool {
             tracing::warn!(host = %host_id, error = %error, "cannot read the stored capacity history yet");
             false
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::clock::ManualClock;
+    use crate::history::History;
+    use crate::incidents::{Engine, Policy};
+    use crate::pipeline::Writer;
+    use crate::store::sqlite::{SqliteBackend, SqliteReader};
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn every_reading_sent_before_the_last_handle_drops_is_saved_in_order() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("v.db");
+        let backend = SqliteBackend::open(&path).unwrap();
+        let clock = Arc::new(ManualClock::new(1_000));
+        let writer = Writer {
+            backend: Box::new(backend),
+            engine: Engine::new(Policy::default(), Vec::new(), 0),
+            clock: clock.clone(),
+            observer: Box::new(|_| {}),
+            event_id_retention_ms: 60_000,
+            notify: None,
+            notification_retention_ms: 60_000,
+        };
+        let (pipeline, _writer_thread) = Pipeline::start(writer, 1_000).unwrap();
+        let (feed, _feed_rx) = tokio::sync::mpsc::unbounded_channel();
+        let (capacity, thread) = start(Wiring {
+            config: CapacityConfig::default(),
+            reader: Arc::new(SqliteReader::open(&path).unwrap()),
+            pipeline,
+            feed,
+            clock,
+            runtime: tokio::runtime::Handle::current(),
+        })
+        .unwrap();
+        // Bursts with pauses longer than the gathering time between them: the thread takes
+        // readings both as they come and after they queued up while it slept.
+        let n_points = 300;
+        for i in 0..n_points {
+            let reading = Reading {
+                resource: "memory".into(),
+                unit: "bytes",
+                used: i as f64,
+                capacity: Some(1e6),
+            };
+            capacity.observe("db-1", &Labels::new(), i * 10_000, 1_000, vec![reading]);
+            if i % 100 == 99 {
+                tokio::time::sleep(GATHER * 3).await;
+            }
+        }
+        drop(capacity);
+        tokio::task::spawn_blocking(move || thread.unwrap().join().unwrap())
+            .await
+            .unwrap();
+        let rows = SqliteReader::open(&path)
+            .unwrap()
+            .load_history("db-1")
+            .unwrap();
+        assert_eq!(rows.len(), 1);
+        let bytes = zstd::bulk::decompress(&rows[0].data, 1 << 20).unwrap();
+        let points = History::from_bytes(&bytes).unwrap().points();
+        let times: Vec<i64> = points.iter().map(|&(t, _)| t).collect();
+        assert_eq!(times, (0..n_points).map(|i| i * 10_000).collect::<Vec<_>>());
+        assert_eq!(points.last(), Some(&(2_990_000, 299.0)));
     }
 }

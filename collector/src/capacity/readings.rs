@@ -14,14 +14,15 @@
 //! A filesystem is full for its users when `avail` reaches 0 (writes fail then, while `used /
 //! size` is still below 1), so `size − avail` is what crosses `size` at exhaustion.
 
-use std::collections::BTreeMap;
+use std::borrow::Cow;
 use vigil_shared::wire::view::SampleView;
 
 /// One resource's value in one batch.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Reading {
-    /// `filesystem:/data`, `memory`, ...
-    pub resource: String,
+    /// `filesystem:/data`, `memory`, ... (the fixed names are not allocated: readings are made
+    /// for every batch on the ingest path).
+    pub resource: Cow<'static, str>,
     /// The unit of `used` and `capacity`.
     pub unit: &'static str,
     /// The value.
@@ -40,11 +41,12 @@ struct Filesystem {
 
 /// The capacity readings of one batch's samples, sorted by resource.
 pub fn readings(samples: &[SampleView<'_>]) -> Vec<Reading> {
-    let mut filesystems: BTreeMap<&str, Filesystem> = BTreeMap::new();
+    // Few per host: a list, not a map (the readings are sorted at the end).
+    let mut filesystems: Vec<(&str, Filesystem)> = Vec::new();
     let (mut memory_total, mut memory_available) = (None, None);
     let (mut swap_total, mut swap_used) = (None, None);
     let (mut cpu, mut load) = (None, None);
-    let mut out = Vec::new();
+    let mut out = Vec::with_capacity(8);
     for sample in samples {
         let label = |name: &str| {
             sample
@@ -62,7 +64,15 @@ pub fn readings(samples: &[SampleView<'_>]) -> Vec<Reading> {
                 let Some(mountpoint) = label("mountpoint") else {
                     continue;
                 };
-                let filesystem = filesystems.entry(mountpoint).or_default();
+                let filesystem_idx =
+                    match filesystems.iter().position(|(seen, _)| *seen == mountpoint) {
+                        Some(idx) => idx,
+                        None => {
+                            filesystems.push((mountpoint, Filesystem::default()));
+                            filesystems.len() - 1
+                        }
+                    };
+                let filesystem = &mut filesystems[filesystem_idx].1;
                 let slot = match name {
                     "filesystem_size_bytes" => &mut filesystem.size,
                     "filesystem_avail_bytes" => &mut filesystem.avail,
@@ -80,7 +90,7 @@ pub fn readings(samples: &[SampleView<'_>]) -> Vec<Reading> {
             "probe_latency_seconds" => {
                 if let (Some(probe), Some(latency)) = (label("probe"), value) {
                     out.push(Reading {
-                        resource: format!("probe_latency:{probe}"),
+                        resource: format!("probe_latency:{probe}").into(),
                         unit: "seconds",
                         used: latency,
                         capacity: None,
@@ -95,7 +105,7 @@ pub fn readings(samples: &[SampleView<'_>]) -> Vec<Reading> {
             && size > 0.0
         {
             out.push(Reading {
-                resource: format!("filesystem:{mountpoint}"),
+                resource: format!("filesystem:{mountpoint}").into(),
                 unit: "bytes",
                 used: (size - avail).max(0.0),
                 capacity: Some(size),
@@ -105,7 +115,7 @@ pub fn readings(samples: &[SampleView<'_>]) -> Vec<Reading> {
             && total > 0.0
         {
             out.push(Reading {
-                resource: format!("inodes:{mountpoint}"),
+                resource: format!("inodes:{mountpoint}").into(),
                 unit: "inodes",
                 used: (total - free).max(0.0),
                 capacity: Some(total),
@@ -116,7 +126,7 @@ pub fn readings(samples: &[SampleView<'_>]) -> Vec<Reading> {
         && total > 0.0
     {
         out.push(Reading {
-            resource: "memory".to_owned(),
+            resource: Cow::Borrowed("memory"),
             unit: "bytes",
             used: (total - available).max(0.0),
             capacity: Some(total),
@@ -126,7 +136,7 @@ pub fn readings(samples: &[SampleView<'_>]) -> Vec<Reading> {
         && total > 0.0
     {
         out.push(Reading {
-            resource: "swap".to_owned(),
+            resource: Cow::Borrowed("swap"),
             unit: "bytes",
             used,
             capacity: Some(total),
@@ -134,7 +144,7 @@ pub fn readings(samples: &[SampleView<'_>]) -> Vec<Reading> {
     }
     if let Some(ratio) = cpu {
         out.push(Reading {
-            resource: "cpu".to_owned(),
+            resource: Cow::Borrowed("cpu"),
             unit: "ratio",
             used: ratio,
             capacity: Some(1.0),
@@ -142,7 +152,7 @@ pub fn readings(samples: &[SampleView<'_>]) -> Vec<Reading> {
     }
     if let Some(load) = load {
         out.push(Reading {
-            resource: "load".to_owned(),
+            resource: Cow::Borrowed("load"),
             unit: "load",
             used: load,
             capacity: None,
@@ -155,7 +165,6 @@ pub fn readings(samples: &[SampleView<'_>]) -> Vec<Reading> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::borrow::Cow;
     use vigil_shared::wire::view::LabelsView;
 
     fn sample<'a>(name: &'a str, labels: &[(&'a str, &'a str)], value: f64) -> SampleView<'a> {
@@ -198,7 +207,7 @@ mod tests {
         ];
         let got: Vec<(String, f64, Option<f64>)> = readings(&samples)
             .into_iter()
-            .map(|r| (r.resource, r.used, r.capacity))
+            .map(|r| (r.resource.into_owned(), r.used, r.capacity))
             .collect();
         assert_eq!(
             got,

@@ -46,7 +46,8 @@ struct Entry {
     firing: Option<Severity>,
     /// The exhaustion time the last capacity event announced.
     announced_ms: Option<i64>,
-    labels: Labels,
+    /// The host's labels in the newest batch that fed it (shared by the series of one batch).
+    labels: Arc<Labels>,
 }
 
 impl Entry {
@@ -64,7 +65,7 @@ impl Entry {
             record: None,
             firing: None,
             announced_ms: None,
-            labels: Labels::new(),
+            labels: Arc::default(),
         }
     }
 }
@@ -174,12 +175,18 @@ impl Tracker {
         now_ms: i64,
     ) {
         let layout = self.layout;
-        let series = self.hosts.entry(host_id.to_owned()).or_default();
+        let series = match self.hosts.get_mut(host_id) {
+            Some(series) => series,
+            None => self.hosts.entry(host_id.to_owned()).or_default(),
+        };
+        // The labels are compared once a batch: the first series fed takes (or keeps) a copy
+        // equal to `labels`, the others share it.
+        let mut batch_labels: Option<Arc<Labels>> = None;
         for reading in readings {
-            let entry = match series.get_mut(&reading.resource) {
+            let entry = match series.get_mut(reading.resource.as_ref()) {
                 Some(entry) => entry,
                 None => series
-                    .entry(reading.resource.clone())
+                    .entry(reading.resource.into_owned())
                     .or_insert_with(|| Entry::new(reading.unit, layout)),
             };
             if time_ms <= entry.last_ms {
@@ -192,8 +199,18 @@ impl Tracker {
             entry.last_ms = time_ms;
             entry.received_ms = now_ms;
             entry.dirty = true;
-            if entry.labels != *labels {
-                entry.labels.clone_from(labels);
+            match &batch_labels {
+                Some(shared) => {
+                    if !Arc::ptr_eq(&entry.labels, shared) {
+                        entry.labels = Arc::clone(shared);
+                    }
+                }
+                None => {
+                    if *entry.labels != *labels {
+                        entry.labels = Arc::new(labels.clone());
+                    }
+                    batch_labels = Some(Arc::clone(&entry.labels));
+                }
             }
         }
     }
@@ -461,7 +478,7 @@ fn event_for(
     event
         .labels
         .insert("resource".to_owned(), resource.to_owned());
-    event.host_labels.clone_from(&entry.labels);
+    event.host_labels.clone_from(&*entry.labels);
     Some(event)
 }
 

@@ -380,9 +380,13 @@ impl Ingest {
                     Vec::new()
                 };
                 if !readings.is_empty() {
-                    let labels = batch.agent.labels.clone();
-                    self.capacity
-                        .observe(&host_id, &labels, batch.time_ms, readings);
+                    self.capacity.observe(
+                        &host_id,
+                        &batch.agent.labels,
+                        batch.time_ms,
+                        now_ms,
+                        readings,
+                    );
                 }
                 self.hosts.apply_view(batch, now_ms);
                 self.evaluate_rules(&host_id, now_ms);
