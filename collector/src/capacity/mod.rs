@@ -14,7 +14,7 @@
 //!   histories due through the pipeline (`Write::Capacity`). At shutdown it saves every history
 //!   with news before the writer stops.
 //!
-//! After taking readings the thread sleeps [`GATHER`] (50 ms) before it looks again, so on a busy
+//! After taking readings the thread sleeps `GATHER` (50 ms) before it looks again, so on a busy
 //! collector ingest's send finds it asleep and only queues the message; an idle thread waits on
 //! the channel and the next send wakes it. Woken by every send, it cost a futex wake and several
 //! context switches per batch: a fifth of the CPU of a collector ingesting ~5,000–9,000 batches a
