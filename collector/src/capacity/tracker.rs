@@ -425,8 +425,11 @@ fn history_row(
         resource: resource.to_owned(),
         saved_ms: now_ms,
         data,
+        // Old parts expire as new ones arrive (a chunk every 128 hours), so only a save that
+        // brings some asks the store to forget: no DELETE per series on every save.
+        cold_before_ms: (!cold.is_empty())
+            .then(|| entry.last_ms.saturating_sub(layout.hour_span_ms)),
         cold,
-        cold_before_ms: Some(entry.last_ms.saturating_sub(layout.hour_span_ms)),
     }
 }
 
@@ -702,6 +705,10 @@ mod tests {
         );
         let next = tracker.histories(last + 5 * MINUTE, true);
         assert!(next[0].cold.is_empty());
+        assert_eq!(
+            next[0].cold_before_ms, None,
+            "nothing new: nothing to forget"
+        );
     }
 
     #[test]
