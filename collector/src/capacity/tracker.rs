@@ -136,10 +136,7 @@ impl Tracker {
         let series = self.hosts.entry(host_id.to_owned()).or_default();
         let mut skipped = Vec::new();
         for row in histories {
-            let history = zstd::bulk::decompress(&row.data, MAX_HISTORY_BYTES)
-                .map_err(|error| error.to_string())
-                .and_then(|bytes| History::from_bytes(&bytes).map_err(|error| error.to_string()));
-            match history {
+            match decode(&row.data) {
                 Ok(history) => {
                     let mut entry = Entry::new(unit_of(&row.resource), layout);
                     entry.history = history;
@@ -370,24 +367,24 @@ impl Tracker {
     }
 }
 
+/// A stored history's bytes (`history_row`'s compressed `to_bytes`) read back.
+fn decode(data: &[u8]) -> Result<History, String> {
+    let bytes =
+        zstd::bulk::decompress(data, MAX_HISTORY_BYTES).map_err(|error| error.to_string())?;
+    History::from_bytes(&bytes).map_err(|error| error.to_string())
+}
+
 /// A series' whole kept history from what the store holds — its cold parts, then the saved
 /// history — at the best resolution for each age, oldest first (what
 /// `GET /v1/capacity/history` shows); an error naming the part that does not decode.
 pub fn stored_points(row: &HistoryRow, cold: &[ColdRow]) -> Result<Vec<(i64, f64)>, String> {
-    let history = zstd::bulk::decompress(&row.data, MAX_HISTORY_BYTES)
-        .map_err(|error| error.to_string())
-        .and_then(|bytes| History::from_bytes(&bytes).map_err(|error| error.to_string()))
+    let history = decode(&row.data)
         .map_err(|reason| format!("the saved history does not decode: {reason}"))?;
     let hot = history.points();
     let start = hot.first().map_or(i64::MAX, |&(t, _)| t);
     let mut points = Vec::with_capacity(cold.len() * crate::history::CHUNK + hot.len());
     for part in cold {
-        let chunk = crate::history::ColdChunk {
-            first_ms: part.first_ms,
-            end_ms: part.end_ms,
-            data: part.data.clone(),
-        };
-        let from = chunk.points().map_err(|error| {
+        let from = crate::history::cold_points(&part.data).map_err(|error| {
             format!(
                 "the cold part from {} does not decode: {error}",
                 part.first_ms

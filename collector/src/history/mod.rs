@@ -187,27 +187,29 @@ impl ColdChunk {
         }
     }
 
-    /// (hour mid time, mean) of each of its hours with samples, oldest first; an error for bytes
-    /// that are not a chunk (never a panic).
+    /// (hour mid time, mean) of each of its hours with samples: [`cold_points`] of its bytes.
     pub fn points(&self) -> Result<Vec<(i64, f64)>, HistoryError> {
-        let mut reader = Reader {
-            bytes: &self.data,
-            at: 0,
-        };
-        let chunk = reader.chunk(false, i64::MIN)?;
-        if reader.at != self.data.len() || chunk.first.checked_mul(HOUR_MS).is_none() {
-            return Err(HistoryError::Corrupt(reader.at));
-        }
-        let mut out = Vec::with_capacity(chunk.values.len());
-        for (i, &q) in chunk.values.iter().enumerate() {
-            if let Some(value) = chunk.value(q) {
-                let bucket = chunk.first.saturating_add(i as i64);
-                let mid = bucket.saturating_mul(HOUR_MS).saturating_add(HOUR_MS / 2);
-                out.push((mid, value));
-            }
-        }
-        Ok(out)
+        cold_points(&self.data)
     }
+}
+
+/// (hour mid time, mean) of each hour with samples in a [`ColdChunk`]'s bytes, oldest first; an
+/// error for bytes that are not a chunk (never a panic).
+pub fn cold_points(data: &[u8]) -> Result<Vec<(i64, f64)>, HistoryError> {
+    let mut reader = Reader { bytes: data, at: 0 };
+    let chunk = reader.chunk(false, i64::MIN)?;
+    if reader.at != data.len() || chunk.first.checked_mul(HOUR_MS).is_none() {
+        return Err(HistoryError::Corrupt(reader.at));
+    }
+    let mut out = Vec::with_capacity(chunk.values.len());
+    for (i, &q) in chunk.values.iter().enumerate() {
+        if let Some(value) = chunk.value(q) {
+            let bucket = chunk.first.saturating_add(i as i64);
+            let mid = bucket.saturating_mul(HOUR_MS).saturating_add(HOUR_MS / 2);
+            out.push((mid, value));
+        }
+    }
+    Ok(out)
 }
 
 /// One line of points: sealed chunks and the open one. Raw lines carry per-point offsets; tier
