@@ -44,6 +44,10 @@ const MINUTE_MS: i64 = 60_000;
 /// Histories per save: a fleet's series (tens of thousands, due together after a restart) are
 /// saved in writes of this many, never all their bytes at once (~6 KB each compressed).
 const SAVE_ROWS: usize = 500;
+/// Save ticks per `persist_every`: the series due are saved a share at each tick, so a fleet whose
+/// series all came due together (a restart restores them with one `saved_ms`) spreads its saves
+/// over the period instead of holding the one writer for all of them at once.
+const SAVE_TICKS: i64 = 30;
 const HOUR_MS: i64 = 3_600_000;
 /// How long the thread lets readings gather after taking some (see the module doc).
 const GATHER: Duration = Duration::from_millis(50);
@@ -232,7 +236,9 @@ fn run(wiring: Wiring, receiver: &mpsc::Receiver<Message>, published: &RwLock<Ar
         runtime,
     } = wiring;
     let forecast_every = Duration::from_millis(config.forecast_every_ms.max(100) as u64);
-    let save_every = Duration::from_millis(config.persist_every_ms.clamp(100, MINUTE_MS) as u64);
+    let save_every_ms = (config.persist_every_ms / SAVE_TICKS).clamp(100, MINUTE_MS);
+    let save_every = Duration::from_millis(save_every_ms as u64);
+    let persist_every_ms = config.persist_every_ms;
     let mut tracker = Tracker::new(config);
     let mut next_forecast = Instant::now() + forecast_every;
     let mut next_save = Instant::now() + save_every;
@@ -264,13 +270,20 @@ fn run(wiring: Wiring, receiver: &mpsc::Receiver<Message>, published: &RwLock<Ar
         }
         true
     };
-    // The histories due (all of them with `all`), SAVE_ROWS a write; the idle series' last saves.
+    // The histories due (all of them with `all`, else this tick's share), SAVE_ROWS a write; the
+    // idle series' last saves.
     let save_histories = |tracker: &mut Tracker, now_ms: i64, all: bool| {
-        loop {
-            let histories = tracker.histories_at_most(now_ms, all, SAVE_ROWS);
+        let mut budget = if all {
+            usize::MAX
+        } else {
+            save_budget(tracker.len(), save_every_ms, persist_every_ms)
+        };
+        while budget > 0 {
+            let histories = tracker.histories_at_most(now_ms, all, SAVE_ROWS.min(budget));
             if histories.is_empty() {
                 break;
             }
+            budget -= histories.len();
             let records = Vec::new();
             if !save(tracker, Write::Capacity { records, histories }) {
                 return;
@@ -329,13 +342,13 @@ fn run(wiring: Wiring, receiver: &mpsc::Receiver<Message>, published: &RwLock<Ar
                     );
                 }
             }
-            save(
-                &mut tracker,
-                Write::Capacity {
-                    records: pass.records,
-                    histories: Vec::new(),
-                },
-            );
+            // SAVE_ROWS a write too: a fleet's records (one per series) in one write held the
+            // writer, and ingest's batches behind it, for seconds on PostgreSQL.
+            for records in pass.records.chunks(SAVE_ROWS) {
+                let records = records.to_vec();
+                let histories = Vec::new();
+                save(&mut tracker, Write::Capacity { records, histories });
+            }
             save_histories(&mut tracker, now_ms, false);
             let snapshot = Arc::new(Snapshot {
                 records: tracker.records(),
@@ -357,6 +370,14 @@ fn run(wiring: Wiring, receiver: &mpsc::Receiver<Message>, published: &RwLock<Ar
             std::thread::sleep(GATHER.min(until_timer));
         }
     }
+}
+
+/// How many histories one save tick may write: twice the share that saves `n_series` once per
+/// `persist_every_ms` at a tick every `tick_ms`, so the saves keep up with a growing fleet and a
+/// fleet due all at once is saved within half the period, a few writes of [`SAVE_ROWS`] a tick.
+fn save_budget(n_series: usize, tick_ms: i64, persist_every_ms: i64) -> usize {
+    let ticks = (persist_every_ms / tick_ms.max(1)).max(1) as usize;
+    (2 * n_series).div_ceil(ticks).max(SAVE_ROWS)
 }
 
 /// Applies one message to the tracker, restoring a host's stored series the first time it is
@@ -416,6 +437,25 @@ mod tests {
     use crate::incidents::{Engine, Policy};
     use crate::pipeline::Writer;
     use crate::store::sqlite::{SqliteBackend, SqliteReader};
+
+    #[test]
+    fn a_fleet_due_at_once_is_saved_over_half_the_period_in_shares() {
+        let every = 15 * MINUTE_MS;
+        let tick = every / SAVE_TICKS;
+        // 10,000 hosts × 5 series, all due together after a restart.
+        let n_series = 50_000;
+        let budget = save_budget(n_series, tick, every);
+        assert_eq!(budget, 3_334);
+        let ticks_to_save_all = n_series.div_ceil(budget) as i64;
+        assert!(
+            ticks_to_save_all * tick <= every / 2,
+            "{ticks_to_save_all} ticks"
+        );
+        // A small fleet is saved whole at one tick, a write of at most SAVE_ROWS.
+        assert_eq!(save_budget(40, tick, every), SAVE_ROWS);
+        // A tick as long as the period (persist_every under SAVE_TICKS × 100 ms) saves all.
+        assert!(save_budget(n_series, 1_000, 1_000) >= n_series);
+    }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn every_reading_sent_before_the_last_handle_drops_is_saved_in_order() {

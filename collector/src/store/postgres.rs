@@ -878,51 +878,81 @@ impl Backend for PostgresBackend {
         records: &[&CapacityRecord],
         histories: &[HistoryRow],
     ) -> Result<(), StoreError> {
-        for record in records {
-            let data = super::to_document(&record.resource, record)?;
-            self.execute(
-                "INSERT INTO capacity (host_id, resource, exhaustion_ms, data)
-                 VALUES ($1, $2, $3, $4)
-                 ON CONFLICT (host_id, resource) DO UPDATE SET
-                     exhaustion_ms = excluded.exhaustion_ms, data = excluded.data",
-                &[
+        // Pipelined (see `execute_many`): a forecast pass's records and a save's histories cost a
+        // round trip per statement kind, not per row, so the one writer is not held for long.
+        let documents = records
+            .iter()
+            .map(|record| super::to_document(&record.resource, record))
+            .collect::<Result<Vec<String>, StoreError>>()?;
+        let rows: Vec<[&(dyn ToSql + Sync); 4]> = records
+            .iter()
+            .zip(&documents)
+            .map(|(record, data)| -> [&(dyn ToSql + Sync); 4] {
+                [
                     &record.host_id,
                     &record.resource,
                     &record.exhaustion_ms,
-                    &data,
-                ],
-            )?;
-        }
-        for row in histories {
-            self.execute(
-                "INSERT INTO series_history (host_id, resource, saved_ms, data)
-                 VALUES ($1, $2, $3, $4)
-                 ON CONFLICT (host_id, resource) DO UPDATE SET
-                     saved_ms = excluded.saved_ms, data = excluded.data",
-                &[&row.host_id, &row.resource, &row.saved_ms, &row.data],
-            )?;
-            for cold in &row.cold {
-                self.execute(
-                    "INSERT INTO series_cold (host_id, resource, first_ms, end_ms, data)
-                     VALUES ($1, $2, $3, $4, $5)
-                     ON CONFLICT (host_id, resource, first_ms) DO UPDATE SET
-                         end_ms = excluded.end_ms, data = excluded.data",
-                    &[
-                        &row.host_id,
-                        &row.resource,
-                        &cold.first_ms,
-                        &cold.end_ms,
-                        &cold.data,
-                    ],
-                )?;
-            }
-            if let Some(before_ms) = row.cold_before_ms {
-                self.execute(
-                    "DELETE FROM series_cold WHERE host_id = $1 AND resource = $2 AND end_ms < $3",
-                    &[&row.host_id, &row.resource, &before_ms],
-                )?;
-            }
-        }
+                    data,
+                ]
+            })
+            .collect();
+        self.execute_many(
+            "INSERT INTO capacity (host_id, resource, exhaustion_ms, data)
+             VALUES ($1, $2, $3, $4)
+             ON CONFLICT (host_id, resource) DO UPDATE SET
+                 exhaustion_ms = excluded.exhaustion_ms, data = excluded.data",
+            &rows,
+        )?;
+        let rows: Vec<[&(dyn ToSql + Sync); 4]> = histories
+            .iter()
+            .map(|row| -> [&(dyn ToSql + Sync); 4] {
+                [&row.host_id, &row.resource, &row.saved_ms, &row.data]
+            })
+            .collect();
+        self.execute_many(
+            "INSERT INTO series_history (host_id, resource, saved_ms, data)
+             VALUES ($1, $2, $3, $4)
+             ON CONFLICT (host_id, resource) DO UPDATE SET
+                 saved_ms = excluded.saved_ms, data = excluded.data",
+            &rows,
+        )?;
+        let rows: Vec<[&(dyn ToSql + Sync); 5]> = histories
+            .iter()
+            .flat_map(|row| {
+                row.cold
+                    .iter()
+                    .map(move |cold| -> [&(dyn ToSql + Sync); 5] {
+                        [
+                            &row.host_id,
+                            &row.resource,
+                            &cold.first_ms,
+                            &cold.end_ms,
+                            &cold.data,
+                        ]
+                    })
+            })
+            .collect();
+        self.execute_many(
+            "INSERT INTO series_cold (host_id, resource, first_ms, end_ms, data)
+             VALUES ($1, $2, $3, $4, $5)
+             ON CONFLICT (host_id, resource, first_ms) DO UPDATE SET
+                 end_ms = excluded.end_ms, data = excluded.data",
+            &rows,
+        )?;
+        let rows: Vec<[&(dyn ToSql + Sync); 3]> = histories
+            .iter()
+            .filter_map(|row| {
+                row.cold_before_ms
+                    .as_ref()
+                    .map(|before_ms| -> [&(dyn ToSql + Sync); 3] {
+                        [&row.host_id, &row.resource, before_ms]
+                    })
+            })
+            .collect();
+        self.execute_many(
+            "DELETE FROM series_cold WHERE host_id = $1 AND resource = $2 AND end_ms < $3",
+            &rows,
+        )?;
         Ok(())
     }
 

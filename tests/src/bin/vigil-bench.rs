@@ -753,8 +753,9 @@ fn seed_histories(
         tracker.observe("seed", &labels, time_ms, moved, time_ms);
     }
     // Last saved one `persist_every` ago: every series is due at the collector's first save
-    // tick, so the window includes the save of the whole fleet (its worst case: after a restart
-    // every series comes due at once), not only the restore.
+    // tick (its worst case: after a restart every series comes due at once), so the window
+    // includes the saves that spread this over the next half `persist_every`, not only the
+    // restore.
     let persist_every_ms = CapacityConfig::default().persist_every_ms;
     let seeds: Vec<HistoryRow> = tracker
         .histories(end_ms, true)
@@ -859,6 +860,8 @@ async fn fleet(bin_dir: &Path, load: FleetLoad) -> Result<()> {
             let http = client();
             // (latency µs, lateness µs) of each answered batch, with its send time.
             let mut answered = Vec::new();
+            // When each failed batch was sent, and what came back.
+            let mut failures: Vec<(Duration, String)> = Vec::new();
             // This connection's hosts, each at its own offset in the interval.
             let mine: Vec<usize> = (connection..n_hosts).step_by(n_connections).collect();
             'rounds: for round in 0..rounds {
@@ -888,13 +891,19 @@ async fn fleet(bin_dir: &Path, load: FleetLoad) -> Result<()> {
                                 sent.duration_since(due).as_micros() as u32,
                             ));
                         }
-                        _ => {
+                        failed => {
                             errors.fetch_add(1, Ordering::Relaxed);
+                            let what = match failed {
+                                Ok(response) => response.status().to_string(),
+                                Err(error) if error.is_timeout() => "timed out".to_owned(),
+                                Err(error) => error.to_string(),
+                            };
+                            failures.push((sent.duration_since(started), what));
                         }
                     }
                 }
             }
-            answered
+            (answered, failures)
         }));
     }
     // The window: after the first interval, for `seconds`.
@@ -909,8 +918,11 @@ async fn fleet(bin_dir: &Path, load: FleetLoad) -> Result<()> {
     let in_window = accepted.load(Ordering::Relaxed) - accepted_before;
     let mut latencies = Vec::new();
     let mut lateness = Vec::new();
+    let mut failures = Vec::new();
     for task in tasks {
-        for (at, latency, late) in task.await? {
+        let (answered, failed) = task.await?;
+        failures.extend(failed);
+        for (at, latency, late) in answered {
             if at >= interval && at < interval + window {
                 latencies.push(latency);
                 lateness.push(late);
@@ -955,6 +967,25 @@ async fn fleet(bin_dir: &Path, load: FleetLoad) -> Result<()> {
         pct(&lateness, 0.99),
     );
     if n_errors > 0 {
+        failures.sort();
+        for (at, what) in failures.iter().take(5) {
+            eprintln!("a batch sent at {:.1} s failed: {what}", at.as_secs_f64());
+        }
+        if let Some((at, _)) = failures.last() {
+            eprintln!(
+                "the last failed batch was sent at {:.1} s",
+                at.as_secs_f64()
+            );
+        }
+        for index in 0..load.collectors {
+            let log = tmp.path().join(format!("collector-{index}.log"));
+            let text = std::fs::read_to_string(&log).unwrap_or_default();
+            let lines: Vec<&str> = text.lines().collect();
+            eprintln!("collector {index}'s log, last lines:");
+            for line in &lines[lines.len().saturating_sub(20)..] {
+                eprintln!("  {line}");
+            }
+        }
         bail!("{n_errors} batches were refused or failed");
     }
     if load.collectors == 1 && known != load.hosts {
