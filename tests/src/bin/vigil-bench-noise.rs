@@ -560,7 +560,7 @@ enum Variant {
 impl Variant {
     fn system(self) -> &'static str {
         match self {
-            Variant::Plain => "Vigil",
+            Variant::Plain => "Vigil, no grouping",
             Variant::Grouping => "Vigil, grouping by service",
             Variant::Novelty => "Vigil, grouping by service + novelty paging",
         }
@@ -601,6 +601,13 @@ fn vigil_config(quiet: &str, variant: Variant) -> String {
              by = [\"service\"]\n\
              window = \"5m\"\n\
              wait = \"30s\"\n",
+        );
+    }
+    if variant == Variant::Plain {
+        text.push_str(
+            "\n# No grouping (service grouping is on by default): one incident per alert and host.\n\
+             [grouping]\n\
+             by = []\n",
         );
     }
     if variant == Variant::Novelty {
