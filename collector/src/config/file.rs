@@ -52,6 +52,17 @@ pub struct RawGrouping {
     pub(super) window: Option<String>,
     pub(super) wait: Option<String>,
     pub(super) by_check: Option<BTreeMap<String, Vec<String>>>,
+    pub(super) novelty: Option<RawNovelty>,
+}
+
+/// The `[grouping.novelty]` table (its presence turns novelty paging on).
+#[derive(Debug, Default, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawNovelty {
+    pub(super) quiet: Option<String>,
+    pub(super) factor: Option<i64>,
+    pub(super) decay: Option<String>,
+    pub(super) interval: Option<String>,
 }
 
 /// The `[topology]` table.

@@ -1,11 +1,13 @@
 //! `[grouping]`: service grouping — the key incidents are grouped by (`by`), how long a lone
 //! incident stays open to others of its key (`window`), and how long its notifications wait for
-//! them (`wait`).
+//! them (`wait`); `[grouping.novelty]` turns novelty paging on (`quiet`, `factor`, `decay`,
+//! `interval`).
 
-use super::file::RawGrouping;
+use super::file::{RawGrouping, RawNovelty};
 use super::policy::millis;
 use super::{ConfigErrors, parse_duration_key};
 use crate::incidents::Policy;
+use crate::incidents::policy::NoveltyPolicy;
 
 /// The names a key may not use: the host (grouping joins several hosts) and incident fields that
 /// are not identity.
@@ -60,6 +62,69 @@ pub(super) fn parse_grouping(raw: RawGrouping, policy: &mut Policy, errors: &mut
             *target = millis(duration);
         }
     }
+    if let Some(raw) = raw.novelty {
+        if grouping.by.is_empty() && grouping.by_check.iter().all(|(_, by)| by.is_empty()) {
+            errors.invalid(
+                "grouping.novelty",
+                "novelty paging needs service grouping: set grouping.by (or grouping.by_check)",
+            );
+        }
+        grouping.novelty = parse_novelty(raw, errors);
+    }
+}
+
+/// Validates `[grouping.novelty]`.
+fn parse_novelty(raw: RawNovelty, errors: &mut ConfigErrors) -> Option<NoveltyPolicy> {
+    let mut novelty = NoveltyPolicy::default();
+    let mut ok = true;
+    for (key, text, target, positive) in [
+        (
+            "grouping.novelty.quiet",
+            &raw.quiet,
+            &mut novelty.quiet_ms,
+            false,
+        ),
+        (
+            "grouping.novelty.decay",
+            &raw.decay,
+            &mut novelty.decay_ms,
+            true,
+        ),
+        (
+            "grouping.novelty.interval",
+            &raw.interval,
+            &mut novelty.interval_ms,
+            false,
+        ),
+    ] {
+        let Some(text) = text else {
+            continue;
+        };
+        match parse_duration_key(key, text, errors) {
+            Some(duration) if positive && duration.is_zero() => {
+                errors.invalid(
+                    key,
+                    "must be longer than 0s (the past firing time decays over it)",
+                );
+                ok = false;
+            }
+            Some(duration) => *target = millis(duration),
+            None => ok = false,
+        }
+    }
+    if let Some(factor) = raw.factor {
+        match u32::try_from(factor) {
+            Ok(factor) if factor <= 10_000 => novelty.factor = factor,
+            _ => {
+                errors.invalid(
+                    "grouping.novelty.factor",
+                    format!("{factor} is not a whole number from 0 to 10000"),
+                );
+                ok = false;
+            }
+        }
+    }
+    ok.then_some(novelty)
 }
 
 #[cfg(test)]
@@ -102,6 +167,10 @@ mod tests {
             assert!(error.contains(key), "{text}: {error}");
         }
         assert!(parse("group_by = []").is_err(), "unknown keys are refused");
+        assert_eq!(
+            policy.grouping.novelty, None,
+            "novelty paging is off by default"
+        );
         let policy =
             parse("[by_check]\n\"W-*\" = [\"check\"]\n\"W-Acc-400\" = []\n\"disk\" = [\"env\"]\n")
                 .unwrap();
@@ -124,5 +193,48 @@ mod tests {
             let error = parse(text).unwrap_err();
             assert!(error.contains(key), "{text}: {error}");
         }
+    }
+
+    #[test]
+    fn novelty_is_on_with_its_table_with_defaults_and_errors_naming_the_key() {
+        let policy = parse("[novelty]\n").unwrap();
+        assert_eq!(policy.grouping.novelty, Some(NoveltyPolicy::default()));
+        let policy =
+            parse("[novelty]\nquiet = \"2h\"\nfactor = 8\ndecay = \"3d\"\ninterval = \"0s\"\n")
+                .unwrap();
+        assert_eq!(
+            policy.grouping.novelty,
+            Some(NoveltyPolicy {
+                quiet_ms: 2 * 3_600_000,
+                factor: 8,
+                decay_ms: 3 * 86_400_000,
+                interval_ms: 0,
+            })
+        );
+        for (text, message) in [
+            (
+                "[novelty]\nfactor = -1",
+                "config key grouping.novelty.factor: -1 is not a whole number from 0 to 10000",
+            ),
+            (
+                "[novelty]\ndecay = \"0s\"",
+                "config key grouping.novelty.decay: must be longer than 0s",
+            ),
+            (
+                "[novelty]\nquiet = \"soon\"",
+                "config key grouping.novelty.quiet: ",
+            ),
+            (
+                "by = []\n[novelty]",
+                "config key grouping.novelty: novelty paging needs service grouping",
+            ),
+        ] {
+            let error = parse(text).unwrap_err();
+            assert!(error.contains(message), "{text}: {error}");
+        }
+        assert!(
+            parse("[novelty]\nwindow = \"1h\"").is_err(),
+            "unknown keys are refused"
+        );
     }
 }

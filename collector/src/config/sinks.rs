@@ -284,7 +284,7 @@ fn parse_sink(
                     errors.invalid(
                         key("steps"),
                         format!(
-                            "unknown step {name:?}: use open, update, acknowledge, escalate, reopen or resolve"
+                            "unknown step {name:?}: use open, update, acknowledge, escalate, reopen, resolve or novel"
                         ),
                     );
                     None

@@ -386,6 +386,8 @@ impl Metrics {
                 | Change::Attached
                 | Change::Detached
                 | Change::HostJoined
+                | Change::Quiet { .. }
+                | Change::Novel { .. }
                 | Change::Silenced { .. } => {}
             }
         }

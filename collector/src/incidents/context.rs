@@ -69,6 +69,12 @@ pub struct Surroundings {
     /// When an embedded store's openings and problems were loaded (`None`: load them before
     /// the next group that may open an incident).
     pub problems_loaded_ms: Option<i64>,
+    /// Novelty paging: fingerprint → its record (an embedded store's all, loaded once; a
+    /// shared store's those of the group's fingerprints, under their locks).
+    pub novelty: HashMap<String, super::novelty::Record>,
+    /// When an embedded store's novelty records were loaded (`None`: load them before the next
+    /// group).
+    pub novelty_loaded_ms: Option<i64>,
 }
 
 impl std::fmt::Debug for Surroundings {
@@ -81,6 +87,7 @@ impl std::fmt::Debug for Surroundings {
             .field("silences", &self.silences.len())
             .field("openings", &self.openings.len())
             .field("problems", &self.problems.len())
+            .field("novelty", &self.novelty.len())
             .finish()
     }
 }

@@ -46,6 +46,19 @@ pub enum Change {
     /// Another host's incident joined this service-level incident (the snapshot lists its
     /// hosts).
     HostJoined,
+    /// Novelty paging: a service-level incident opened (or reopened) for a recurring member:
+    /// recorded, not paged.
+    Quiet {
+        /// It reopened.
+        reopened: bool,
+    },
+    /// Novelty paging: a new episode of a member pages the service-level incident.
+    Novel {
+        /// Its first page since it opened or reopened (the sinks hear `open` / `reopen`).
+        first: bool,
+        /// It has reopened before.
+        reopened: bool,
+    },
     /// A silence began or ended over the incident.
     Silenced {
         /// Now silenced.
@@ -70,6 +83,9 @@ impl Change {
             Change::Attached => "attached",
             Change::Detached => "detached",
             Change::HostJoined => "host_joined",
+            Change::Quiet { reopened: false } => "opened_quietly",
+            Change::Quiet { reopened: true } => "reopened_quietly",
+            Change::Novel { .. } => "novel",
             Change::Silenced { silenced: true, .. } => "silenced",
             Change::Silenced {
                 silenced: false, ..

@@ -16,6 +16,7 @@ use super::topology;
 use super::working::Working;
 use std::sync::Arc;
 
+mod novelty;
 mod service_groups;
 
 /// How often a shared store's tick looks at an attached incident (its parent may have resolved
@@ -41,6 +42,8 @@ pub struct Engine {
     silence_checks: std::collections::HashMap<String, (u64, i64, vigil_shared::event::Severity)>,
     /// The store is shared with other collectors (see [`Engine::set_shared`]).
     shared: bool,
+    /// Novelty records the group changed, for the pipeline to store.
+    novelty_writes: Vec<super::novelty::Record>,
 }
 
 /// Above this many remembered coverage checks the memory is dropped (it only saves work).
@@ -180,6 +183,9 @@ impl Engine {
                 self.settle_children(&parent, now_ms);
             }
             match decision {
+                Decision::Opened | Decision::Reopened if self.policy.grouping.novelty.is_some() => {
+                    self.group_by_novelty(&id, now_ms)
+                }
                 Decision::Opened | Decision::Reopened => self.group(&id, now_ms),
                 Decision::Resolved => self.member_settled(&id, now_ms),
                 _ => {}
@@ -609,6 +615,7 @@ impl Engine {
         // known any more.
         self.silence_checks.clear();
         self.working.clear();
+        self.surroundings.novelty.clear();
     }
 
     /// The store committed: the effects of the group, each with the incident as committed;
@@ -617,6 +624,7 @@ impl Engine {
         let effects = self.pending_effects();
         self.pending.clear();
         self.problem_writes.clear();
+        self.novelty_writes.clear();
         self.working.commit();
         effects
     }
@@ -653,10 +661,14 @@ impl Engine {
         self.working.rollback();
         self.pending.clear();
         self.problem_writes.clear();
+        self.novelty_writes.clear();
         let surroundings = &mut self.surroundings;
         surroundings.openings.clear();
         surroundings.problems.clear();
         surroundings.problems_loaded_ms = None;
+        // The group's novelty records too: read again before the next group.
+        surroundings.novelty.clear();
+        surroundings.novelty_loaded_ms = None;
     }
 
     /// The problem records the group decided on since the last call (the pipeline stores them
@@ -767,9 +779,12 @@ fn number(
 fn mark_paged(incident: &mut Incident, changes: &[Change]) {
     if !incident.silenced
         && incident.parent_id.is_none()
-        && changes
-            .iter()
-            .any(|change| matches!(change, Change::Opened | Change::Reopened))
+        && changes.iter().any(|change| {
+            matches!(
+                change,
+                Change::Opened | Change::Reopened | Change::Novel { .. }
+            )
+        })
     {
         incident.paged = true;
     }

@@ -53,6 +53,7 @@ pub fn new_incident(id: String, fingerprint: String, event: &EventIn, now_ms: i6
         flap,
         last_status: Status::Firing,
         last_event_ms: now_ms,
+        last_firing_ms: (event.status == Status::Firing).then_some(now_ms),
         reopened: 0,
         sla: Sla::default(),
         hosts: event.host.iter().cloned().collect(),
@@ -67,6 +68,7 @@ pub fn new_incident(id: String, fingerprint: String, event: &EventIn, now_ms: i6
         workaround: None,
         runbook: event.runbook.clone(),
         group_key: None,
+        page_due_ms: None,
         // Most incidents keep a handful of entries; start small (memory per incident).
         timeline: Vec::with_capacity(2),
         changes: 0,
@@ -304,9 +306,18 @@ pub fn set_silenced(
 fn auto_resolve_due(incident: &Incident, now_ms: i64, policy: &Policy) -> bool {
     incident.state.is_active()
         && !incident.flapping
-        && policy
-            .auto_resolve_after_ms(&incident.check)
+        && auto_resolve_after_ms(incident, policy)
             .is_some_and(|after| now_ms - incident.last_event_ms >= after)
+}
+
+/// The quiet time after which `incident` resolves by itself. With novelty paging a
+/// service-level incident has none of its own (it takes its first member's check, but lives
+/// while any member is active and resolves with the last).
+fn auto_resolve_after_ms(incident: &Incident, policy: &Policy) -> Option<i64> {
+    if policy.grouping.novelty.is_some() && super::grouping::is_group(incident) {
+        return None;
+    }
+    policy.auto_resolve_after_ms(&incident.check)
 }
 
 /// A resolved incident has been kept long enough to close.
@@ -346,7 +357,7 @@ pub fn next_due_ms(incident: &Incident, policy: &Policy) -> Option<i64> {
     }
     if incident.state.is_active()
         && !incident.flapping
-        && let Some(after) = policy.auto_resolve_after_ms(&incident.check)
+        && let Some(after) = auto_resolve_after_ms(incident, policy)
     {
         consider(incident.last_event_ms.saturating_add(after));
     }
@@ -397,8 +408,7 @@ pub fn tick(incident: &mut Incident, now_ms: i64, policy: &Policy, changes: &mut
             resolve(incident, SOURCE, None, now_ms, policy, changes);
         }
     } else if auto_resolve_due(incident, now_ms, policy) {
-        let quiet = policy
-            .auto_resolve_after_ms(&incident.check)
+        let quiet = auto_resolve_after_ms(incident, policy)
             .map(|after| {
                 vigil_shared::format_duration(std::time::Duration::from_millis(after.max(0) as u64))
             })

@@ -16,6 +16,7 @@
 //! - `flapping.rs`, `priority.rs` — the flapping history and the impact × urgency policy.
 //! - `silence.rs` — silences and maintenance windows: which incidents they cover, and when.
 //! - `topology.rs` — what depends on what, outages, attaching, holding and settling.
+//! - `novelty.rs` — novelty paging: whether an episode of a fingerprint is new or recurring.
 //! - `problems.rs` — problem records: recurrence and service-wide rules, states, what the
 //!   problem stage asks the pipeline to store.
 //!
@@ -34,6 +35,7 @@ pub mod flapping;
 pub mod grouping;
 pub mod lifecycle;
 pub mod model;
+pub mod novelty;
 pub mod policy;
 pub mod priority;
 pub mod problems;

@@ -88,6 +88,8 @@ pub enum TimelineKind {
     ChangeSuspected,
     /// It joined a problem record.
     ProblemLinked,
+    /// Novelty paging judged a member's episode new (paged) or recurring (not paged), and why.
+    Novelty,
 }
 
 /// One timeline entry.
@@ -255,6 +257,10 @@ pub struct Incident {
     pub last_status: Status,
     /// The last event, Unix ms.
     pub last_event_ms: i64,
+    /// The last firing event, Unix ms (novelty paging: an episode's span ends there; absent in
+    /// documents stored before it was kept).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_firing_ms: Option<i64>,
     /// Times reopened.
     pub reopened: u32,
     /// SLA.
@@ -293,6 +299,9 @@ pub struct Incident {
     /// A runbook URL from its rule or event.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub runbook: Option<String>,
+    /// Novelty paging, on a service-level incident: when its last page was (or is) due, Unix ms.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub page_due_ms: Option<i64>,
     /// Its service-grouping key (`[grouping] by`) when it has one: incidents of one key on
     /// several hosts attach to one service-level incident, whose fingerprint is `group:<key>`.
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -53,6 +53,34 @@ pub struct GroupingPolicy {
     /// Per check (a name, or a prefix ending in `*`), a key of its own instead of `by` (empty:
     /// that check is never grouped).
     pub by_check: Vec<(String, Vec<String>)>,
+    /// Novelty paging (`[grouping.novelty]`; `None`: off): a service-level incident forms with
+    /// its first member, lives while any member is active, and pages only for new episodes.
+    pub novelty: Option<NoveltyPolicy>,
+}
+
+/// `[grouping.novelty]` (see [`super::novelty`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NoveltyPolicy {
+    /// `W0`: the shortest quiet time after which an episode is new, ms.
+    pub quiet_ms: i64,
+    /// `c`: each ms of (decayed) past firing adds this many ms to the window.
+    pub factor: u32,
+    /// `τ`: the decay time of the past firing time, ms (> 0).
+    pub decay_ms: i64,
+    /// At most one page per service-level incident per this many ms (0: no limit beyond the
+    /// grouping wait).
+    pub interval_ms: i64,
+}
+
+impl Default for NoveltyPolicy {
+    fn default() -> Self {
+        NoveltyPolicy {
+            quiet_ms: 5 * 60 * 60 * 1000,
+            factor: 16,
+            decay_ms: 7 * 24 * 60 * 60 * 1000,
+            interval_ms: 5 * 60 * 1000,
+        }
+    }
 }
 
 impl GroupingPolicy {
@@ -77,6 +105,7 @@ impl Default for GroupingPolicy {
             window_ms: 5 * 60 * 1000,
             wait_ms: 30_000,
             by_check: Vec::new(),
+            novelty: None,
         }
     }
 }

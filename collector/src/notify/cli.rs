@@ -25,7 +25,7 @@ pub enum NotifyCommand {
         /// The collector's config file, where the sink is (also `VIGIL_CONFIG`).
         #[arg(long, value_name = "FILE")]
         config: Option<PathBuf>,
-        /// The step to send: open, update, acknowledge, escalate, reopen or resolve.
+        /// The step to send: open, update, acknowledge, escalate, reopen, resolve or novel.
         #[arg(long, default_value = "open", value_parser = parse_step)]
         step: Step,
     },
@@ -33,7 +33,7 @@ pub enum NotifyCommand {
 
 fn parse_step(text: &str) -> Result<Step, String> {
     Step::parse(text).ok_or_else(|| {
-        format!("unknown step {text:?}: use open, update, acknowledge, escalate, reopen or resolve")
+        format!("unknown step {text:?}: use open, update, acknowledge, escalate, reopen, resolve or novel")
     })
 }
 

@@ -30,27 +30,32 @@ pub enum Step {
     Reopen,
     /// It resolved.
     Resolve,
+    /// Novelty paging: a member not seen lately joined a service-level incident already paged:
+    /// a page again (the incident stays the same).
+    Novel,
 }
 
 impl Step {
     /// Every step, in lifecycle order.
-    pub const ALL: [Step; 6] = [
+    pub const ALL: [Step; 7] = [
         Step::Open,
         Step::Update,
         Step::Acknowledge,
         Step::Escalate,
         Step::Reopen,
         Step::Resolve,
+        Step::Novel,
     ];
 
     /// The steps a sink gets when its config names none (SPEC: open, acknowledge, reopen,
-    /// resolve; escalate when a route escalates to it).
-    pub const DEFAULT: [Step; 5] = [
+    /// resolve; escalate when a route escalates to it; novel, which only novelty paging sends).
+    pub const DEFAULT: [Step; 6] = [
         Step::Open,
         Step::Acknowledge,
         Step::Escalate,
         Step::Reopen,
         Step::Resolve,
+        Step::Novel,
     ];
 
     /// The name in config, the API and replay output.
@@ -62,6 +67,7 @@ impl Step {
             Step::Escalate => "escalate",
             Step::Reopen => "reopen",
             Step::Resolve => "resolve",
+            Step::Novel => "novel",
         }
     }
 
@@ -74,7 +80,7 @@ impl Step {
     pub fn is_firing(self) -> bool {
         matches!(
             self,
-            Step::Open | Step::Update | Step::Escalate | Step::Reopen
+            Step::Open | Step::Update | Step::Escalate | Step::Reopen | Step::Novel
         )
     }
 }

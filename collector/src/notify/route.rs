@@ -213,6 +213,17 @@ pub fn step_of(change: Change) -> Option<Step> {
         // It stands on its own now, and nobody was told about it.
         Change::Detached => Some(Step::Open),
         Change::Reopened => Some(Step::Reopen),
+        // Novelty paging: the first page of an episode is its open (or reopen), a later one
+        // a page of its own.
+        Change::Novel {
+            first: true,
+            reopened: false,
+        } => Some(Step::Open),
+        Change::Novel {
+            first: true,
+            reopened: true,
+        } => Some(Step::Reopen),
+        Change::Novel { first: false, .. } => Some(Step::Novel),
         Change::Acknowledged { .. } => Some(Step::Acknowledge),
         Change::Resolved { .. } => Some(Step::Resolve),
         Change::PriorityChanged { .. } | Change::Flapping { .. } | Change::HostJoined => {
@@ -224,6 +235,7 @@ pub fn step_of(change: Change) -> Option<Step> {
             page: true,
         } => Some(Step::Open),
         Change::Closed
+        | Change::Quiet { .. }
         | Change::SlaBreached { .. }
         | Change::Silenced { .. }
         | Change::Attached => None,

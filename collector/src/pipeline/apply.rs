@@ -386,6 +386,24 @@ pub fn load_problems(
     Ok(())
 }
 
+/// Loads novelty paging's records into the engine: of `fingerprints` (a shared store, under
+/// their locks), or all (an embedded store, before its first group and after a failed commit).
+pub fn load_novelty(
+    backend: &mut dyn Backend,
+    engine: &mut Engine,
+    fingerprints: Option<&[String]>,
+    now_ms: i64,
+) -> Result<(), StoreError> {
+    let records = backend.load_novelty(fingerprints)?;
+    let surroundings = engine.surroundings_mut();
+    surroundings.novelty = records
+        .into_iter()
+        .map(|record| (record.fingerprint.clone(), record))
+        .collect();
+    surroundings.novelty_loaded_ms = Some(now_ms);
+    Ok(())
+}
+
 /// A change record as the suspect stage sees it.
 fn change_ref(change: &ChangeRecord) -> ChangeRef {
     ChangeRef {

@@ -99,6 +99,12 @@ pub fn log_effect(effect: &Effect) {
         Change::HostJoined => {
             tracing::info!(incident_id = %id, hosts = incident.hosts.len(), priority, "a host joined the service-level incident");
         }
+        Change::Quiet { reopened } => {
+            tracing::info!(incident_id = %id, %fingerprint, reopened, "service-level incident opened for a recurring member: not paged");
+        }
+        Change::Novel { first, .. } => {
+            tracing::info!(incident_id = %id, %fingerprint, first, hosts = incident.hosts.len(), "a new episode of a member pages the service-level incident");
+        }
         Change::Detached => {
             tracing::info!(incident_id = %id, priority, "incident detached: it outlived its parent");
         }

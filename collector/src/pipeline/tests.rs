@@ -427,6 +427,15 @@ impl Backend for Toggle {
     ) -> Result<Vec<crate::store::OpeningRecord>, StoreError> {
         self.inner.incident_openings(fingerprints, since_ms)
     }
+    fn load_novelty(
+        &mut self,
+        fingerprints: Option<&[String]>,
+    ) -> Result<Vec<crate::store::NoveltyRecord>, StoreError> {
+        self.inner.load_novelty(fingerprints)
+    }
+    fn save_novelty(&mut self, records: &[crate::store::NoveltyRecord]) -> Result<(), StoreError> {
+        self.inner.save_novelty(records)
+    }
     fn load_changes(&mut self, since_ms: i64) -> Result<Vec<ChangeRecord>, StoreError> {
         self.inner.load_changes(since_ms)
     }

@@ -376,6 +376,15 @@ impl Writer {
         {
             super::apply::load_problems(self.backend.as_mut(), &mut self.engine, None, now_ms)?;
         }
+        // Novelty paging's records: a shared store's were loaded with the group's fingerprints
+        // under their locks; an embedded store's once, kept by the engine.
+        let novelty = self.engine.policy().grouping.novelty.is_some();
+        if novelty
+            && !self.backend.is_shared()
+            && self.engine.surroundings_mut().novelty_loaded_ms.is_none()
+        {
+            super::apply::load_novelty(self.backend.as_mut(), &mut self.engine, None, now_ms)?;
+        }
         let mut outcomes = Vec::with_capacity(writes.len());
         let mut rest = writes;
         while let Some(first) = rest.first() {
@@ -389,6 +398,10 @@ impl Writer {
                 outcomes.push(apply(backend, &mut self.engine, first, now_ms, counts)?);
                 rest = &rest[1..];
             }
+        }
+        let novelty_writes = self.engine.take_novelty_writes();
+        if !novelty_writes.is_empty() {
+            self.backend.save_novelty(&novelty_writes)?;
         }
         let problem_writes = self.engine.take_problem_writes();
         if !problem_writes.is_empty() {
@@ -585,6 +598,14 @@ impl Writer {
             None
         };
         self.engine.reload(incidents, floor.unwrap_or(0));
+        if self.engine.policy().grouping.novelty.is_some() {
+            super::apply::load_novelty(
+                self.backend.as_mut(),
+                &mut self.engine,
+                Some(&fingerprints),
+                now_ms,
+            )?;
+        }
         if may_open {
             super::apply::load_problems(
                 self.backend.as_mut(),

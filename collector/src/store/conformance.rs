@@ -8,8 +8,8 @@
 use super::{
     Backend, BatchRecord, CapacityFilter, CapacityRecord, ChangeFilter, ChangeRecord, Claim,
     ColdRow, Finish, HistoryRow, HorizonRecord, IncidentFilter, IncidentSave, MatcherRecord,
-    NewNotification, NotificationFilter, Opened, ProblemRecord, Recorded, SilenceRecord,
-    StateChange, StoreError,
+    NewNotification, NotificationFilter, NoveltyRecord, Opened, ProblemRecord, Recorded,
+    SilenceRecord, StateChange, StoreError,
 };
 use crate::incidents::{EventIn, Incident, State, lifecycle};
 use vigil_shared::event::{Severity, Status};
@@ -33,6 +33,7 @@ pub fn run_all(open: &mut dyn FnMut(&str) -> Opened) {
     recent_changes_are_loaded_without_maintenance(open);
     problems_are_kept_linked_and_one_per_fingerprint(open);
     state_changes_are_kept_and_read_from_a_window(open);
+    novelty_records_are_replaced_read_by_fingerprint_and_survive_reopen(open);
     if open("shared-probe").backend.is_shared() {
         shared_stores_lock_reload_count_and_fence(open);
     }
@@ -1335,4 +1336,47 @@ fn state_changes_are_kept_and_read_from_a_window(open: &mut dyn FnMut(&str) -> O
     });
     let latest = reopened.reader.state_changes(i64::MAX).unwrap();
     assert!(latest.contains(&gone), "{latest:?}");
+}
+
+fn novelty_records_are_replaced_read_by_fingerprint_and_survive_reopen(
+    open: &mut dyn FnMut(&str) -> Opened,
+) {
+    let record = |fingerprint: &str, last_firing_ms: i64, past_ms: f64| NoveltyRecord {
+        fingerprint: fingerprint.into(),
+        last_firing_ms,
+        past_ms,
+        past_at_ms: last_firing_ms + 300_000,
+    };
+    let sorted = |mut records: Vec<NoveltyRecord>| {
+        records.sort_by(|a, b| a.fingerprint.cmp(&b.fingerprint));
+        records
+    };
+    {
+        let mut backend = open("novelty").backend;
+        assert!(in_transaction(backend.as_mut(), |b| b.load_novelty(None)).is_empty());
+        in_transaction(backend.as_mut(), |b| {
+            b.save_novelty(&[record("a", 1_000, 0.0), record("b", 2_000, 1.5)])
+        });
+        // A later save replaces the fingerprint's record (fractions kept).
+        in_transaction(backend.as_mut(), |b| {
+            b.save_novelty(&[record("a", 9_000, 3_600_000.25)])
+        });
+        // A rolled back save leaves nothing.
+        backend.begin().unwrap();
+        backend.save_novelty(&[record("c", 1, 1.0)]).unwrap();
+        backend.rollback();
+    }
+    let mut backend = open("novelty").backend;
+    assert_eq!(
+        sorted(in_transaction(backend.as_mut(), |b| b.load_novelty(None))),
+        [record("a", 9_000, 3_600_000.25), record("b", 2_000, 1.5)],
+        "kept across a reopen"
+    );
+    assert_eq!(
+        in_transaction(backend.as_mut(), |b| {
+            b.load_novelty(Some(&["b".to_owned(), "zzz".to_owned()]))
+        }),
+        [record("b", 2_000, 1.5)]
+    );
+    assert!(in_transaction(backend.as_mut(), |b| b.load_novelty(Some(&[]))).is_empty());
 }

@@ -21,6 +21,8 @@ pub mod postgres;
 pub mod sqlite;
 
 use crate::incidents::Incident;
+/// A fingerprint's novelty record (table `novelty`: last firing event, decayed past firing time).
+pub use crate::incidents::novelty::Record as NoveltyRecord;
 pub use capacity::{CapacityFilter, CapacityRecord, ColdRow, HistoryRow, HorizonRecord};
 pub use outbox::{
     Claim, Finish, NewNotification, NotificationFilter, NotificationRecord, QueuedNotification,
@@ -634,6 +636,17 @@ pub trait Backend: Send + 'static {
         _since_ms: i64,
     ) -> Result<Vec<OpeningRecord>, StoreError> {
         Ok(Vec::new())
+    }
+    /// Novelty paging's per-fingerprint records: of these fingerprints, or all with `None`.
+    fn load_novelty(
+        &mut self,
+        _fingerprints: Option<&[String]>,
+    ) -> Result<Vec<NoveltyRecord>, StoreError> {
+        Ok(Vec::new())
+    }
+    /// Keeps novelty records (each replaces its fingerprint's).
+    fn save_novelty(&mut self, _records: &[NoveltyRecord]) -> Result<(), StoreError> {
+        Err(no_outbox())
     }
     /// Change records that started at or after `since_ms`, except `maintenance` (those silence),
     /// newest first, at most [`MAX_RECENT_CHANGES`] (what the suspect stage looks at).

@@ -24,9 +24,9 @@
 use super::{
     Backend, BatchRecord, CapacityFilter, CapacityRecord, ChangeFilter, ChangeRecord, Claim,
     ColdRow, Finish, Heartbeat, HistoryRow, HostRecord, IncidentFilter, IncidentSave, Lease,
-    NewNotification, NotificationFilter, NotificationRecord, OpeningRecord, PostgresUrl,
-    ProblemRecord, QueuedNotification, Reader, Recorded, SilenceRecord, StateChange, StoreError,
-    StoreOptions, is_newer,
+    NewNotification, NotificationFilter, NotificationRecord, NoveltyRecord, OpeningRecord,
+    PostgresUrl, ProblemRecord, QueuedNotification, Reader, Recorded, SilenceRecord, StateChange,
+    StoreError, StoreOptions, is_newer,
 };
 use crate::incidents::{Incident, parse_id};
 use deadpool_postgres::{Manager, ManagerConfig, Object, Pool, RecyclingMethod, Runtime};
@@ -179,6 +179,13 @@ const MIGRATIONS: &[&str] = &[
         end_ms BIGINT NOT NULL,
         data BYTEA NOT NULL,
         PRIMARY KEY (host_id, resource, first_ms)
+    );",
+    // 9: novelty paging's per-fingerprint records, as in the SQLite store.
+    "CREATE TABLE novelty (
+        fingerprint TEXT PRIMARY KEY,
+        last_firing_ms BIGINT NOT NULL,
+        past_ms DOUBLE PRECISION NOT NULL,
+        past_at_ms BIGINT NOT NULL
     );",
 ];
 
@@ -1107,6 +1114,45 @@ impl Backend for PostgresBackend {
                 opened_ms: row.get(2),
             })
             .collect())
+    }
+
+    fn load_novelty(
+        &mut self,
+        fingerprints: Option<&[String]>,
+    ) -> Result<Vec<NoveltyRecord>, StoreError> {
+        let wanted: Option<Vec<String>> = fingerprints.map(<[String]>::to_vec);
+        let rows = self.query(
+            "SELECT fingerprint, last_firing_ms, past_ms, past_at_ms FROM novelty
+             WHERE ($1::TEXT[] IS NULL OR fingerprint = ANY($1))",
+            &[&wanted],
+        )?;
+        Ok(rows
+            .iter()
+            .map(|row| NoveltyRecord {
+                fingerprint: row.get(0),
+                last_firing_ms: row.get(1),
+                past_ms: row.get(2),
+                past_at_ms: row.get(3),
+            })
+            .collect())
+    }
+
+    fn save_novelty(&mut self, records: &[NoveltyRecord]) -> Result<(), StoreError> {
+        for record in records {
+            self.execute(
+                "INSERT INTO novelty (fingerprint, last_firing_ms, past_ms, past_at_ms)
+                 VALUES ($1, $2, $3, $4)
+                 ON CONFLICT (fingerprint) DO UPDATE SET last_firing_ms = excluded.last_firing_ms,
+                     past_ms = excluded.past_ms, past_at_ms = excluded.past_at_ms",
+                &[
+                    &record.fingerprint,
+                    &record.last_firing_ms,
+                    &record.past_ms,
+                    &record.past_at_ms,
+                ],
+            )?;
+        }
+        Ok(())
     }
 
     fn load_changes(&mut self, since_ms: i64) -> Result<Vec<ChangeRecord>, StoreError> {

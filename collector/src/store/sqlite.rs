@@ -7,8 +7,9 @@
 use super::{
     Backend, BatchRecord, CapacityFilter, CapacityRecord, ChangeFilter, ChangeRecord, Claim,
     ColdRow, Durability, Finish, HistoryRow, HostRecord, IncidentFilter, IncidentSave,
-    NewNotification, NotificationFilter, NotificationRecord, OpeningRecord, ProblemRecord,
-    QueuedNotification, Reader, Recorded, SilenceRecord, StateChange, StoreError, is_newer,
+    NewNotification, NotificationFilter, NotificationRecord, NoveltyRecord, OpeningRecord,
+    ProblemRecord, QueuedNotification, Reader, Recorded, SilenceRecord, StateChange, StoreError,
+    is_newer,
 };
 use crate::incidents::{Incident, parse_id};
 use rusqlite::{Connection, OpenFlags, OptionalExtension, params, params_from_iter};
@@ -148,6 +149,13 @@ const MIGRATIONS: &[&str] = &[
         data BLOB NOT NULL,
         PRIMARY KEY (host_id, resource, first_ms)
     ) STRICT;",
+    // 11: novelty paging's per-fingerprint records (they outlive the incidents).
+    "CREATE TABLE novelty (
+        fingerprint TEXT PRIMARY KEY,
+        last_firing_ms INTEGER NOT NULL,
+        past_ms REAL NOT NULL,
+        past_at_ms INTEGER NOT NULL
+    ) STRICT, WITHOUT ROWID;",
 ];
 
 /// Forgets history rows before `$1` that a later row before `$1` makes unneeded.
@@ -779,6 +787,61 @@ impl Backend for SqliteBackend {
             }
         }
         Ok(openings)
+    }
+
+    fn load_novelty(
+        &mut self,
+        fingerprints: Option<&[String]>,
+    ) -> Result<Vec<NoveltyRecord>, StoreError> {
+        let read = |row: &rusqlite::Row<'_>| {
+            Ok(NoveltyRecord {
+                fingerprint: row.get(0)?,
+                last_firing_ms: row.get(1)?,
+                past_ms: row.get(2)?,
+                past_at_ms: row.get(3)?,
+            })
+        };
+        let mut records = Vec::new();
+        match fingerprints {
+            None => {
+                let mut statement = self.connection.prepare_cached(
+                    "SELECT fingerprint, last_firing_ms, past_ms, past_at_ms FROM novelty",
+                )?;
+                for row in statement.query_map([], read)? {
+                    records.push(row?);
+                }
+            }
+            Some(wanted) => {
+                let mut statement = self.connection.prepare_cached(
+                    "SELECT fingerprint, last_firing_ms, past_ms, past_at_ms FROM novelty
+                     WHERE fingerprint = ?1",
+                )?;
+                for fingerprint in wanted {
+                    for row in statement.query_map(params![fingerprint], read)? {
+                        records.push(row?);
+                    }
+                }
+            }
+        }
+        Ok(records)
+    }
+
+    fn save_novelty(&mut self, records: &[NoveltyRecord]) -> Result<(), StoreError> {
+        let mut statement = self.connection.prepare_cached(
+            "INSERT INTO novelty (fingerprint, last_firing_ms, past_ms, past_at_ms)
+             VALUES (?1, ?2, ?3, ?4)
+             ON CONFLICT (fingerprint) DO UPDATE SET last_firing_ms = excluded.last_firing_ms,
+                 past_ms = excluded.past_ms, past_at_ms = excluded.past_at_ms",
+        )?;
+        for record in records {
+            statement.execute(params![
+                record.fingerprint,
+                record.last_firing_ms,
+                record.past_ms,
+                record.past_at_ms
+            ])?;
+        }
+        Ok(())
     }
 
     fn load_changes(&mut self, since_ms: i64) -> Result<Vec<ChangeRecord>, StoreError> {

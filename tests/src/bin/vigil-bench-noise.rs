@@ -20,9 +20,11 @@
 //!   `middle-tier-api`) or, with `--ms-hosts one`, `middle-tier-api` for all. Outages = the
 //!   labelled runs of the overall series `outbound-01`, derived from the data.
 //!
-//! Vigil: the generated collector config ([`vigil_config`]; `--vigil-config FILE` replaces it,
-//! `--grouping` adds the `[grouping]` table) and `replay --assignments`. A **page** is a
-//! notification with step `open`, `reopen` or `escalate`; `update` and `resolve` are not pages.
+//! Vigil: the generated collector configs ([`vigil_config`], one per [`Variant`]: no grouping,
+//! `[grouping]` by service, and `[grouping.novelty]` on top; `--grouping` / `--novelty` replay
+//! one of them, `--vigil-config FILE` replaces them) and `replay --assignments`. A **page** is
+//! a notification with step `open`, `reopen`, `escalate` or `novel` (novelty paging's page of a
+//! service-level incident already paged); `update` and `resolve` are not pages.
 //!
 //! Alertmanager: one process per stream and factor, with two routes side by side (`continue`),
 //! `group_by: [alertname, host]` and `group_by: [service]`, each to its own webhook receiver in
@@ -128,10 +130,15 @@ struct Cli {
     /// never resolve).
     #[arg(long, value_name = "FILE")]
     vigil_config: Option<PathBuf>,
-    /// Add `[grouping] by = ["service"], window = "5m", wait = "30s"` to the generated config
-    /// (needs a collector that has service grouping).
+    /// Replay only the generated config with `[grouping] by = ["service"], window = "5m",
+    /// wait = "30s"` (without this, `--novelty` or `--vigil-config`, every variant is replayed:
+    /// no grouping, grouping by service, grouping with novelty paging).
     #[arg(long)]
     grouping: bool,
+    /// Replay only the generated config with grouping and `[grouping.novelty]` (novelty
+    /// paging: `quiet = "5h"`, `factor = 16`, `decay = "7d"`, `interval = "5m"`).
+    #[arg(long)]
+    novelty: bool,
     /// Only Vigil.
     #[arg(long)]
     no_alertmanager: bool,
@@ -542,8 +549,35 @@ fn score(stream: &Stream, outcome: &Outcome) -> Score {
 // ---------------------------------------------------------------------------------------------
 // Vigil.
 
+/// Vigil's variants: without grouping, grouping by service, grouping with novelty paging.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Variant {
+    Plain,
+    Grouping,
+    Novelty,
+}
+
+impl Variant {
+    fn system(self) -> &'static str {
+        match self {
+            Variant::Plain => "Vigil, no grouping",
+            Variant::Grouping => "Vigil, grouping by service",
+            Variant::Novelty => "Vigil, grouping by service + novelty paging",
+        }
+    }
+
+    fn tag(self) -> &'static str {
+        match self {
+            Variant::Plain => "plain",
+            Variant::Grouping => "grouping",
+            Variant::Novelty => "novelty",
+        }
+    }
+}
+
 /// The collector config the streams are replayed with.
-fn vigil_config(quiet: &str, grouping: bool) -> String {
+fn vigil_config(quiet: &str, variant: Variant) -> String {
+    let grouping = variant != Variant::Plain;
     let mut text = format!(
         "# vigil-bench-noise: the collector config both streams are replayed with.\n\
          # One-shot IDS alerts (AIT checks W-*, S-*, A-*) resolve after the same quiet time\n\
@@ -558,7 +592,7 @@ fn vigil_config(quiet: &str, grouping: bool) -> String {
          name = \"pager\"\n\
          kind = \"webhook\"\n\
          url = \"http://pager.invalid/hook\"\n\
-         steps = [\"open\", \"update\", \"escalate\", \"reopen\", \"resolve\"]\n"
+         steps = [\"open\", \"update\", \"escalate\", \"reopen\", \"resolve\", \"novel\"]\n"
     );
     if grouping {
         text.push_str(
@@ -567,6 +601,25 @@ fn vigil_config(quiet: &str, grouping: bool) -> String {
              by = [\"service\"]\n\
              window = \"5m\"\n\
              wait = \"30s\"\n",
+        );
+    }
+    if variant == Variant::Plain {
+        text.push_str(
+            "\n# No grouping (service grouping is on by default): one incident per alert and host.\n\
+             [grouping]\n\
+             by = []\n",
+        );
+    }
+    if variant == Variant::Novelty {
+        text.push_str(
+            "\n# Novelty paging: the service incident forms with its first member and pages only\n\
+             # for an episode whose check had not fired for quiet + factor x its decayed past\n\
+             # firing time; at most one page per interval.\n\
+             [grouping.novelty]\n\
+             quiet = \"5h\"\n\
+             factor = 16\n\
+             decay = \"7d\"\n\
+             interval = \"5m\"\n",
         );
     }
     text
@@ -587,9 +640,14 @@ fn vigil_event(stream: &Stream, item: &Item) -> serde_json::Value {
     })
 }
 
-fn run_vigil(cli: &Cli, stream: &Stream, dir: &Path, config: &str) -> Result<Outcome> {
+fn run_vigil(
+    cli: &Cli,
+    stream: &Stream,
+    dir: &Path,
+    (system, variant_tag, config): (&str, &str, &str),
+) -> Result<Outcome> {
     let started = Instant::now();
-    let tag = stream.name.to_ascii_lowercase();
+    let tag = format!("{}-{variant_tag}", stream.name.to_ascii_lowercase());
     let config_path = dir.join(format!("vigil-{tag}.toml"));
     std::fs::write(&config_path, config)?;
     let events_path = dir.join(format!("events-{tag}.jsonl"));
@@ -619,8 +677,8 @@ fn run_vigil(cli: &Cli, stream: &Stream, dir: &Path, config: &str) -> Result<Out
         })?;
     if !output.status.success() {
         let stderr = String::from_utf8_lossy(&output.stderr);
-        let hint = if cli.grouping && stderr.contains("grouping") {
-            " (--grouping needs a vigil-collector with service grouping)"
+        let hint = if stderr.contains("grouping") {
+            " (grouping and novelty paging need a vigil-collector that has them)"
         } else {
             ""
         };
@@ -667,7 +725,7 @@ fn run_vigil(cli: &Cli, stream: &Stream, dir: &Path, config: &str) -> Result<Out
             .with_context(|| format!("replay line without a time: {line}"))?;
         let id = value["incident_id"].as_str().unwrap_or_default().to_owned();
         match value["step"].as_str().unwrap_or_default() {
-            "open" | "reopen" | "escalate" => raw_pages.push((at, id)),
+            "open" | "reopen" | "escalate" | "novel" => raw_pages.push((at, id)),
             "resolve" => resolves.entry(id).or_default().push(at),
             "update" => updates += 1,
             _ => {}
@@ -700,13 +758,7 @@ fn run_vigil(cli: &Cli, stream: &Stream, dir: &Path, config: &str) -> Result<Out
         })
         .collect();
     Ok(Outcome {
-        system: if cli.vigil_config.is_some() {
-            "Vigil (--vigil-config)".to_owned()
-        } else if cli.grouping {
-            "Vigil, grouping by service".to_owned()
-        } else {
-            "Vigil".to_owned()
-        },
+        system: system.to_owned(),
         factor: None,
         pages,
         updates: Some(updates),
@@ -1277,10 +1329,32 @@ async fn run(cli: &Cli, quiet_ms: i64) -> Result<()> {
         }
         None => temp.path().to_path_buf(),
     };
-    let config = match &cli.vigil_config {
-        Some(path) => std::fs::read_to_string(path)
-            .with_context(|| format!("read --vigil-config {}", path.display()))?,
-        None => vigil_config(&cli.quiet, cli.grouping),
+    let configs: Vec<(String, &str, String)> = match &cli.vigil_config {
+        Some(path) => vec![(
+            "Vigil (--vigil-config)".to_owned(),
+            "config",
+            std::fs::read_to_string(path)
+                .with_context(|| format!("read --vigil-config {}", path.display()))?,
+        )],
+        None => {
+            let variants: Vec<Variant> = match (cli.grouping, cli.novelty) {
+                (false, false) => vec![Variant::Plain, Variant::Grouping, Variant::Novelty],
+                (grouping, novelty) => [(grouping, Variant::Grouping), (novelty, Variant::Novelty)]
+                    .into_iter()
+                    .filter_map(|(on, variant)| on.then_some(variant))
+                    .collect(),
+            };
+            variants
+                .into_iter()
+                .map(|variant| {
+                    (
+                        variant.system().to_owned(),
+                        variant.tag(),
+                        vigil_config(&cli.quiet, variant),
+                    )
+                })
+                .collect()
+        }
     };
     println!(
         "Streams: {:?}; AIT quiet time {} on both sides; MS hosts: {:?}; Alertmanager factors AIT {:?}, MS {:?}.\n",
@@ -1299,7 +1373,11 @@ async fn run(cli: &Cli, quiet_ms: i64) -> Result<()> {
             stream.items.len(),
             stream.keys.len()
         );
-        let mut outcomes = vec![run_vigil(cli, &stream, &dir, &config)?];
+        let mut outcomes = Vec::new();
+        for (system, tag, config) in &configs {
+            eprintln!("{}: {system}…", stream.name);
+            outcomes.push(run_vigil(cli, &stream, &dir, (system, tag, config))?);
+        }
         if !cli.no_alertmanager {
             for &factor in factors {
                 if factor < 1.0 {
@@ -1311,7 +1389,9 @@ async fn run(cli: &Cli, quiet_ms: i64) -> Result<()> {
         // Same route next to itself across factors.
         outcomes.sort_by_key(|o| (o.factor.is_some(), o.system.clone()));
         if !printed_configs {
-            println!("Vigil config:\n\n```toml\n{config}```\n");
+            for (system, _, config) in &configs {
+                println!("{system} config:\n\n```toml\n{config}```\n");
+            }
             if !cli.no_alertmanager {
                 println!(
                     "Alertmanager config (K = compression factor; 30s / 5m / 4h ÷ K):\n\n```yaml\n{}```\n",

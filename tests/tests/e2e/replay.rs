@@ -2,7 +2,8 @@
 //! and when — deduplicated repeats, a flapping check held as one incident, an escalation at its
 //! time on the events' clock and one cancelled by a resolve — with an assignment per input line;
 //! the same events through a live collector reach a real webhook with the same steps in the same
-//! order; the children of an outage settle and detach on the events' clock; bad input is exit
+//! order; the children of an outage settle and detach on the events' clock; with novelty paging
+//! one service incident pages for new alerts only (exact pages and times); bad input is exit
 //! status 2 naming the input line.
 
 use std::io::Write as _;
@@ -472,4 +473,93 @@ fn replay_groups_a_service_failing_on_several_hosts_into_one_page_with_updates()
         };
         assert_eq!(assigned[line], expected, "line {}", line + 1);
     }
+}
+
+#[test]
+fn replay_with_novelty_pages_new_alerts_only_on_one_service_incident() {
+    let tmp = tempfile::tempdir().unwrap();
+    // One-shot IDS-like alerts on one service: resolved after 5 min without a repeat.
+    let alert = |host: &str, check: &str, time: &str| {
+        serde_json::json!({
+            "source": "ids", "host": host, "service": "web", "check": check,
+            "status": "firing", "severity": "major", "summary": "alert", "time": time
+        })
+        .to_string()
+    };
+    let input = [
+        // First ever: the service incident forms with it and pages after the 30 s wait.
+        alert("a", "ids-x", "2026-11-21T00:00:00Z"),
+        // First ever too, within the wait: it joins that page.
+        alert("b", "ids-y", "2026-11-21T00:00:10Z"),
+        // ids-x again after 1 h: recurring (quiet < 5 h), reopens it quietly.
+        alert("a", "ids-x", "2026-11-21T01:00:00Z"),
+        // Something new: it pages the reopened incident (its reopen), after the wait.
+        alert("c", "ids-z", "2026-11-21T01:00:20Z"),
+        // New again 70 s after that page: paged 5 min (the interval) after it, as `novel`.
+        alert("d", "ids-w", "2026-11-21T01:02:00Z"),
+        // ids-x quiet for 7 h (> 5 h, it never fired long): new, a new service incident.
+        alert("a", "ids-x", "2026-11-21T08:00:00Z"),
+    ];
+    let config = write(
+        tmp.path(),
+        "replay.toml",
+        "[incidents.auto_resolve]\n\"ids-*\" = \"5m\"\n\
+         [grouping.novelty]\nquiet = \"5h\"\nfactor = 16\ndecay = \"7d\"\ninterval = \"5m\"\n",
+    );
+    let assignments = tmp.path().join("assignments.txt");
+    let (status, stdout, stderr) = replay(
+        &[
+            "--config",
+            &config,
+            "--assignments",
+            assignments.to_str().unwrap(),
+        ],
+        &(input.join("\n") + "\n"),
+    );
+    assert_eq!(status, Some(0), "{stderr}");
+    let (sent, summary) = lines(&stdout);
+    let seen: Vec<(&str, &str, &str)> = sent
+        .iter()
+        .map(|n| {
+            (
+                n["at"].as_str().unwrap(),
+                n["step"].as_str().unwrap(),
+                n["incident_id"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    let first = seen.first().expect("a page").2;
+    let second = seen.last().unwrap().2;
+    assert_ne!(first, second);
+    assert_eq!(
+        seen,
+        [
+            ("2026-11-21T00:00:30.000Z", "open", first),
+            ("2026-11-21T00:05:10.000Z", "resolve", first),
+            ("2026-11-21T01:00:50.000Z", "reopen", first),
+            ("2026-11-21T01:05:50.000Z", "novel", first),
+            ("2026-11-21T01:07:00.000Z", "resolve", first),
+            ("2026-11-21T08:00:30.000Z", "open", second),
+            ("2026-11-21T08:05:00.000Z", "resolve", second),
+        ],
+        "{stdout}"
+    );
+    assert!(
+        sent.iter().all(|n| n["fingerprint"]
+            .as_str()
+            .unwrap()
+            .starts_with("group:service=web/")),
+        "only the service incidents are notified: {stdout}"
+    );
+    assert_eq!(summary["top_level_incidents"], 2, "{summary}");
+    let assigned: Vec<String> = std::fs::read_to_string(&assignments)
+        .unwrap()
+        .lines()
+        .map(str::to_owned)
+        .collect();
+    assert_eq!(
+        assigned,
+        [first, first, first, first, first, second],
+        "every alert ended in its service incident"
+    );
 }

@@ -282,6 +282,7 @@ impl Engine {
     /// Incident `id` stopped being active: when it was the last active member of its
     /// service-level incident, that one resolves too.
     pub(super) fn member_settled(&mut self, id: &str, now_ms: i64) {
+        self.end_novelty_episode(id, now_ms);
         let Some(parent) = self
             .working
             .get(id)
@@ -323,7 +324,7 @@ impl Engine {
 }
 
 /// When `incident` last opened or reopened.
-fn last_opened_ms(incident: &Incident) -> i64 {
+pub(super) fn last_opened_ms(incident: &Incident) -> i64 {
     if incident.reopened == 0 {
         return incident.opened_ms;
     }

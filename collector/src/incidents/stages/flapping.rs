@@ -29,6 +29,9 @@ pub fn stage(context: &Context<'_>, step: &mut Step<'_>) -> Flow {
         Status::Resolved
     };
     incident.last_event_ms = now_ms;
+    if firing {
+        incident.last_firing_ms = Some(now_ms);
+    }
     let flapping = incident.flap.next_state(incident.flapping, &policy.flap);
     if flapping != incident.flapping {
         lifecycle::set_flapping(incident, flapping, now_ms, policy, &mut step.changes);

@@ -54,7 +54,7 @@ pub fn request(message: &Message<'_>) -> (Vec<String>, Option<&'static str>, Val
                 "note": note,
             }),
         ),
-        Step::Open | Step::Update | Step::Escalate | Step::Reopen => {
+        Step::Open | Step::Update | Step::Escalate | Step::Reopen | Step::Novel => {
             let mut description = String::new();
             if !incident.summary.is_empty() {
                 description.push_str(&incident.summary);
@@ -209,6 +209,7 @@ mod tests {
                 "POST /v2/alerts",
                 "POST /v2/alerts",
                 "POST /v2/alerts/fp%2F1%20x/close?identifierType=alias",
+                "POST /v2/alerts",
             ]
         );
         for request in &seen {

@@ -20,7 +20,9 @@ pub const SUMMARY_MAX: usize = 1_024;
 /// PagerDuty's `event_action` for a step.
 pub fn event_action(step: Step) -> &'static str {
     match step {
-        Step::Open | Step::Update | Step::Escalate | Step::Reopen => "trigger",
+        // Novel: a trigger under the same `dedup_key`; PagerDuty folds it into the incident it
+        // already has open (no new PagerDuty incident), as it does an escalation.
+        Step::Open | Step::Update | Step::Escalate | Step::Reopen | Step::Novel => "trigger",
         Step::Acknowledge => "acknowledge",
         Step::Resolve => "resolve",
     }
@@ -159,7 +161,8 @@ mod tests {
                 "acknowledge",
                 "trigger",
                 "trigger",
-                "resolve"
+                "resolve",
+                "trigger"
             ]
         );
         for request in &seen {

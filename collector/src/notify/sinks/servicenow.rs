@@ -77,7 +77,7 @@ pub fn update_body(message: &Message<'_>) -> Value {
                 None => "Resolved in Vigil".to_owned(),
             });
         }
-        Step::Open | Step::Update | Step::Escalate => {}
+        Step::Open | Step::Update | Step::Escalate | Step::Novel => {}
     }
     if message.step.is_firing() {
         body["impact"] = json!(impact);
@@ -366,8 +366,11 @@ mod tests {
             bodies.push(seen[1].json());
         }
         let states: Vec<Option<&str>> = bodies.iter().map(|body| body["state"].as_str()).collect();
-        // open (a create), update, acknowledge, escalate, reopen, resolve
-        assert_eq!(states, [None, None, Some("2"), None, Some("1"), Some("6")]);
+        // open (a create), update, acknowledge, escalate, reopen, resolve, novel
+        assert_eq!(
+            states,
+            [None, None, Some("2"), None, Some("1"), Some("6"), None]
+        );
         for (body, step) in bodies[1..].iter().zip(&Step::ALL[1..]) {
             let note = body["work_notes"].as_str().unwrap();
             assert!(

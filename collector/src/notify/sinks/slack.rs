@@ -26,6 +26,7 @@ fn verb(step: Step) -> &'static str {
         Step::Escalate => "Escalated",
         Step::Reopen => "Reopened",
         Step::Resolve => "Resolved",
+        Step::Novel => "New trouble in",
     }
 }
 
@@ -136,7 +137,7 @@ mod tests {
             assert_eq!((receipt.status, receipt.body.as_str()), (200, "ok"));
         }
         let seen = receiver.seen();
-        assert_eq!(seen.len(), 6);
+        assert_eq!(seen.len(), 7);
         let texts: Vec<String> = seen
             .iter()
             .map(|s| s.json()["text"].as_str().unwrap().to_owned())
@@ -146,6 +147,7 @@ mod tests {
             "[Opened] P2 disk &lt;full&gt; &amp; more: web-1, web-2"
         );
         assert!(texts[5].starts_with("[Resolved] P2"), "{}", texts[5]);
+        assert!(texts[6].starts_with("[New trouble in] P2"), "{}", texts[6]);
         for request in &seen {
             assert_eq!(request.line(), "POST /services/T000/B000/XXXX");
             assert_eq!(request.header("content-type"), "application/json");
