@@ -249,6 +249,8 @@ struct Mailbox {
     waiting: bool,
     /// Every handle dropped: the thread saves and ends once it took the inbox.
     closed: bool,
+    /// The thread ended (or panicked): nothing is put in any more.
+    gone: bool,
 }
 
 #[derive(Default)]
@@ -267,6 +269,9 @@ impl Shared {
     /// Puts a message in with `put` (false: nothing was), waking the thread if it waits.
     fn put(&self, put: impl FnOnce(&mut Inbox) -> bool) {
         let mut mailbox = self.lock();
+        if mailbox.gone {
+            return;
+        }
         let wake = put(&mut mailbox.inbox) && std::mem::take(&mut mailbox.waiting);
         drop(mailbox);
         if wake {
@@ -298,6 +303,17 @@ impl Shared {
         mailbox.waiting = false;
         std::mem::swap(&mut mailbox.inbox, taken);
         mailbox.closed
+    }
+}
+
+/// Held by the thread: when it ends, however it ends, the inbox is emptied and stays so.
+struct Outlet<'a>(&'a Shared);
+
+impl Drop for Outlet<'_> {
+    fn drop(&mut self) {
+        let mut mailbox = self.0.lock();
+        mailbox.gone = true;
+        mailbox.inbox = Inbox::default();
     }
 }
 
@@ -412,6 +428,7 @@ pub fn start(wiring: Wiring) -> std::io::Result<(Capacity, Option<std::thread::J
 }
 
 fn run(wiring: Wiring, shared: &Shared, published: &RwLock<Arc<Snapshot>>) {
+    let _outlet = Outlet(shared);
     let Wiring {
         config,
         reader,
