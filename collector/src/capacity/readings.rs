@@ -20,8 +20,7 @@ use vigil_shared::wire::view::SampleView;
 /// One resource's value in one batch.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Reading {
-    /// `filesystem:/data`, `memory`, ... (the fixed names are not allocated: readings are made
-    /// for every batch on the ingest path).
+    /// `filesystem:/data`, `memory`, ... (the fixed names are not allocated).
     pub resource: Cow<'static, str>,
     /// The unit of `used` and `capacity`.
     pub unit: &'static str,
@@ -31,7 +30,60 @@ pub struct Reading {
     pub capacity: Option<f64>,
 }
 
-#[derive(Default)]
+impl Reading {
+    /// The same reading, borrowed.
+    pub fn as_view(&self) -> ReadingView<'_> {
+        ReadingView {
+            prefix: "",
+            suffix: &self.resource,
+            unit: self.unit,
+            used: self.used,
+            capacity: self.capacity,
+        }
+    }
+}
+
+/// A [`Reading`] that borrows its name from the batch: the resource is `prefix` + `suffix`
+/// (`memory` + nothing, `filesystem:` + the mountpoint), so that a batch's readings are made on
+/// the ingest path without allocating.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct ReadingView<'a> {
+    /// A fixed resource name, or a kind with its colon (`filesystem:`).
+    pub prefix: &'static str,
+    /// What follows `prefix`: the mountpoint or probe (empty for a fixed name).
+    pub suffix: &'a str,
+    /// The unit of `used` and `capacity`.
+    pub unit: &'static str,
+    /// The value.
+    pub used: f64,
+    /// What exhausts it, when something does.
+    pub capacity: Option<f64>,
+}
+
+impl ReadingView<'_> {
+    /// The resource name, written at the end of `out`.
+    pub fn write_resource(&self, out: &mut String) {
+        out.push_str(self.prefix);
+        out.push_str(self.suffix);
+    }
+
+    /// The owned reading.
+    pub fn to_reading(&self) -> Reading {
+        let resource = match (self.prefix, self.suffix) {
+            (fixed, "") => Cow::Borrowed(fixed),
+            ("", name) => Cow::Owned(name.to_owned()),
+            (prefix, suffix) => Cow::Owned(format!("{prefix}{suffix}")),
+        };
+        Reading {
+            resource,
+            unit: self.unit,
+            used: self.used,
+            capacity: self.capacity,
+        }
+    }
+}
+
+#[derive(Default, Clone, Copy)]
 struct Filesystem {
     size: Option<f64>,
     avail: Option<f64>,
@@ -41,12 +93,24 @@ struct Filesystem {
 
 /// The capacity readings of one batch's samples, sorted by resource.
 pub fn readings(samples: &[SampleView<'_>]) -> Vec<Reading> {
-    // Few per host: a list, not a map (the readings are sorted at the end).
-    let mut filesystems: Vec<(&str, Filesystem)> = Vec::new();
+    let mut out = Vec::with_capacity(8);
+    each_reading(samples, |reading| out.push(reading.to_reading()));
+    out.sort_by(|a, b| a.resource.cmp(&b.resource));
+    out
+}
+
+/// Hands each capacity reading of one batch's samples to `emit` (probe latencies in the
+/// samples' order, then filesystems and inodes by mountpoint in order of first sight, then
+/// memory, swap, cpu and load); allocates nothing for a host with at most 8 filesystems.
+pub fn each_reading<'a>(samples: &'a [SampleView<'_>], mut emit: impl FnMut(ReadingView<'a>)) {
+    // Few per host: a list, not a map, kept on the stack while it fits.
+    const INLINE: usize = 8;
+    let mut inline: [(&str, Filesystem); INLINE] = [("", Filesystem::default()); INLINE];
+    let mut n_inline = 0;
+    let mut spilled: Vec<(&str, Filesystem)> = Vec::new();
     let (mut memory_total, mut memory_available) = (None, None);
     let (mut swap_total, mut swap_used) = (None, None);
     let (mut cpu, mut load) = (None, None);
-    let mut out = Vec::with_capacity(8);
     for sample in samples {
         let label = |name: &str| {
             sample
@@ -64,15 +128,25 @@ pub fn readings(samples: &[SampleView<'_>]) -> Vec<Reading> {
                 let Some(mountpoint) = label("mountpoint") else {
                     continue;
                 };
-                let filesystem_idx =
-                    match filesystems.iter().position(|(seen, _)| *seen == mountpoint) {
-                        Some(idx) => idx,
-                        None => {
-                            filesystems.push((mountpoint, Filesystem::default()));
-                            filesystems.len() - 1
+                let filesystem = match inline[..n_inline]
+                    .iter()
+                    .position(|(seen, _)| *seen == mountpoint)
+                {
+                    Some(idx) => &mut inline[idx].1,
+                    None => match spilled.iter().position(|(seen, _)| *seen == mountpoint) {
+                        Some(idx) => &mut spilled[idx].1,
+                        None if n_inline < INLINE => {
+                            inline[n_inline] = (mountpoint, Filesystem::default());
+                            n_inline += 1;
+                            &mut inline[n_inline - 1].1
                         }
-                    };
-                let filesystem = &mut filesystems[filesystem_idx].1;
+                        None => {
+                            spilled.push((mountpoint, Filesystem::default()));
+                            let last = spilled.len() - 1;
+                            &mut spilled[last].1
+                        }
+                    },
+                };
                 let slot = match name {
                     "filesystem_size_bytes" => &mut filesystem.size,
                     "filesystem_avail_bytes" => &mut filesystem.avail,
@@ -89,8 +163,9 @@ pub fn readings(samples: &[SampleView<'_>]) -> Vec<Reading> {
             "load1" => load = value,
             "probe_latency_seconds" => {
                 if let (Some(probe), Some(latency)) = (label("probe"), value) {
-                    out.push(Reading {
-                        resource: format!("probe_latency:{probe}").into(),
+                    emit(ReadingView {
+                        prefix: "probe_latency:",
+                        suffix: probe,
                         unit: "seconds",
                         used: latency,
                         capacity: None,
@@ -100,12 +175,13 @@ pub fn readings(samples: &[SampleView<'_>]) -> Vec<Reading> {
             _ => {}
         }
     }
-    for (mountpoint, filesystem) in filesystems {
+    for &(mountpoint, filesystem) in inline[..n_inline].iter().chain(&spilled) {
         if let (Some(size), Some(avail)) = (filesystem.size, filesystem.avail)
             && size > 0.0
         {
-            out.push(Reading {
-                resource: format!("filesystem:{mountpoint}").into(),
+            emit(ReadingView {
+                prefix: "filesystem:",
+                suffix: mountpoint,
                 unit: "bytes",
                 used: (size - avail).max(0.0),
                 capacity: Some(size),
@@ -114,52 +190,44 @@ pub fn readings(samples: &[SampleView<'_>]) -> Vec<Reading> {
         if let (Some(total), Some(free)) = (filesystem.inodes_total, filesystem.inodes_free)
             && total > 0.0
         {
-            out.push(Reading {
-                resource: format!("inodes:{mountpoint}").into(),
+            emit(ReadingView {
+                prefix: "inodes:",
+                suffix: mountpoint,
                 unit: "inodes",
                 used: (total - free).max(0.0),
                 capacity: Some(total),
             });
         }
     }
+    let fixed =
+        |name: &'static str, unit: &'static str, used: f64, capacity: Option<f64>| ReadingView {
+            prefix: name,
+            suffix: "",
+            unit,
+            used,
+            capacity,
+        };
     if let (Some(total), Some(available)) = (memory_total, memory_available)
         && total > 0.0
     {
-        out.push(Reading {
-            resource: Cow::Borrowed("memory"),
-            unit: "bytes",
-            used: (total - available).max(0.0),
-            capacity: Some(total),
-        });
+        emit(fixed(
+            "memory",
+            "bytes",
+            (total - available).max(0.0),
+            Some(total),
+        ));
     }
     if let (Some(total), Some(used)) = (swap_total, swap_used)
         && total > 0.0
     {
-        out.push(Reading {
-            resource: Cow::Borrowed("swap"),
-            unit: "bytes",
-            used,
-            capacity: Some(total),
-        });
+        emit(fixed("swap", "bytes", used, Some(total)));
     }
     if let Some(ratio) = cpu {
-        out.push(Reading {
-            resource: Cow::Borrowed("cpu"),
-            unit: "ratio",
-            used: ratio,
-            capacity: Some(1.0),
-        });
+        emit(fixed("cpu", "ratio", ratio, Some(1.0)));
     }
     if let Some(load) = load {
-        out.push(Reading {
-            resource: Cow::Borrowed("load"),
-            unit: "load",
-            used: load,
-            capacity: None,
-        });
+        emit(fixed("load", "load", load, None));
     }
-    out.sort_by(|a, b| a.resource.cmp(&b.resource));
-    out
 }
 
 #[cfg(test)]
@@ -220,6 +288,37 @@ mod tests {
                 ("probe_latency:web".to_owned(), 0.012, None),
             ]
         );
+    }
+
+    #[test]
+    fn a_host_with_more_filesystems_than_fit_on_the_stack_gets_them_all() {
+        let mountpoints: Vec<String> = (0..12).map(|i| format!("/m{i:02}")).collect();
+        let mut samples = Vec::new();
+        for (i, mountpoint) in mountpoints.iter().enumerate() {
+            let labels = [("mountpoint", mountpoint.as_str())];
+            samples.push(sample("filesystem_size_bytes", &labels, 100.0));
+            samples.push(sample("filesystem_inodes_total", &labels, 10.0));
+            samples.push(sample("filesystem_inodes_free", &labels, 4.0));
+            samples.push(sample("filesystem_avail_bytes", &labels, i as f64));
+        }
+        // The same mountpoint again later in the batch: its latest values count.
+        samples.push(sample(
+            "filesystem_avail_bytes",
+            &[("mountpoint", "/m11")],
+            50.0,
+        ));
+        let got = readings(&samples);
+        assert_eq!(got.len(), 24);
+        for (i, mountpoint) in mountpoints.iter().enumerate() {
+            let used = |resource: String| {
+                got.iter()
+                    .find(|reading| reading.resource == resource)
+                    .map(|reading| reading.used)
+            };
+            let expected = if i == 11 { 50.0 } else { 100.0 - i as f64 };
+            assert_eq!(used(format!("filesystem:{mountpoint}")), Some(expected));
+            assert_eq!(used(format!("inodes:{mountpoint}")), Some(6.0));
+        }
     }
 
     #[test]

@@ -4,7 +4,7 @@
 
 use super::CapacityConfig;
 use super::alert;
-use super::readings::Reading;
+use super::readings::{Reading, ReadingView};
 use crate::forecast::{self, Options};
 use crate::history::{History, Layout};
 use crate::incidents::EventIn;
@@ -86,6 +86,8 @@ pub struct Tracker {
     config: CapacityConfig,
     layout: Layout,
     hosts: HashMap<String, HashMap<String, Entry>>,
+    /// A resource name being looked up (reused: a lookup of a known series allocates nothing).
+    resource: String,
 }
 
 fn unit_of(resource: &str) -> &'static str {
@@ -106,6 +108,7 @@ impl Tracker {
             config,
             layout: Layout::default(),
             hosts: HashMap::new(),
+            resource: String::new(),
         }
     }
 
@@ -171,19 +174,43 @@ impl Tracker {
         readings: Vec<Reading>,
         now_ms: i64,
     ) {
-        let layout = self.layout;
-        let series = match self.hosts.get_mut(host_id) {
+        let pairs = labels.iter().map(|(k, v)| (k.as_str(), v.as_str()));
+        let readings = readings.iter().map(Reading::as_view);
+        self.observe_views(host_id, pairs, time_ms, readings, now_ms);
+    }
+
+    /// [`Tracker::observe`] with borrowed readings and the host's labels as sorted pairs (the
+    /// capacity thread's form: nothing is allocated for a known host's known series whose labels
+    /// did not change).
+    pub fn observe_views<'a, 'r>(
+        &mut self,
+        host_id: &str,
+        labels: impl Iterator<Item = (&'a str, &'a str)> + Clone,
+        time_ms: i64,
+        readings: impl IntoIterator<Item = ReadingView<'r>>,
+        now_ms: i64,
+    ) {
+        let Tracker {
+            layout,
+            hosts,
+            resource,
+            ..
+        } = self;
+        let layout = *layout;
+        let series = match hosts.get_mut(host_id) {
             Some(series) => series,
-            None => self.hosts.entry(host_id.to_owned()).or_default(),
+            None => hosts.entry(host_id.to_owned()).or_default(),
         };
         // The labels are compared once a batch: the first series fed takes (or keeps) a copy
         // equal to `labels`, the others share it.
         let mut batch_labels: Option<Arc<Labels>> = None;
         for reading in readings {
-            let entry = match series.get_mut(reading.resource.as_ref()) {
+            resource.clear();
+            reading.write_resource(resource);
+            let entry = match series.get_mut(resource.as_str()) {
                 Some(entry) => entry,
                 None => series
-                    .entry(reading.resource.into_owned())
+                    .entry(resource.clone())
                     .or_insert_with(|| Entry::new(reading.unit, layout)),
             };
             if time_ms <= entry.last_ms {
@@ -203,8 +230,12 @@ impl Tracker {
                     }
                 }
                 None => {
-                    if *entry.labels != *labels {
-                        entry.labels = Arc::new(labels.clone());
+                    if !same_labels(&entry.labels, labels.clone()) {
+                        let copy = labels
+                            .clone()
+                            .map(|(k, v)| (k.to_owned(), v.to_owned()))
+                            .collect();
+                        entry.labels = Arc::new(copy);
                     }
                     batch_labels = Some(Arc::clone(&entry.labels));
                 }
@@ -365,6 +396,15 @@ impl Tracker {
         records.sort_by(|a, b| (&a.host_id, &a.resource).cmp(&(&b.host_id, &b.resource)));
         records
     }
+}
+
+/// Whether `held` has exactly the `pairs` (sorted by name, as a [`Labels`] iterates).
+fn same_labels<'a>(held: &Labels, mut pairs: impl Iterator<Item = (&'a str, &'a str)>) -> bool {
+    held.iter().all(|(name, value)| {
+        pairs
+            .next()
+            .is_some_and(|(other_name, other_value)| name == other_name && value == other_value)
+    }) && pairs.next().is_none()
 }
 
 /// A stored history's bytes (`history_row`'s compressed `to_bytes`) read back.

@@ -69,10 +69,16 @@ impl Hasher for PrehashedHasher {
 
 /// A host's series, keyed by a keyed 64-bit hash of (name, labels). Lookups of an existing series
 /// allocate nothing; the rare hash collision is kept in a side list and still found exactly.
+///
+/// An agent sends its samples in the same order batch after batch, so the map also keeps the key
+/// each position of the last batch landed on (`by_position`): a sample is first checked, exactly,
+/// against the series at its position's key, and only hashed when that is not the one (a new
+/// series, a changed order, a collision). Hashing every sample was most of applying a batch.
 #[derive(Debug, Clone, Default)]
 pub struct SeriesMap {
     by_hash: HashMap<u64, Series, BuildHasherDefault<PrehashedHasher>>,
     collided: Vec<Series>,
+    by_position: Vec<u64>,
 }
 
 impl SeriesMap {
@@ -109,6 +115,40 @@ impl SeriesMap {
             })
     }
 
+    /// Sets the series of the batch's sample at `position` (see the type's doc).
+    #[allow(clippy::too_many_arguments)]
+    fn upsert_at<'a, L>(
+        &mut self,
+        hasher: &RandomState,
+        position: usize,
+        name: &str,
+        labels: L,
+        value: f64,
+        time_ms: i64,
+        received_ms: i64,
+    ) where
+        L: Iterator<Item = (&'a str, &'a str)> + Clone,
+    {
+        if let Some(series) = self
+            .by_position
+            .get(position)
+            .and_then(|hash| self.by_hash.get_mut(hash))
+            .filter(|series| series.is(name, labels.clone()))
+        {
+            series.value = value;
+            series.time_ms = time_ms;
+            series.received_ms = received_ms;
+            return;
+        }
+        let hash = self.upsert(hasher, name, labels, value, time_ms, received_ms);
+        if let Some(slot) = self.by_position.get_mut(position) {
+            *slot = hash;
+        } else if self.by_position.len() == position {
+            self.by_position.push(hash);
+        }
+    }
+
+    /// Sets the series `name` with `labels`; answers its hash.
     fn upsert<'a, L>(
         &mut self,
         hasher: &RandomState,
@@ -117,7 +157,8 @@ impl SeriesMap {
         value: f64,
         time_ms: i64,
         received_ms: i64,
-    ) where
+    ) -> u64
+    where
         L: Iterator<Item = (&'a str, &'a str)> + Clone,
     {
         let hash = series_hash(hasher, name, labels.clone());
@@ -133,7 +174,7 @@ impl SeriesMap {
             series.value = value;
             series.time_ms = time_ms;
             series.received_ms = received_ms;
-            return;
+            return hash;
         }
         let series = Series {
             name: name.into(),
@@ -148,6 +189,12 @@ impl SeriesMap {
                 slot.insert(series);
             }
         }
+        hash
+    }
+
+    /// Forgets the positions past the batch's last sample (a shorter batch than the one before).
+    fn truncate_positions(&mut self, n_samples: usize) {
+        self.by_position.truncate(n_samples);
     }
 
     fn retain_received_since(&mut self, horizon_ms: i64) {
@@ -267,10 +314,11 @@ impl Hosts {
             ..
         } = batch;
         self.apply_with(agent, stream, seq, inventory, now_ms, |series, hasher| {
-            for sample in &samples {
+            for (position, sample) in samples.iter().enumerate() {
                 let time = sample.time_ms.unwrap_or(time_ms);
-                series.upsert(
+                series.upsert_at(
                     hasher,
+                    position,
                     &sample.name,
                     sample.labels.iter(),
                     sample.value,
@@ -278,6 +326,7 @@ impl Hosts {
                     now_ms,
                 );
             }
+            series.truncate_positions(samples.len());
         });
     }
 
@@ -293,11 +342,13 @@ impl Hosts {
             ..
         } = batch;
         self.apply_with(agent, stream, seq, inventory, now_ms, |series, hasher| {
-            for sample in &samples {
+            for (position, sample) in samples.iter().enumerate() {
                 let labels = sample.labels.iter().map(|(k, v)| (k.as_str(), v.as_str()));
                 let time = sample.time_ms.unwrap_or(time_ms);
-                series.upsert(hasher, &sample.name, labels, sample.value, time, now_ms);
+                let (name, value) = (&sample.name, sample.value);
+                series.upsert_at(hasher, position, name, labels, value, time, now_ms);
             }
+            series.truncate_positions(samples.len());
         });
     }
 
@@ -313,22 +364,27 @@ impl Hosts {
         upsert_samples: impl FnOnce(&mut SeriesMap, &RandomState),
     ) {
         let mut hosts = self.write();
-        let host = hosts.entry(agent.host_id.clone()).or_insert_with(|| {
+        // A known host is found without copying its id.
+        if !hosts.contains_key(&agent.host_id) {
             tracing::info!(host = %agent.host_id, hostname = %agent.hostname, agent_version = %agent.version, "new host");
-            Host {
-            host_id: agent.host_id.clone(),
-            hostname: String::new(),
-            agent_version: String::new(),
-            labels: Labels::new(),
-            first_seen_ms: now_ms,
-            last_seen_ms: now_ms,
-            heartbeat_ms: now_ms,
-            position: None,
-            inventory: None,
-            series: SeriesMap::default(),
-            last_prune_ms: now_ms,
+            let host = Host {
+                host_id: agent.host_id.clone(),
+                hostname: String::new(),
+                agent_version: String::new(),
+                labels: Labels::new(),
+                first_seen_ms: now_ms,
+                last_seen_ms: now_ms,
+                heartbeat_ms: now_ms,
+                position: None,
+                inventory: None,
+                series: SeriesMap::default(),
+                last_prune_ms: now_ms,
+            };
+            hosts.insert(agent.host_id.clone(), host);
         }
-        });
+        let Some(host) = hosts.get_mut(&agent.host_id) else {
+            return;
+        };
         host.last_seen_ms = host.last_seen_ms.max(now_ms);
         host.heartbeat_ms = host.heartbeat_ms.max(now_ms);
         // The store accepted it, so it is new there; here it may have been overtaken by a later
@@ -487,6 +543,76 @@ mod tests {
         );
         map.upsert(&hasher, "x", std::iter::empty(), 2.0, 0, 0);
         map.upsert(&hasher, "x", std::iter::empty(), 3.0, 0, 0);
+        assert_eq!(map.len(), 2);
+        assert_eq!(map.get(&hasher, "x", &[]).map(|s| s.value), Some(3.0));
+        assert_eq!(map.by_hash[&hash].value, 1.0);
+    }
+
+    #[test]
+    fn samples_land_in_their_series_whatever_their_position() {
+        let hosts = Hosts::new(60_000);
+        let sample = |name: &str, mountpoint: &str, value: f64| Sample {
+            name: name.into(),
+            labels: Labels::from([("mountpoint".into(), mountpoint.into())]),
+            value,
+            time_ms: None,
+        };
+        let value = |name: &str, mountpoint: &str| {
+            hosts.read(|all| {
+                all["h"]
+                    .series
+                    .get(hosts.hasher(), name, &[("mountpoint", mountpoint)])
+                    .map(|series| series.value)
+            })
+        };
+        let mut next = batch(1, 0.0);
+        next.samples = vec![sample("a", "/", 1.0), sample("b", "/", 2.0)];
+        hosts.apply(next.clone(), 100);
+        // Swapped, then one more, then a shorter batch, then one with a new series first.
+        next.seq = 2;
+        next.samples = vec![sample("b", "/", 3.0), sample("a", "/", 4.0)];
+        hosts.apply(next.clone(), 101);
+        assert_eq!((value("a", "/"), value("b", "/")), (Some(4.0), Some(3.0)));
+        next.seq = 3;
+        next.samples.push(sample("a", "/data", 5.0));
+        hosts.apply(next.clone(), 102);
+        next.seq = 4;
+        next.samples = vec![sample("a", "/data", 6.0)];
+        hosts.apply(next.clone(), 103);
+        next.seq = 5;
+        next.samples = vec![
+            sample("c", "/", 7.0),
+            sample("a", "/data", 8.0),
+            sample("a", "/", 9.0),
+        ];
+        hosts.apply(next, 104);
+        assert_eq!(value("a", "/"), Some(9.0));
+        assert_eq!(value("b", "/"), Some(3.0));
+        assert_eq!(value("a", "/data"), Some(8.0));
+        assert_eq!(value("c", "/"), Some(7.0));
+        assert_eq!(hosts.read(|all| all["h"].series.len()), 4);
+    }
+
+    #[test]
+    fn a_position_on_a_colliding_hash_still_finds_the_series_exactly() {
+        let hasher = RandomState::new();
+        let mut map = SeriesMap::default();
+        // "x" collides with a planted "other" under the same hash; the position of "x" points
+        // at that hash, which holds "other".
+        let hash = series_hash(&hasher, "x", std::iter::empty());
+        map.by_hash.insert(
+            hash,
+            Series {
+                name: "other".into(),
+                labels: Box::new([]),
+                value: 1.0,
+                time_ms: 0,
+                received_ms: 0,
+            },
+        );
+        for value in [2.0, 3.0] {
+            map.upsert_at(&hasher, 0, "x", std::iter::empty(), value, 0, 0);
+        }
         assert_eq!(map.len(), 2);
         assert_eq!(map.get(&hasher, "x", &[]).map(|s| s.value), Some(3.0));
         assert_eq!(map.by_hash[&hash].value, 1.0);

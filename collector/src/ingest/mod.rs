@@ -374,20 +374,13 @@ impl Ingest {
                 self.metrics.events.inc_by(batch.events.len() as u64);
                 self.metrics.batches.inc();
                 let host_id = batch.agent.host_id.clone();
-                let readings = if self.capacity.is_enabled() {
-                    crate::capacity::readings::readings(&batch.samples)
-                } else {
-                    Vec::new()
-                };
-                if !readings.is_empty() {
-                    self.capacity.observe(
-                        &host_id,
-                        &batch.agent.labels,
-                        batch.time_ms,
-                        now_ms,
-                        readings,
-                    );
-                }
+                self.capacity.observe(
+                    &host_id,
+                    &batch.agent.labels,
+                    batch.time_ms,
+                    now_ms,
+                    &batch.samples,
+                );
                 self.hosts.apply_view(batch, now_ms);
                 self.evaluate_rules(&host_id, now_ms);
                 Ok(Ack {
