@@ -13,21 +13,13 @@
 
 use super::service_groups::last_opened_ms;
 use super::{Engine, number};
-use crate::incidents::context::Context;
 use crate::incidents::effect::Change;
 use crate::incidents::grouping;
 use crate::incidents::lifecycle::{self, VIGIL};
 use crate::incidents::model::{State, TimelineEntry, TimelineKind};
 use crate::incidents::novelty::{self, Record};
-use crate::incidents::stages::{self, Decision, Flow, Stage, Step};
+use crate::incidents::stages::{self, Decision};
 use std::sync::Arc;
-
-/// The stages a service-level incident goes through (as without novelty).
-const UNIT_STAGES: [Stage; 3] = [
-    stages::priority::stage,
-    stages::suspect::stage,
-    stages::problem::stage,
-];
 
 impl Engine {
     /// Incident `id` just opened or reopened (an episode start) with novelty paging on: it joins
@@ -166,32 +158,8 @@ impl Engine {
             new,
             "novelty judged a member's episode"
         );
-        let context = Context {
-            policy: &self.policy,
-            now_ms,
-            surroundings: &self.surroundings,
-        };
-        let mut step = Step {
-            event: &event,
-            // The key, not the episode: a service failing again and again opens a problem.
-            fingerprint: groups_key.clone(),
-            decision,
-            incident: Some(unit),
-            changes,
-            working: &mut self.working,
-            problem_writes: Vec::new(),
-        };
-        for stage in UNIT_STAGES {
-            if stage(&context, &mut step) == Flow::Stop {
-                break;
-            }
-        }
-        let Step {
-            incident,
-            mut changes,
-            problem_writes,
-            ..
-        } = step;
+        let (incident, mut changes, problem_writes) =
+            self.group_stages(&event, &groups_key, decision, unit, changes, now_ms);
         let Some(mut unit) = incident else {
             return;
         };

@@ -4,11 +4,13 @@
 //! its last member resolves.
 
 use super::{Engine, number};
+use crate::incidents::EventIn;
 use crate::incidents::context::Context;
 use crate::incidents::effect::Change;
 use crate::incidents::grouping;
 use crate::incidents::lifecycle::{self, VIGIL};
 use crate::incidents::model::{Incident, State};
+use crate::incidents::problems::ProblemWrite;
 use crate::incidents::stages::{self, Decision, Flow, Stage, Step};
 use std::sync::Arc;
 
@@ -176,36 +178,11 @@ impl Engine {
             };
             incident.hosts[before..].to_vec()
         };
-        let context = Context {
-            policy: &self.policy,
-            now_ms,
-            surroundings: &self.surroundings,
-        };
-        let mut step = Step {
-            event: &event,
-            // The key, not the episode: a service failing again and again opens a problem.
-            fingerprint: groups_key.clone(),
-            decision,
-            incident: Some(group),
-            changes,
-            working: &mut self.working,
-            problem_writes: Vec::new(),
-        };
-        for stage in GROUP_STAGES {
-            if stage(&context, &mut step) == Flow::Stop {
-                break;
-            }
-        }
-        let Step {
-            incident,
-            changes,
-            problem_writes,
-            ..
-        } = step;
+        let (incident, mut changes, problem_writes) =
+            self.group_stages(&event, &groups_key, decision, group, changes, now_ms);
         let Some(mut group) = incident else {
             return;
         };
-        let mut changes = changes;
         if decision == Decision::Folded && !joined.is_empty() {
             grouping::note_joined(Arc::make_mut(&mut group), &joined, now_ms, &self.policy);
             if !changes
@@ -248,6 +225,40 @@ impl Engine {
     /// When the service-level incident `group` last heard of its trouble: a host joining, or an
     /// event of one of its members. Its own time when that is within `window` already (a storm
     /// joining host after host never walks the members).
+    /// Runs [`GROUP_STAGES`] over service-level incident `group` of `groups_key` (with or without
+    /// novelty paging): what became of it, its changes and the problem records to store.
+    pub(super) fn group_stages(
+        &mut self,
+        event: &EventIn,
+        groups_key: &str,
+        decision: Decision,
+        group: Arc<Incident>,
+        changes: Vec<Change>,
+        now_ms: i64,
+    ) -> (Option<Arc<Incident>>, Vec<Change>, Vec<ProblemWrite>) {
+        let context = Context {
+            policy: &self.policy,
+            now_ms,
+            surroundings: &self.surroundings,
+        };
+        let mut step = Step {
+            event,
+            // The key, not the episode: a service failing again and again opens a problem.
+            fingerprint: groups_key.to_owned(),
+            decision,
+            incident: Some(group),
+            changes,
+            working: &mut self.working,
+            problem_writes: Vec::new(),
+        };
+        for stage in GROUP_STAGES {
+            if stage(&context, &mut step) == Flow::Stop {
+                break;
+            }
+        }
+        (step.incident, step.changes, step.problem_writes)
+    }
+
     fn last_heard_ms(&self, group: &Incident, since_ms: i64) -> i64 {
         if group.last_event_ms >= since_ms {
             return group.last_event_ms;
