@@ -5,6 +5,7 @@
 pub mod bench;
 pub mod hook;
 pub mod postgres;
+pub mod sqlite_index;
 
 use std::io::Read;
 use std::net::TcpListener;

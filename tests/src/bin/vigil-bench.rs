@@ -24,6 +24,10 @@
 //!   through `vigil-collector replay`; reports wall time, CPU and peak RSS of the replay and its
 //!   summary (incidents, top-level incidents, notifications).
 //!
+//! - `sqlite-index`: CPU per new incident saved through the collector's SQLite backend with and
+//!   without the one-active index, by open incidents and incidents per commit
+//!   (`vigil_e2e::sqlite_index`).
+//!
 //! Results print as Markdown table rows on stdout; BENCHMARKS.md records them with the machine.
 
 use anyhow::{Context, Result, bail};
@@ -128,6 +132,22 @@ enum Bench {
         #[arg(long, default_value_t = 30)]
         days: u32,
     },
+    /// SQLite's one-active index: CPU per new incident saved through the collector's SQLite
+    /// backend with and without it, by open incidents and incidents per commit.
+    SqliteIndex {
+        /// Open incidents before the measured saves (comma-separated).
+        #[arg(long, value_delimiter = ',', default_value = "3000,30000,60000")]
+        active: Vec<usize>,
+        /// Incidents per commit (comma-separated).
+        #[arg(long, value_delimiter = ',', default_value = "100,400")]
+        per_commit: Vec<usize>,
+        /// Incidents saved and measured per cell.
+        #[arg(long, default_value_t = 10_000)]
+        new: usize,
+        /// Rounds (each cell's median is shown).
+        #[arg(long, default_value_t = 3)]
+        rounds: usize,
+    },
     /// Agent CPU and peak RSS at 1 s and 10 s intervals.
     Agent {
         /// Seconds each agent runs.
@@ -221,6 +241,18 @@ fn main() -> Result<()> {
                 days,
             },
         ),
+        Bench::SqliteIndex {
+            active,
+            per_commit,
+            new,
+            rounds,
+        } => {
+            print!(
+                "{}",
+                vigil_e2e::sqlite_index::run(&active, &per_commit, new, rounds)?
+            );
+            Ok(())
+        }
         Bench::Agent {
             seconds,
             node_exporter,
