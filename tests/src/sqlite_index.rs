@@ -29,7 +29,7 @@ pub enum IndexBenchError {
     Store(#[from] StoreError),
     /// Changing the index for a variant failed.
     #[error("changing the one-active index: {0}")]
-    Drop(String),
+    ChangeIndex(String),
     /// The temporary directory.
     #[error("temporary directory: {0}")]
     Io(#[from] std::io::Error),
@@ -130,11 +130,11 @@ pub fn run_cell(dir: &Path, cell: Cell, variant: Variant) -> Result<f64, IndexBe
     }
     drop(SqliteBackend::open(&path)?);
     if let Some(change) = variant.change() {
-        let connection =
-            rusqlite::Connection::open(&path).map_err(|e| IndexBenchError::Drop(e.to_string()))?;
+        let connection = rusqlite::Connection::open(&path)
+            .map_err(|e| IndexBenchError::ChangeIndex(e.to_string()))?;
         connection
             .execute_batch(change)
-            .map_err(|e| IndexBenchError::Drop(e.to_string()))?;
+            .map_err(|e| IndexBenchError::ChangeIndex(e.to_string()))?;
     }
     let mut backend = SqliteBackend::open(&path)?;
     for chunk in incidents(&template, 0, cell.active).chunks(1_000) {
