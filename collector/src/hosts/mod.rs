@@ -525,12 +525,10 @@ mod tests {
         });
     }
 
-    #[test]
-    fn colliding_hashes_still_keep_series_apart() {
-        let hasher = RandomState::new();
-        let mut map = SeriesMap::default();
-        // Force a collision by planting a different series under the hash of "x".
-        let hash = series_hash(&hasher, "x", std::iter::empty());
+    /// Plants a series named "other" (value 1) under the hash of the unlabelled series `name`,
+    /// so `name` collides with it; returns that hash.
+    fn plant_collision(hasher: &RandomState, map: &mut SeriesMap, name: &str) -> u64 {
+        let hash = series_hash(hasher, name, std::iter::empty());
         map.by_hash.insert(
             hash,
             Series {
@@ -541,6 +539,15 @@ mod tests {
                 received_ms: 0,
             },
         );
+        hash
+    }
+
+    #[test]
+    fn colliding_hashes_still_keep_series_apart() {
+        let hasher = RandomState::new();
+        let mut map = SeriesMap::default();
+        // Force a collision by planting a different series under the hash of "x".
+        let hash = plant_collision(&hasher, &mut map, "x");
         map.upsert(&hasher, "x", std::iter::empty(), 2.0, 0, 0);
         map.upsert(&hasher, "x", std::iter::empty(), 3.0, 0, 0);
         assert_eq!(map.len(), 2);
@@ -599,17 +606,7 @@ mod tests {
         let mut map = SeriesMap::default();
         // "x" collides with a planted "other" under the same hash; the position of "x" points
         // at that hash, which holds "other".
-        let hash = series_hash(&hasher, "x", std::iter::empty());
-        map.by_hash.insert(
-            hash,
-            Series {
-                name: "other".into(),
-                labels: Box::new([]),
-                value: 1.0,
-                time_ms: 0,
-                received_ms: 0,
-            },
-        );
+        let hash = plant_collision(&hasher, &mut map, "x");
         for value in [2.0, 3.0] {
             map.upsert_at(&hasher, 0, "x", std::iter::empty(), value, 0, 0);
         }

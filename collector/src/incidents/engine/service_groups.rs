@@ -222,9 +222,6 @@ impl Engine {
         }
     }
 
-    /// When the service-level incident `group` last heard of its trouble: a host joining, or an
-    /// event of one of its members. Its own time when that is within `window` already (a storm
-    /// joining host after host never walks the members).
     /// Runs [`GROUP_STAGES`] over service-level incident `group` of `groups_key` (with or without
     /// novelty paging): what became of it, its changes and the problem records to store.
     pub(super) fn group_stages(
@@ -259,6 +256,9 @@ impl Engine {
         (step.incident, step.changes, step.problem_writes)
     }
 
+    /// When the service-level incident `group` last heard of its trouble: a host joining, or an
+    /// event of one of its members. Its own time when that is within `window` already (a storm
+    /// joining host after host never walks the members).
     fn last_heard_ms(&self, group: &Incident, since_ms: i64) -> i64 {
         if group.last_event_ms >= since_ms {
             return group.last_event_ms;
